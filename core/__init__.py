@@ -1,0 +1,17 @@
+"""The torch core: experiments, networks, data, plasticity, lottery tickets, analysis.
+
+Imports torch, numpy, the standard library and matplotlib only; never optuna, ray,
+sqlalchemy or yaml (``tests/test_import_rule.py`` enforces it).
+"""
+
+from core.errors import ConfigError, Diverged
+from core.experiment import EXPERIMENTS, Experiment, NullReporter, Reporter, Result, RunContext
+
+__all__ = ["ConfigError", "Diverged", "EXPERIMENTS", "Experiment", "NullReporter", "Reporter", "Result", "RunContext", "get_experiment"]
+
+
+def get_experiment(name: str, path: str = "kind") -> Experiment:
+    """The registered experiment ``name`` (loads every kind on first use)."""
+    import core.experiments  # noqa: F401  registers the kinds
+
+    return EXPERIMENTS.get(name, path)

@@ -1,0 +1,86 @@
+"""The contract between the torch core and whoever drives it (a CLI run or a search trial).
+
+An experiment kind is registered once with :data:`EXPERIMENTS` as an :class:`Experiment`:
+its frozen config class and a ``run(config, reporter, context) -> Result`` function.
+The driver passes a :class:`Reporter`; the experiment calls ``reporter.report(step, metrics)``
+after every epoch / level. A search adapter may raise from ``report`` to stop the run early
+(Optuna pruning); the core never catches that, it simply unwinds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol
+
+from core.registry import Registry
+
+__all__ = ["Experiment", "EXPERIMENTS", "Reporter", "NullReporter", "PrintReporter", "Result", "RunContext"]
+
+
+class Reporter(Protocol):
+    """Receives intermediate metrics; ``step`` increases strictly (epoch, IMP level, ...)."""
+
+    def report(self, step: int, metrics: Mapping[str, float]) -> None: ...
+
+
+class NullReporter:
+    """Discards everything (tests, benchmarks)."""
+
+    def report(self, step: int, metrics: Mapping[str, float]) -> None:
+        pass
+
+
+class PrintReporter:
+    """One line per step, for ``python -m core.run``."""
+
+    def report(self, step: int, metrics: Mapping[str, float]) -> None:
+        shown = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, (int, float)))
+        print(f"step {step:4d}  {shown}", flush=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunContext:
+    """Where and how to run: the torch device, a directory for files, CPU threads."""
+
+    device: str = "cpu"
+    workdir: Path = Path("runs/scratch")
+    threads: int | None = None
+    data_dir: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result:
+    """What a run produced: final scalar ``metrics``, named files in ``artifacts``."""
+
+    metrics: Mapping[str, float]
+    artifacts: Mapping[str, Path] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered experiment kind."""
+
+    name: str
+    config_cls: type
+    run: Callable[[Any, Reporter, RunContext], Result]
+    doc: str = ""
+
+    def default_config(self) -> Any:
+        return self.config_cls()
+
+
+EXPERIMENTS: Registry[Experiment] = Registry("experiment kind")
+
+
+def register_experiment(name: str, config_cls: type, doc: str = ""):
+    """Decorator: ``@register_experiment("imp", ImpConfig)`` on the run function."""
+    assert dataclasses.is_dataclass(config_cls)
+
+    def add(run: Callable[[Any, Reporter, RunContext], Result]):
+        EXPERIMENTS.register(name)(Experiment(name, config_cls, run, doc or (run.__doc__ or "").strip()))
+        return run
+
+    return add

@@ -1,0 +1,58 @@
+"""``synthetic``: a known function with a controllable duration and failure mode.
+
+Not research: it exists so that the search service can be tested and benchmarked with
+trials whose length, result and failure are known in advance (a 1-second trial, a trial
+that diverges at step 3, a trial that raises). The loss is a shifted quadratic that
+decays towards its floor over the steps, so pruners have curves to compare.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from core.config import check
+from core.errors import Diverged
+from core.experiment import Reporter, Result, RunContext, register_experiment
+
+__all__ = ["SyntheticConfig", "run_synthetic"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SyntheticConfig:
+    x: float = 0.0
+    y: float = 0.0
+    steps: int = 5
+    step_seconds: float = 0.0
+    fail: Literal["none", "nan", "raise"] = "none"
+    fail_at_step: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(self.steps >= 1, "steps", f"expected an integer >= 1, got {self.steps}")
+        check(self.step_seconds >= 0, "step_seconds", f"expected a number >= 0, got {self.step_seconds}")
+        check(1 <= self.fail_at_step <= self.steps, "fail_at_step", f"expected 1..steps, got {self.fail_at_step}")
+
+
+def _floor(cfg: SyntheticConfig) -> float:
+    return (cfg.x - 2.0) ** 2 + (cfg.y + 1.0) ** 2
+
+
+@register_experiment("synthetic", SyntheticConfig)
+def run_synthetic(cfg: SyntheticConfig, reporter: Reporter, ctx: RunContext) -> Result:
+    """Quadratic bowl with minimum 0 at x=2, y=-1; ``steps`` reports, each ``step_seconds`` long."""
+    loss = math.inf
+    for step in range(1, cfg.steps + 1):
+        if cfg.step_seconds:
+            time.sleep(cfg.step_seconds)
+        if step == cfg.fail_at_step and cfg.fail == "raise":
+            raise RuntimeError(f"synthetic failure at step {step}")
+        loss = _floor(cfg) + 1.0 / step
+        if step == cfg.fail_at_step and cfg.fail == "nan":
+            loss = math.nan
+        if not math.isfinite(loss):
+            raise Diverged(f"loss is {loss} at step {step}")
+        reporter.report(step, {"loss": loss})
+    return Result(metrics={"loss": loss, "n_params": 2.0})
