@@ -1,0 +1,206 @@
+"""``python -m search.launch studies/NAME.yaml``: create or resume a study and run it on Ray.
+
+1. validate the study file (a mistake: one line on stderr, exit status 2, nothing created);
+2. create the study in its storage, or load it when it exists (resume), enqueue known configs;
+3. start a local Ray, or attach to ``--ray-address``; start ``resources.workers`` actors that
+   pull trials from the shared storage until the study's budget is met;
+4. show progress; on Ctrl-C ask the workers to stop (running trials end as FAIL and are
+   queued again for the next launch), a second Ctrl-C stops at once; no trial is left RUNNING;
+5. print the summary. Exit status: 0 done, 2 bad input, 130 interrupted, 1 workers failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from search.progress import Progress
+from search.spec import SpecError, StudySpec, load_spec
+from search.storage import StorageUnavailable, open_storage, public_url, sqlite_path
+from search.summary import summary
+from search.worker import StudyWorker
+
+__all__ = ["main", "prepare_study", "absolute_paths"]
+
+STOP_GRACE_S = 60.0
+POLL_S = 2.0
+
+
+def absolute_paths(spec: StudySpec) -> StudySpec:
+    """Workers may run in another directory: make the SQLite file and artifact dir absolute."""
+    study = spec.study
+    path = sqlite_path(study.storage)
+    storage = f"sqlite:///{path.resolve()}" if path is not None else study.storage
+    artifacts = str(Path(study.artifacts).resolve())
+    return dataclasses.replace(spec, study=dataclasses.replace(study, storage=storage, artifacts=artifacts))
+
+
+def prepare_study(spec: StudySpec) -> optuna.Study:
+    """Create or load the study, check it matches the file, enqueue the known configurations."""
+    res = spec.resources
+    storage = open_storage(spec.study.storage, heartbeat_interval=res.heartbeat_interval,
+                           max_retries=res.max_retries, create_dirs=True)
+    study = optuna.create_study(storage=storage, study_name=spec.study.name, directions=list(spec.study.directions),
+                                load_if_exists=True)
+    stored = [d.name.lower() for d in study.directions]
+    if stored != list(spec.study.directions):
+        raise SpecError("study.direction", f"the stored study {spec.study.name!r} has directions {stored}, "
+                        f"the file says {list(spec.study.directions)}; use another study.name")
+    if study.metric_names is None:
+        study.set_metric_names(list(spec.study.metrics))
+    for params in spec.study.enqueue:
+        study.enqueue_trial(dict(params), skip_if_exists=True)
+    return study
+
+
+def _start_ray(spec: StudySpec) -> bool:
+    """Attach to ``ray_address`` or start a local Ray; return whether we started it."""
+    import ray
+
+    res = spec.resources
+    if res.ray_address:
+        ray.init(address=res.ray_address, logging_level="WARNING", log_to_driver=True)
+        started = False
+    else:
+        wanted = math.ceil(res.workers * res.cpus_per_trial)
+        ray.init(num_cpus=max(os.cpu_count() or 1, wanted), include_dashboard=False,
+                 logging_level="WARNING", log_to_driver=True)
+        started = True
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if res.gpus_per_trial > gpus:
+        if started:
+            ray.shutdown()
+        raise SpecError("resources.gpus_per_trial", f"expected at most the cluster's {gpus:g} GPUs, "
+                        f"got {res.gpus_per_trial:g}")
+    return started
+
+
+class _Stopper:
+    """First Ctrl-C: graceful stop; second: immediate."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    def __call__(self, signum, frame) -> None:
+        self.requests += 1
+        msg = ("stopping: running trials end at their next step (Ctrl-C again to stop now)" if self.requests == 1
+               else "stopping now")
+        print(msg, file=sys.stderr, flush=True)
+
+
+def _fail_leftovers(study: optuna.Study, launch_id: str, reason: str) -> int:
+    """Mark this launch's RUNNING trials FAIL (their workers are gone) and queue them again."""
+    storage = study._storage
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.user_attrs.get("launch_id") == launch_id:
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, t.number)
+            storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+            if storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                n += 1
+    return n
+
+
+def _requeue_interrupted(study: optuna.Study, launch_id: str) -> int:
+    """Interrupted trials were not the trial's fault: queue their parameters for the next launch."""
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        reason = str(t.user_attrs.get("fail_reason", ""))
+        if t.user_attrs.get("launch_id") == launch_id and reason.startswith(("Interrupted", "interrupted")):
+            study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number}, skip_if_exists=True)
+            n += 1
+    return n
+
+
+def run(spec: StudySpec) -> int:
+    import ray
+
+    spec = absolute_paths(spec)
+    study = prepare_study(spec)
+    finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.get_trials(deepcopy=False))
+    if spec.study.n_trials is not None and finished >= spec.study.n_trials:
+        print(f"study {spec.study.name!r} already has {finished} finished trials (budget "
+              f"{spec.study.n_trials}); raise study.n_trials to run more", flush=True)
+        print(summary(study, spec), flush=True)
+        return 0
+    started_ray = _start_ray(spec)
+    launch_id = uuid.uuid4().hex[:12]
+    deadline = time.time() + spec.study.timeout_s if spec.study.timeout_s else None
+    res = spec.resources
+    remote = ray.remote(StudyWorker).options(num_cpus=res.cpus_per_trial, num_gpus=res.gpus_per_trial,
+                                             max_restarts=-1, max_task_retries=-1, max_concurrency=2)
+    actors = [remote.remote(spec, index=i, launch_id=launch_id, deadline=deadline) for i in range(res.workers)]
+    pending = {actor.run.remote(): actor for actor in actors}
+    print(f"study {spec.study.name!r} on {public_url(spec.study.storage)}: {res.workers} workers, "
+          f"budget {spec.study.n_trials or '-'} trials, launch {launch_id}", flush=True)
+    progress, stopper, failed = Progress(study, spec), _Stopper(), 0
+    previous = signal.signal(signal.SIGINT, stopper)
+    try:
+        asked = False
+        while pending and stopper.requests < 2:
+            if stopper.requests == 1 and not asked:
+                for actor in actors:
+                    actor.stop.remote()
+                asked, stop_by = True, time.monotonic() + STOP_GRACE_S
+            done, _ = ray.wait(list(pending), timeout=POLL_S)
+            for ref in done:
+                pending.pop(ref)
+                try:
+                    ray.get(ref)
+                except Exception as err:  # a worker that cannot run at all (storage gone, bad setup)
+                    failed += 1
+                    print(f"worker failed: {str(err).strip().splitlines()[-1]}", file=sys.stderr, flush=True)
+            progress.poll()
+            if asked and time.monotonic() > stop_by:
+                break
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
+        if started_ray:
+            ray.shutdown()
+    left = _fail_leftovers(study, launch_id, "interrupted: the launcher stopped before the trial ended")
+    requeued = _requeue_interrupted(study, launch_id) if stopper.requests else 0
+    progress.poll(final=True)
+    print(summary(study, spec), flush=True)
+    if stopper.requests:
+        print(f"interrupted: {left + requeued} trials queued again; run the same command to resume", flush=True)
+        return 130
+    return 1 if failed == res.workers else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m search.launch", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("study_file", help="the study YAML file, e.g. studies/quickstart.yaml")
+    p.add_argument("--storage", help="storage URL overriding study.storage (also $SPARSESEARCH_STORAGE); "
+                   "${VAR} is expanded from the environment")
+    p.add_argument("--ray-address", help="attach to this Ray cluster (host:port) instead of starting one")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        spec = load_spec(args.study_file, storage=args.storage, ray_address=args.ray_address)
+        return run(spec)
+    except SpecError as err:
+        print(f"error: {args.study_file}: {err}", file=sys.stderr)
+        return 2
+    except StorageUnavailable as err:
+        print(f"error: {args.study_file}: study.storage: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""One Optuna trial: suggested values → core config → ``core`` run → objective value(s).
+
+The trial's user attributes carry everything needed to reproduce and judge it: the full
+resolved config and its hash, the seed, the project version and git commit, the device,
+the wall time, every scalar metric the run returned, and, when it failed, the reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import math
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import optuna
+from optuna.artifacts import upload_artifact
+
+from core import ConfigError, Diverged, RunContext, get_experiment
+from core.config import config_hash, replace_path, to_dict
+from search.space import suggest
+from search.spec import StudySpec
+
+__all__ = ["Interrupted", "TrialTimeout", "TrialReporter", "Objective", "build_config", "provenance"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Interrupted(Exception):
+    """The launcher asked the workers to stop; the running trial ends as FAIL."""
+
+
+class TrialTimeout(Exception):
+    """The trial ran longer than ``resources.trial_timeout``."""
+
+
+@functools.cache
+def provenance() -> dict[str, str]:
+    """Project version and git commit (when the code is a git checkout)."""
+    try:
+        version = importlib.metadata.version("sparsesearch")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                                text=True, timeout=5).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return {"version": version, "git_commit": commit}
+
+
+def build_config(spec: StudySpec, params: Mapping[str, Any]) -> Any:
+    """The experiment config with each dotted ``params`` entry set (the study's fixed values stay)."""
+    config = spec.experiment
+    for name, value in params.items():
+        config = replace_path(config, name, value)
+    return config
+
+
+class TrialReporter:
+    """core Reporter → ``trial.report`` / pruning, plus the launcher's stop and the time limit."""
+
+    def __init__(self, trial: optuna.Trial, spec: StudySpec, stop: threading.Event, started: float) -> None:
+        self.trial, self.spec, self.stop, self.started = trial, spec, stop, started
+        self.history: list[dict[str, float]] = []
+
+    def report(self, step: int, metrics: Mapping[str, float]) -> None:
+        self.history.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
+        if self.stop.is_set():
+            raise Interrupted(f"interrupted by the launcher at step {step}")
+        limit = self.spec.resources.trial_timeout_s
+        if limit is not None and time.monotonic() - self.started > limit:
+            raise TrialTimeout(f"exceeded trial_timeout of {limit:g} s at step {step}")
+        if self.spec.multi_objective:  # Optuna cannot prune multi-objective trials
+            return
+        value = metrics.get(self.spec.study.metrics[0])
+        if value is None:
+            return
+        if not math.isfinite(value):
+            raise Diverged(f"{self.spec.study.metrics[0]} is {value} at step {step}")
+        self.trial.report(float(value), step)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at step {step} with {self.spec.study.metrics[0]}={value:.6g}")
+
+
+class Objective:
+    """Callable for ``study.optimize``; one instance per worker."""
+
+    def __init__(self, spec: StudySpec, *, device: str, threads: int | None, launch_id: str,
+                 artifacts, stop: threading.Event) -> None:
+        self.spec, self.device, self.threads, self.launch_id = spec, device, threads, launch_id
+        self.artifacts, self.stop = artifacts, stop
+        self.experiment = get_experiment(spec.kind)
+
+    def _mark(self, trial: optuna.Trial, config: Any) -> None:
+        attrs = {"config": to_dict(config), "config_hash": config_hash(config), "seed": getattr(config, "seed", None),
+                 "device": self.device, "worker": f"{socket.gethostname()}:{os.getpid()}",
+                 "launch_id": self.launch_id, **provenance()}
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
+        started = time.monotonic()
+        reporter = TrialReporter(trial, self.spec, self.stop, started)
+        try:
+            config = build_config(self.spec, {p.name: suggest(trial, p) for p in self.spec.search_space})
+            self._mark(trial, config)
+            with tempfile.TemporaryDirectory(prefix=f"trial{trial.number}-") as workdir:
+                ctx = RunContext(device=self.device, workdir=Path(workdir), threads=self.threads)
+                result = self.experiment.run(config, reporter, ctx)
+                values = self._values(result.metrics)
+                self._finish(trial, result, reporter, started)
+        except optuna.TrialPruned as err:
+            self._record(trial, reporter, started, reason=str(err) or "pruned")
+            raise
+        except (Exception, KeyboardInterrupt) as err:
+            reason = str(err) if isinstance(err, ConfigError) else f"{type(err).__name__}: {err}"
+            self._record(trial, reporter, started, reason=reason)
+            raise
+        return values[0] if len(values) == 1 else tuple(values)
+
+    def _values(self, metrics: Mapping[str, float]) -> list[float]:
+        values = []
+        for name in self.spec.study.metrics:
+            if name not in metrics:
+                raise KeyError(f"experiment {self.spec.kind!r} returned no metric {name!r}; it returned "
+                               + ", ".join(sorted(metrics)))
+            value = float(metrics[name])
+            if not math.isfinite(value):
+                raise Diverged(f"final {name} is {value}")
+            values.append(value)
+        return values
+
+    def _record(self, trial: optuna.Trial, reporter: TrialReporter, started: float, reason: str = "") -> None:
+        trial.set_user_attr("wall_time_s", round(time.monotonic() - started, 3))
+        if reporter.history:
+            trial.set_user_attr("history", reporter.history)
+        if reason:
+            trial.set_user_attr("fail_reason", reason[:1000])
+
+    def _finish(self, trial: optuna.Trial, result, reporter: TrialReporter, started: float) -> None:
+        self._record(trial, reporter, started)
+        for key, value in result.metrics.items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                trial.set_user_attr(key, float(value))
+        for path in result.artifacts.values():
+            if Path(path).is_file():
+                upload_artifact(artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial)

@@ -1,0 +1,104 @@
+"""Search-space entries: one distribution per dotted hyperparameter name.
+
+Optuna's categorical choices must be scalars (None, bool, int, float, str). Study files may
+also offer list choices (``model.widths: [[16, 16], [32, 32]]``); those are stored in Optuna
+as their JSON text and decoded back before they reach the core config.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping
+
+import optuna
+
+from core.config import check
+
+__all__ = ["Param", "parse_param", "suggest", "decode", "to_optuna"]
+
+_SCALAR = (type(None), bool, int, float, str)
+_KEYS = {"float": {"type", "low", "high", "log", "step"}, "int": {"type", "low", "high", "log", "step"},
+         "categorical": {"type", "choices"}}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Param:
+    """One searchable hyperparameter: ``name`` is a dotted path into the experiment config."""
+
+    name: str
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+
+    @property
+    def encoded_choices(self) -> tuple[Any, ...]:
+        return tuple(c if isinstance(c, _SCALAR) else json.dumps(c) for c in self.choices)
+
+
+def _number(value: Any, path: str, kind: str) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "int":
+        ok = ok and float(value).is_integer()
+    check(ok, path, f"expected {'an integer' if kind == 'int' else 'a finite number'}, got {value!r}")
+    return int(value) if kind == "int" else float(value)
+
+
+def parse_param(name: str, raw: Any, path: str) -> Param:
+    """Validate one ``search_space`` entry (a mapping with ``type`` and its fields)."""
+    check(isinstance(raw, Mapping), path, f"expected a mapping with 'type', got {raw!r}")
+    kind = raw.get("type")
+    check(kind in _KEYS, f"{path}.type", f"expected one of float, int, categorical, got {kind!r}")
+    for key in raw:
+        check(key in _KEYS[kind], f"{path}.{key}", f"unknown key for type {kind}; expected one of "
+              f"{', '.join(sorted(_KEYS[kind]))}")
+    if kind == "categorical":
+        choices = raw.get("choices")
+        check(isinstance(choices, list) and len(choices) > 0, f"{path}.choices",
+              f"expected a non-empty list, got {choices!r}")
+        encoded = [c if isinstance(c, _SCALAR) else json.dumps(c) for c in choices]
+        check(len(set(map(repr, encoded))) == len(encoded), f"{path}.choices", "expected distinct choices")
+        return Param(name=name, type="categorical", choices=tuple(choices))
+    for key in ("low", "high"):
+        check(key in raw, f"{path}.{key}", f"missing; expected a number for a {kind} distribution")
+    low = _number(raw["low"], f"{path}.low", kind)
+    high = _number(raw["high"], f"{path}.high", kind)
+    check(low <= high, f"{path}.high", f"expected high >= low ({low}), got {high}")
+    log = raw.get("log", False)
+    check(isinstance(log, bool), f"{path}.log", f"expected true or false, got {log!r}")
+    check(not log or low > 0, f"{path}.low", f"expected low > 0 with log: true, got {low}")
+    step = raw.get("step")
+    if step is not None:
+        step = _number(step, f"{path}.step", kind)
+        check(step > 0, f"{path}.step", f"expected step > 0, got {step}")
+        check(not log, f"{path}.step", "step cannot be combined with log: true")
+    return Param(name=name, type=kind, low=low, high=high, log=log, step=step)
+
+
+def to_optuna(p: Param) -> optuna.distributions.BaseDistribution:
+    """The Optuna distribution for ``p`` (used by grid search and for checks)."""
+    if p.type == "categorical":
+        return optuna.distributions.CategoricalDistribution(p.encoded_choices)
+    if p.type == "int":
+        return optuna.distributions.IntDistribution(int(p.low), int(p.high), log=p.log, step=int(p.step or 1))
+    return optuna.distributions.FloatDistribution(p.low, p.high, log=p.log, step=p.step)
+
+
+def suggest(trial: optuna.Trial, p: Param) -> Any:
+    """Ask ``trial`` for ``p`` and return the decoded (config-ready) value."""
+    if p.type == "categorical":
+        return decode(p, trial.suggest_categorical(p.name, p.encoded_choices))
+    if p.type == "int":
+        return trial.suggest_int(p.name, int(p.low), int(p.high), log=p.log, step=int(p.step or 1))
+    return trial.suggest_float(p.name, p.low, p.high, log=p.log, step=p.step)
+
+
+def decode(p: Param, value: Any) -> Any:
+    """Map a stored Optuna value back to the study file's value (JSON text → list)."""
+    if p.type == "categorical":
+        return p.choices[p.encoded_choices.index(value)]
+    return value

@@ -1,0 +1,87 @@
+"""The shared Optuna storage and artifact store, configured for many concurrent workers.
+
+* SQLite (the default): WAL journal so readers (the progress display, the dashboard) never
+  block the writers, and a 60 s busy timeout so concurrent workers wait instead of failing.
+* PostgreSQL: connection health checks (``pool_pre_ping``) so a restarted server is
+  reconnected transparently, a bounded pool, and a connect timeout so an unreachable host
+  is an error within seconds, not a hang.
+
+Heartbeats are always on: a trial whose worker died is failed after ``grace`` seconds and
+retried (:class:`optuna.storages.RetryHeartbeatStaleTrialCallback`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import sqlalchemy
+from optuna.artifacts import FileSystemArtifactStore
+from sqlalchemy.engine import make_url
+
+__all__ = ["open_storage", "artifact_store", "public_url", "StorageUnavailable"]
+
+SQLITE_BUSY_TIMEOUT_S = 60
+CONNECT_TIMEOUT_S = 10
+
+
+class StorageUnavailable(RuntimeError):
+    """The storage URL is well formed but the database cannot be reached or opened."""
+
+
+def public_url(url: str) -> str:
+    """The URL with its password replaced by ``***`` (safe to print and to log)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # a URL we cannot parse is shown without its credentials part
+        return url.split("@")[-1]
+
+
+def _engine_kwargs(url: str) -> dict:
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+    kwargs = {"pool_pre_ping": True, "pool_size": 4, "max_overflow": 8, "pool_recycle": 1800}
+    if backend == "postgresql":
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    return kwargs
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL (``None`` for other backends or in-memory)."""
+    u = make_url(url)
+    return Path(u.database) if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:") else None
+
+
+def open_storage(url: str, *, heartbeat_interval: int = 10, max_retries: int = 2,
+                 create_dirs: bool = False) -> optuna.storages.RDBStorage:
+    """Open (creating tables if needed) the RDB storage at ``url`` with heartbeats and retries."""
+    path = sqlite_path(url)
+    if path is not None:
+        if create_dirs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.exists():
+            raise StorageUnavailable(f"no study database at {path}")
+    try:
+        storage = optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=_engine_kwargs(url),
+            heartbeat_interval=heartbeat_interval,
+            grace_period=3 * heartbeat_interval,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retries),
+        )
+    except (sqlalchemy.exc.SQLAlchemyError, OSError) as err:
+        first = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise StorageUnavailable(f"cannot open storage {public_url(url)}: {first}") from None
+    if path is not None:
+        with storage.engine.connect() as conn:  # WAL is a property of the file: set once, kept
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+    return storage
+
+
+def artifact_store(directory: str | Path, create: bool = True) -> FileSystemArtifactStore:
+    """The directory-backed Optuna artifact store (what optuna-dashboard reads)."""
+    directory = Path(directory)
+    if create:
+        directory.mkdir(parents=True, exist_ok=True)
+    return FileSystemArtifactStore(str(directory))

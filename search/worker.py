@@ -1,0 +1,91 @@
+"""A worker pulls trials from the shared study until the study's budget is met.
+
+The budget counts finished trials (COMPLETE or PRUNED) across every launch of the study.
+A worker asks for a new trial only while finished + running < ``n_trials``; when the only
+thing missing is a RUNNING trial, it waits and fails stale trials (their worker died), so
+that their retry (a WAITING copy made by ``RetryHeartbeatStaleTrialCallback``) gets run.
+Several workers asking at the same instant can overshoot by at most ``workers - 1``.
+
+:class:`StudyWorker` is plain Python; ``launch`` wraps it as a Ray actor.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from search.choices import make_pruner, make_sampler
+from search.objective import Objective
+from search.spec import StudySpec
+from search.storage import artifact_store, open_storage
+
+__all__ = ["StudyWorker", "budget_counts", "budget_met"]
+
+_STALE_POLL_S = 1.0
+
+
+def budget_counts(storage: optuna.storages.BaseStorage, study_id: int) -> tuple[int, int]:
+    """(finished, running) trial counts, straight from the database."""
+    finished = storage.get_n_trials(study_id, (TrialState.COMPLETE, TrialState.PRUNED))
+    return finished, storage.get_n_trials(study_id, TrialState.RUNNING)
+
+
+def budget_met(spec: StudySpec, finished: int) -> bool:
+    return spec.study.n_trials is not None and finished >= spec.study.n_trials
+
+
+def _device(gpus: float) -> str:
+    if gpus > 0:
+        import torch
+
+        if torch.cuda.is_available():  # Ray sets CUDA_VISIBLE_DEVICES to the GPU it assigned
+            return "cuda"
+    return "cpu"
+
+
+class StudyWorker:
+    """Runs trials of one study until its budget or the deadline; ``stop()`` ends it early."""
+
+    def __init__(self, spec: StudySpec, *, index: int, launch_id: str, deadline: float | None) -> None:
+        self.spec, self.index, self.launch_id, self.deadline = spec, index, launch_id, deadline
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> dict[str, Any]:
+        import torch
+
+        spec, res = self.spec, self.spec.resources
+        threads = max(1, int(res.cpus_per_trial))
+        torch.set_num_threads(threads)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage = open_storage(spec.study.storage, heartbeat_interval=res.heartbeat_interval,
+                               max_retries=res.max_retries)
+        sampler_args = dict(spec.study.sampler)
+        if isinstance(sampler_args.get("seed"), int):  # same seed in every worker → same suggestions
+            sampler_args["seed"] += self.index
+        grid = {p.name: p.encoded_choices for p in spec.search_space}
+        study = optuna.load_study(study_name=spec.study.name, storage=storage,
+                                  sampler=make_sampler(sampler_args, grid if sampler_args["name"] == "grid" else None),
+                                  pruner=make_pruner(spec.study.pruner))
+        study_id = storage.get_study_id_from_name(spec.study.name)
+        objective = Objective(spec, device=_device(res.gpus_per_trial), threads=threads,
+                              launch_id=self.launch_id, artifacts=artifact_store(spec.study.artifacts),
+                              stop=self._stop)
+        ran = 0
+        while not self._stop.is_set() and not (self.deadline and time.time() >= self.deadline):
+            finished, running = budget_counts(storage, study_id)
+            if budget_met(spec, finished):
+                break
+            if spec.study.n_trials is not None and finished + running >= spec.study.n_trials:
+                optuna.storages.fail_stale_trials(study)
+                time.sleep(_STALE_POLL_S)
+                continue
+            study.optimize(objective, n_trials=1, catch=(Exception,))
+            ran += 1
+        return {"worker": self.index, "trials": ran}
