@@ -1,0 +1,204 @@
+"""``dendritic``: a dendritic ANN on MNIST with structural plasticity (synapse resampling).
+
+The user's experiment (seed note 000): 128 somata × 1 dendrite × 16 synapses with random
+inputs (3,722 parameters), trained with and without resampling ("vanilla"), plus a dense
+MLP of the same widths as a second baseline (``model.architecture: dense``). Every knob a
+study may search is a dotted field of :class:`DendriticConfig` (``plasticity.p``,
+``train.lr``, ``model.n_somata``, ``seed``, ...).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from core.config import check, config_hash
+from core.data.mnist import load_mnist
+from core.experiment import Reporter, Result, RunContext, register_experiment
+from core.nets.dendritic import ACTIVATIONS, DANN
+from core.nets.dense import DenseMLP
+from core.plasticity import CRITERIA, GROWTH, NEW_WEIGHTS, SCHEDULES, Plasticity, ks_to_normal, weight_entropy
+from core.train import OPTIMIZERS, make_optimizer, train
+
+__all__ = ["ModelConfig", "PlasticityConfig", "TrainConfig", "DendriticConfig", "run_dendritic", "build_model"]
+
+
+def _known(registry, name: str, path: str) -> None:
+    registry.get(name, path)  # raises ConfigError listing the choices
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """The network. ``architecture: dense`` is the dense-MLP baseline of the same widths."""
+
+    architecture: Literal["dendritic", "dense"] = "dendritic"
+    n_inputs: int = 784  # must match the data; here so that synapse counts can be validated
+    n_somata: int = 128
+    dendrites_per_soma: int = 1
+    synapses_per_dendrite: int = 16
+    input_sampling: Literal["random", "lrf"] = "random"
+    lrf_sigma: float = 3.0  # pixels, for input_sampling: lrf
+    dendrite_activation: str = "relu"
+    soma_activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        for name in ("n_inputs", "n_somata", "dendrites_per_soma", "synapses_per_dendrite"):
+            check(getattr(self, name) >= 1, name, f"expected an integer >= 1, got {getattr(self, name)}")
+        check(self.synapses_per_dendrite <= self.n_inputs, "synapses_per_dendrite",
+              f"expected at most n_inputs = {self.n_inputs}, got {self.synapses_per_dendrite}")
+        check(self.lrf_sigma > 0, "lrf_sigma", f"expected a number > 0 (pixels), got {self.lrf_sigma}")
+        _known(ACTIVATIONS, self.dendrite_activation, "dendrite_activation")
+        _known(ACTIVATIONS, self.soma_activation, "soma_activation")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlasticityConfig:
+    """Resampling: which (criterion), where (growth), how many (p, schedule), when (trigger)."""
+
+    enabled: bool = True
+    p: float = 10.0  # base rate, percent of each dendrite's synapses per round
+    schedule: str = "root"
+    decay: float = 0.9  # per-round factor of the exponential schedule
+    criterion: str = "smallest"
+    temperature: float = 0.5  # stochastic criterion, relative to the dendrite's mean |w|
+    ema_beta: float = 0.99  # ema criterion
+    growth: str = "uniform"
+    growth_sigma: float = 3.0  # pixels, lrf growth
+    new_weight_init: str = "zero"
+    optimizer_state: Literal["keep", "reset"] = "keep"
+    every_steps: int = 100
+    interval_growth: float = 0.0
+    cooldown_batches: int = 0
+
+    def __post_init__(self) -> None:
+        check(0.0 <= self.p <= 100.0, "p", f"expected a rate in [0, 100] percent, got {self.p}")
+        check(0.0 < self.decay <= 1.0, "decay", f"expected a factor in (0, 1], got {self.decay}")
+        check(self.temperature > 0, "temperature", f"expected a number > 0, got {self.temperature}")
+        check(0.0 <= self.ema_beta < 1.0, "ema_beta", f"expected a number in [0, 1), got {self.ema_beta}")
+        check(self.growth_sigma > 0, "growth_sigma", f"expected a number > 0 (pixels), got {self.growth_sigma}")
+        check(self.every_steps >= 1, "every_steps", f"expected an integer >= 1, got {self.every_steps}")
+        check(self.interval_growth >= 0, "interval_growth", f"expected a number >= 0, got {self.interval_growth}")
+        check(self.cooldown_batches >= 0, "cooldown_batches", f"expected an integer >= 0, got {self.cooldown_batches}")
+        _known(SCHEDULES, self.schedule, "schedule")
+        _known(CRITERIA, self.criterion, "criterion")
+        _known(GROWTH, self.growth, "growth")
+        _known(NEW_WEIGHTS, self.new_weight_init, "new_weight_init")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Optimisation. ``train_subset``/``test_subset`` > 0 use only the first examples (tests)."""
+
+    epochs: int = 50
+    batch_size: int = 128
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd only
+    train_subset: int = 0
+    test_subset: int = 0
+
+    def __post_init__(self) -> None:
+        check(self.epochs >= 1, "epochs", f"expected an integer >= 1, got {self.epochs}")
+        check(self.batch_size >= 1, "batch_size", f"expected an integer >= 1, got {self.batch_size}")
+        check(self.lr > 0, "lr", f"expected a number > 0, got {self.lr}")
+        check(self.weight_decay >= 0, "weight_decay", f"expected a number >= 0, got {self.weight_decay}")
+        check(0 <= self.momentum < 1, "momentum", f"expected a number in [0, 1), got {self.momentum}")
+        check(self.train_subset >= 0, "train_subset", f"expected an integer >= 0, got {self.train_subset}")
+        check(self.test_subset >= 0, "test_subset", f"expected an integer >= 0, got {self.test_subset}")
+        _known(OPTIMIZERS, self.optimizer, "optimizer")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DendriticConfig:
+    """All hyperparameters of one ``dendritic`` run; a run's identity is their hash."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    plasticity: PlasticityConfig = field(default_factory=PlasticityConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = 0
+    plots: bool = True
+    plot_dendrites: int = 16  # dendrites drawn over the input grid
+
+    def __post_init__(self) -> None:
+        check(self.plot_dendrites >= 0, "plot_dendrites", f"expected an integer >= 0, got {self.plot_dendrites}")
+
+
+def build_model(mc: ModelConfig, n_classes: int, gen: torch.Generator, device) -> torch.nn.Module:
+    """The dANN, or the dense MLP with the same layer widths."""
+    if mc.architecture == "dense":
+        n_d = mc.n_somata * mc.dendrites_per_soma
+        widths = (mc.n_inputs, n_d, mc.n_somata, n_classes) if mc.dendrites_per_soma > 1 else \
+            (mc.n_inputs, mc.n_somata, n_classes)
+        return DenseMLP(widths, activation=mc.soma_activation, gen=gen, device=device)
+    return DANN(mc.n_inputs, n_classes, mc.n_somata, mc.dendrites_per_soma, mc.synapses_per_dendrite,
+                input_sampling=mc.input_sampling, sigma=mc.lrf_sigma,
+                dendrite_activation=mc.dendrite_activation, soma_activation=mc.soma_activation,
+                gen=gen, device=device)
+
+
+@register_experiment("dendritic", DendriticConfig)
+def run_dendritic(cfg: DendriticConfig, reporter: Reporter, ctx: RunContext) -> Result:
+    """Train the dANN (or dense baseline) on MNIST, resampling synapses when enabled."""
+    t_start = time.perf_counter()
+    if ctx.threads:
+        torch.set_num_threads(ctx.threads)
+    device = torch.device(ctx.device)
+    data = load_mnist(ctx.data_dir, device=device).subset(cfg.train.train_subset, cfg.train.test_subset)
+    check(data.n_inputs == cfg.model.n_inputs, "model.n_inputs",
+          f"expected {data.n_inputs} (the data's input size), got {cfg.model.n_inputs}")
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator(device).manual_seed(cfg.seed)
+    model = build_model(cfg.model, 10, gen, device)
+    tc = cfg.train
+    opt = make_optimizer(tc.optimizer, model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay,
+                         momentum=tc.momentum)
+    layer = getattr(model, "dendritic", None)
+    steps_per_epoch = -(-data.train_x.shape[0] // tc.batch_size)
+    plast = None
+    if layer is not None and cfg.plasticity.enabled:
+        plast = Plasticity(layer, opt, cfg.plasticity, steps_per_epoch=steps_per_epoch,
+                           total_steps=steps_per_epoch * tc.epochs, gen=gen)
+    start = _snapshot(layer)
+
+    def on_epoch(epoch: int) -> dict[str, float]:
+        return {"rounds": float(plast.rounds if plast else 0),
+                "synapses_moved": float(plast.moved if plast else 0)}
+
+    history = train(model, data, epochs=tc.epochs, batch_size=tc.batch_size, optimizer=opt,
+                    reporter=reporter, seed=cfg.seed, on_step=plast, on_epoch=on_epoch)
+    end = _snapshot(layer)
+    metrics = dict(history[-1])
+    metrics.update(
+        n_params=float(sum(int((p != 0).sum()) for p in model.parameters() if p.requires_grad)),
+        n_params_total=float(sum(p.numel() for p in model.parameters() if p.requires_grad)),
+        epochs=float(tc.epochs),
+    )
+    if plast is not None:
+        metrics.update(plast.summary(steps_per_epoch * tc.epochs))
+    else:
+        metrics.update(rounds=0.0, synapses_moved=0.0)
+    if layer is not None:
+        metrics.update(entropy_start=float(start["entropy"].mean()), entropy_end=float(end["entropy"].mean()),
+                       ks_he_start=ks_to_normal(start["weight"], layer.he_std),
+                       ks_he_end=ks_to_normal(end["weight"], layer.he_std))
+    artifacts = {}
+    if cfg.plots:
+        from core.plots_dendritic import dendritic_figures  # matplotlib only when plotting
+
+        out = ctx.workdir / f"dendritic-{config_hash(cfg)}"
+        artifacts = dendritic_figures(out, history=history, start=start, end=end, plasticity=plast,
+                                      layer=layer, steps_per_epoch=steps_per_epoch, n_show=cfg.plot_dendrites)
+    metrics["wall_time_s"] = time.perf_counter() - t_start
+    return Result(metrics=metrics, artifacts=artifacts,
+                  extra={"history": history, "device": str(device)})
+
+
+def _snapshot(layer) -> dict[str, torch.Tensor]:
+    if layer is None:
+        return {}
+    return {"weight": layer.weight.detach().cpu().clone(), "dense": layer.dense_weight().cpu(),
+            "entropy": weight_entropy(layer.weight).cpu()}

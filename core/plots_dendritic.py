@@ -1,0 +1,133 @@
+"""Figures of a ``dendritic`` run as PNG files (matplotlib, Agg backend, no display needed).
+
+Dendrite weights over the 28×28 input grid at the start and the end ("weight over picture
+of a dendrite"), weight histograms against the He prior, per-dendrite entropy start vs
+end, turnover (synapses moved) over training, synapse lifetimes, train/test curves.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["dendritic_figures"]
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _curves(history: list[dict], path: Path) -> Path:
+    ep = np.arange(1, len(history) + 1)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    for split in ("train", "test"):
+        a.plot(ep, [h[f"{split}_loss"] for h in history], marker=".", label=split)
+        b.plot(ep, [100 * h[f"{split}_acc"] for h in history], marker=".", label=split)
+    a.set(title="Cross-entropy loss per epoch", xlabel="epoch", ylabel="loss (nats per example)")
+    b.set(title="Accuracy per epoch", xlabel="epoch", ylabel="accuracy (%)")
+    a.legend(), b.legend()
+    return _save(fig, path)
+
+
+def _dendrite_grid(start: np.ndarray, end: np.ndarray, n_show: int, path: Path) -> Path:
+    n = min(n_show, start.shape[0])
+    side = int(math.isqrt(start.shape[1]))
+    fig, axes = plt.subplots(2, n, figsize=(1.3 * n + 1.2, 3.4), squeeze=False)
+    lim = max(np.abs(start[:n]).max(), np.abs(end[:n]).max(), 1e-12)
+    for row, (w, when) in enumerate(((start, "start"), (end, "end"))):
+        for j in range(n):
+            ax = axes[row, j]
+            im = ax.imshow(w[j].reshape(side, side), cmap="RdBu_r", vmin=-lim, vmax=lim)
+            ax.set_xticks([]), ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"d{j}", fontsize=8)
+        axes[row, 0].set_ylabel(f"{when}\nrow (px)")
+    for ax in axes[1]:
+        ax.set_xlabel("col (px)", fontsize=7)
+    fig.suptitle(f"Synapse weights of {n} dendrites over the {side}×{side} input grid (start vs end)")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="synapse weight (a.u.)")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _histograms(w0: np.ndarray, w1: np.ndarray, he_std: float, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    bins = np.linspace(min(w0.min(), w1.min()), max(w0.max(), w1.max()), 60)
+    ax.hist(w0.ravel(), bins=bins, density=True, alpha=0.5, label="start")
+    ax.hist(w1.ravel(), bins=bins, density=True, alpha=0.5, label="end")
+    x = np.linspace(bins[0], bins[-1], 200)
+    ax.plot(x, np.exp(-x**2 / (2 * he_std**2)) / (he_std * math.sqrt(2 * math.pi)), "k--", label="He prior N(0, 2/16)")
+    ax.set(title="Synapse weight distribution", xlabel="synapse weight (a.u.)", ylabel="density (1/a.u.)")
+    ax.legend()
+    return _save(fig, path)
+
+
+def _entropy(e0: np.ndarray, e1: np.ndarray, synapses: int, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    bins = np.linspace(min(e0.min(), e1.min()), math.log(synapses), 40)
+    ax.hist(e0, bins=bins, alpha=0.5, label=f"start (mean {e0.mean():.3f})")
+    ax.hist(e1, bins=bins, alpha=0.5, label=f"end (mean {e1.mean():.3f})")
+    ax.axvline(math.log(synapses), color="k", ls="--", label=f"maximum log {synapses}")
+    ax.set(title="Per-dendrite entropy of normalised |w|", xlabel="entropy (nats)", ylabel="dendrites (count)")
+    ax.legend()
+    return _save(fig, path)
+
+
+def _turnover(plast: Any, steps_per_epoch: int, epochs: int, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ep = (np.asarray(plast.round_steps) - 1) // steps_per_epoch + 1
+    moved = np.bincount(ep, weights=np.asarray(plast.round_moved, float), minlength=epochs + 1)[1:]
+    ax.bar(np.arange(1, epochs + 1), moved, color="tab:blue", label="synapses moved")
+    ax.set(title="Synapse turnover over training", xlabel="epoch", ylabel="synapses moved per epoch (count)")
+    ax2 = ax.twinx()
+    ax2.plot(np.asarray(plast.round_steps) / steps_per_epoch, plast.rates, color="tab:red", label="rate per round")
+    ax2.set_ylabel("scheduled rate (% of synapses per round)")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2)
+    return _save(fig, path)
+
+
+def _lifetimes(life: np.ndarray, ages: np.ndarray, steps_per_epoch: int, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    top = max(life.max(initial=0), ages.max(initial=0)) / steps_per_epoch
+    bins = np.linspace(0, max(top, 1e-3), 50)
+    ax.hist(life / steps_per_epoch, bins=bins, alpha=0.6, label=f"removed synapses (n={life.size})")
+    ax.hist(ages / steps_per_epoch, bins=bins, alpha=0.6, label=f"alive at the end (n={ages.size})")
+    ax.set(title="Synapse lifetimes", xlabel="lifetime (epochs)", ylabel="synapses (count)")
+    ax.set_yscale("log")
+    ax.legend()
+    return _save(fig, path)
+
+
+def dendritic_figures(out: Path, *, history: list[dict], start: dict, end: dict, plasticity: Any,
+                      layer: Any, steps_per_epoch: int, n_show: int = 16) -> dict[str, Path]:
+    """Write the run's figures under ``out``; return ``{name: path}`` for ``Result.artifacts``."""
+    out.mkdir(parents=True, exist_ok=True)
+    arts = {"curves": _curves(history, out / "curves.png")}
+    if layer is None:
+        return arts
+    if n_show:
+        arts["dendrite_weights"] = _dendrite_grid(start["dense"].numpy(), end["dense"].numpy(), n_show,
+                                                  out / "dendrite_weights.png")
+    arts["weight_histogram"] = _histograms(start["weight"].numpy(), end["weight"].numpy(), layer.he_std,
+                                           out / "weight_histogram.png")
+    arts["entropy"] = _entropy(start["entropy"].numpy(), end["entropy"].numpy(), layer.synapses,
+                               out / "entropy.png")
+    if plasticity is not None and plasticity.rounds:
+        arts["turnover"] = _turnover(plasticity, steps_per_epoch, len(history), out / "turnover.png")
+        arts["lifetimes"] = _lifetimes(plasticity.lifetimes().numpy(),
+                                       plasticity.ages(steps_per_epoch * len(history)).numpy(),
+                                       steps_per_epoch, out / "lifetimes.png")
+    return arts
