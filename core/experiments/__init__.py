@@ -2,5 +2,6 @@
 
 from core.experiments import synthetic  # noqa: F401  (registers "synthetic")
 from core.experiments import dendritic  # noqa: F401  (registers "dendritic")
+from core.experiments import imp  # noqa: F401  (registers "imp")
 
 __all__: list[str] = []

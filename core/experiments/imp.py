@@ -1,0 +1,106 @@
+"""``imp``: lottery tickets by iterative magnitude pruning on k concatenated tasks.
+
+Builds the data and a masked MLP from :class:`ImpConfig`, runs IMP level by level
+(:func:`core.lottery.imp.run_imp`), analyses every level (counts, accuracies, zombies,
+comatose, split) and reports it, then summarises the run: first split level, accuracy
+there, "still a ticket", and the theoretical minimum removal P(k−1)/k. Pictures and
+weight trajectories are written under the run's workdir and returned as artifacts.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.analysis.level import level_metrics, split_summary, trajectories
+from core.config import config_hash
+from core.data.tasks import SplitData, concat_tasks, split_rows
+from core.errors import ConfigError
+from core.experiment import Reporter, Result, RunContext, register_experiment
+from core.lottery.config import ImpConfig
+from core.lottery.imp import run_imp
+from core.lottery.pruning import prunable_names
+from core.nets.mlp import MaskedMLP
+
+__all__ = ["ImpConfig", "run_imp_experiment", "build_data", "build_model"]
+
+# Per-level keys passed to the reporter (everything else stays in the level history).
+REPORTED = ("test_acc", "min_task_acc", "n_params", "prunable", "val_loss", "split", "zombies", "comatose")
+
+
+def build_data(cfg: ImpConfig, ctx: RunContext) -> SplitData:
+    """The concatenated train / val / test splits the config asks for, on ``ctx.device``."""
+    d = cfg.data
+    if d.task in ("mnist", "mnist_pairs"):
+        from core.data.mnist_pairs import mnist_tasks
+
+        directory = d.mnist_dir or (str(ctx.data_dir) if ctx.data_dir else None)
+        return mnist_tasks(d, directory, cfg.seed).to(ctx.device)
+    x, y, layout = concat_tasks([d.task] * d.k, d.n_samples, d.noise, cfg.seed)
+    train, val, test = split_rows(x, y, d.val_frac, d.test_frac, cfg.seed)
+    return SplitData(train, val, test, layout).to(ctx.device)
+
+
+def build_model(cfg: ImpConfig, data: SplitData) -> MaskedMLP:
+    """The dense masked MLP, initialised from ``cfg.seed`` alone."""
+    torch.manual_seed(cfg.seed)
+    return MaskedMLP(data.layout.n_in, cfg.model.widths, data.layout.n_out, cfg.model.activation)
+
+
+@register_experiment("imp", ImpConfig)
+def run_imp_experiment(cfg: ImpConfig, reporter: Reporter, ctx: RunContext) -> Result:
+    """IMP on concatenated tasks; reports each level, returns split / ticket metrics and pictures."""
+    start = time.perf_counter()
+    if ctx.threads:
+        torch.set_num_threads(ctx.threads)
+    data = build_data(cfg, ctx)
+    model = build_model(cfg, data).to(ctx.device)
+    names = prunable_names(list(model.param_masks()), cfg.imp.prune_bias)
+    p0 = sum(model.param_masks()[n][1].numel() for n in names)
+    if cfg.imp.schedule == "count" and cfg.imp.target_params >= p0:
+        raise ConfigError("imp.target_params", f"expected fewer than the {p0} prunable parameters, got {cfg.imp.target_params}")
+
+    def on_level(level: int, m: MaskedMLP, stats) -> dict[str, float]:
+        metrics, _graph = level_metrics(m, data, cfg.imp.prune_bias)
+        metrics.update(level=float(level), train_steps=float(stats.steps), best_epoch=float(stats.best_epoch))
+        reporter.report(level, {k: metrics[k] for k in REPORTED})
+        return metrics
+
+    run_id = config_hash(cfg)
+    ckpt = Path(ctx.workdir) / "imp_checkpoints" if cfg.checkpoint else None
+    levels = run_imp(model, data, cfg.train, cfg.imp, cfg.seed, on_level, ckpt, run_id)
+    history = [lv.metrics for lv in levels]
+    last = history[-1]
+    summary = split_summary(history, data.layout.k, cfg.analysis.ticket_tolerance)
+    metrics = {
+        "test_acc": last["test_acc"],
+        "min_task_acc": last["min_task_acc"],
+        "n_params": last["n_params"],
+        "prunable": last["prunable"],
+        "weight_frac": last["weight_frac"],
+        "levels_done": float(len(levels) - 1),
+        "zombies": last["zombies"],
+        "comatose": last["comatose"],
+        "max_zombies": max(h["zombies"] for h in history),
+        "max_comatose": max(h["comatose"] for h in history),
+        "split": last["split"],
+        **summary,
+        "wall_time_s": time.perf_counter() - start,
+    }
+    artifacts: dict[str, Path] = {}
+    out_dir = Path(ctx.workdir)
+    traj = None
+    if cfg.analysis.trajectories:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        wnames = [n for n in model.param_masks() if n.endswith("weight")]
+        traj = trajectories([lv.trained for lv in levels], wnames, [lv.masks for lv in levels])
+        artifacts["trajectories"] = out_dir / "imp_trajectories.npz"
+        np.savez_compressed(artifacts["trajectories"], values=traj.astype(np.float32))
+    if cfg.analysis.plots:
+        from core.plots_imp import imp_figures
+
+        artifacts.update(imp_figures(history, levels, data.layout, summary, out_dir, traj))
+    return Result(metrics=metrics, artifacts=artifacts, extra={"history": history, "config_hash": run_id})
