@@ -2,5 +2,6 @@
 
 from core.nets.dendritic import DANN, DendriticLayer
 from core.nets.dense import DenseMLP
+from core.nets.mlp import MaskedMLP
 
-__all__ = ["DANN", "DendriticLayer", "DenseMLP"]
+__all__ = ["DANN", "DendriticLayer", "DenseMLP", "MaskedMLP"]
