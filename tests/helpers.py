@@ -1,0 +1,38 @@
+"""Helpers shared by tests: study documents and running the real CLIs in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+MNIST_DIR = Path(os.environ.get("MNIST_DIR", SHARED / "data" / "mnist"))
+
+
+def study_doc(name: str = "t", **sections: Any) -> dict:
+    """A small valid study on the synthetic kind; ``sections`` replace/extend top-level parts."""
+    doc = {
+        "study": {"name": name, "direction": "minimize", "metric": "loss", "n_trials": 6,
+                  "sampler": {"name": "random", "seed": 1}, "pruner": {"name": "none"}},
+        "experiment": {"kind": "synthetic", "steps": 3, "step_seconds": 0.05},
+        "search_space": {"x": {"type": "float", "low": -3.0, "high": 3.0},
+                         "y": {"type": "float", "low": -3.0, "high": 3.0}},
+        "resources": {"workers": 2, "cpus_per_trial": 1},
+    }
+    for key, value in sections.items():
+        doc[key] = {**doc.get(key, {}), **value} if isinstance(value, dict) else value
+    return doc
+
+
+def run_cli(module: str, *args: str, cwd: Path | None = None, env: dict | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m module args`` like a user would."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd or ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,121 @@
+"""Study files: good ones load into a frozen spec, bad ones give one line naming the field."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core import ConfigError
+from search.spec import SpecError, load_spec, parse_duration, parse_spec
+from tests.helpers import ROOT, run_cli, study_doc
+
+
+def test_good_file_gives_frozen_spec(write_study) -> None:
+    spec = load_spec(write_study(study_doc(study={"timeout": "2h", "enqueue": [{"x": 2.0, "y": -1.0}]})))
+    assert spec.kind == "synthetic" and spec.experiment.steps == 3
+    assert [p.name for p in spec.search_space] == ["x", "y"]
+    assert spec.study.timeout_s == 7200 and spec.study.n_trials == 6
+    assert spec.resources.workers == 2
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.study.n_trials = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "studies").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_studies_are_valid(path: Path) -> None:
+    spec = load_spec(path)
+    assert spec.search_space
+
+
+def _mutate(doc: dict, dotted: str, value) -> dict:
+    doc = copy.deepcopy(doc)
+    *parents, last = dotted.split(".")
+    node = doc
+    for key in parents:
+        node = node.setdefault(key, {})
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return doc
+
+
+_DELETE = object()
+BAD = [
+    ("study.n_trials", -3, "study.n_trials"),
+    ("study.n_trials", "many", "study.n_trials"),
+    ("study.name", "has space", "study.name"),
+    ("study.direction", "up", "study.direction"),
+    ("study.bogus", 1, "study.bogus"),
+    ("study.sampler", {"name": "annealing"}, "study.sampler.name"),
+    ("study.pruner", {"name": "median", "warmup": 3}, "study.pruner"),
+    ("study.timeout", "soon", "study.timeout"),
+    ("study.storage", "redis://localhost", "study.storage"),
+    ("study.storage", "postgresql://u:${NO_SUCH_VAR_XYZ}@h/db", "study.storage"),
+    ("experiment.kind", "nope", "experiment.kind"),
+    ("experiment.steps", 0, "experiment.steps"),
+    ("experiment.stepz", 3, "experiment.stepz"),
+    ("search_space.z", {"type": "float", "low": 0, "high": 1}, "search_space.z"),
+    ("search_space.x", {"type": "float", "low": 2, "high": 1}, "search_space.x.high"),
+    ("search_space.x", {"type": "float", "low": 0, "high": 1, "log": True}, "search_space.x.low"),
+    ("search_space.x", {"type": "normal", "low": 0, "high": 1}, "search_space.x.type"),
+    ("search_space.x", {"type": "categorical", "choices": []}, "search_space.x.choices"),
+    ("search_space.steps", {"type": "int", "low": 0, "high": 5}, "search_space.steps"),
+    ("search_space", {}, "search_space"),
+    ("resources.workers", -1, "resources.workers"),
+    ("resources.cpus_per_trial", 0, "resources.cpus_per_trial"),
+    ("resources.gpus", 1, "resources.gpus"),
+    ("bogus_section", {}, "bogus_section"),
+    ("experiment", _DELETE, "experiment"),
+]
+
+
+@pytest.mark.parametrize("dotted,value,where", BAD, ids=[f"{d}={v!r}"[:40] for d, v, _ in BAD])
+def test_bad_value_names_the_field(dotted: str, value, where: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(_mutate(study_doc(), dotted, value))
+    assert info.value.path == where, str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_enqueue_must_name_search_space_entries() -> None:
+    with pytest.raises(SpecError, match=r"study.enqueue\[0\].z"):
+        parse_spec(study_doc(study={"enqueue": [{"z": 1}]}))
+
+
+def test_durations() -> None:
+    assert parse_duration("8h", "t") == 28800 and parse_duration(90, "t") == 90 and parse_duration("30m", "t") == 1800
+    for bad in ("-1h", "0", "soon", True):
+        with pytest.raises(ConfigError):
+            parse_duration(bad, "t")
+
+
+def test_storage_var_interpolation(monkeypatch) -> None:
+    monkeypatch.setenv("PGPASS_T", "s3cret")
+    spec = parse_spec(study_doc(study={"storage": "postgresql://u:${PGPASS_T}@localhost/db"}))
+    assert spec.study.storage == "postgresql://u:s3cret@localhost/db"
+
+
+def test_aliases_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "alias.yaml"
+    text = yaml.safe_dump(study_doc()) + "extra: &a [1]\nmore: *a\n"
+    path.write_text(text)
+    with pytest.raises(SpecError, match="aliases"):
+        load_spec(path)
+
+
+def test_cli_bad_file_exits_2_with_one_line_and_creates_nothing(write_study, tmp_path: Path) -> None:
+    path = write_study(_mutate(study_doc(), "study.n_trials", -3))
+    out = run_cli("search.launch", str(path), cwd=tmp_path)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "study.n_trials" in lines[0] and "Traceback" not in out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]
+
+
+def test_cli_missing_file_exits_2(tmp_path: Path) -> None:
+    out = run_cli("search.launch", str(tmp_path / "nope.yaml"), cwd=tmp_path)
+    assert out.returncode == 2 and "cannot read" in out.stderr and list(tmp_path.iterdir()) == []
