@@ -74,6 +74,7 @@ class Progress:
         status = (f"[{finished}/{budget if budget else '-'}] running {counts['RUNNING']} | "
                   f"waiting {counts['WAITING']} | pruned {counts['PRUNED']} | failed {counts['FAIL']} | "
                   f"{self._best()} | {format_duration(elapsed)} elapsed{eta}")
-        if (final and status != self._last_status) or status.split(" | ")[:-1] != self._last_status.split(" | ")[:-1]:
+        changed = status.split(" | ")[:-1] != self._last_status.split(" | ")[:-1]
+        if changed or (final and not self._last_status):
             print(status, file=self.stream, flush=True)
             self._last_status = status
