@@ -42,20 +42,28 @@ def _curves(history: list[dict], path: Path) -> Path:
 def _dendrite_grid(start: np.ndarray, end: np.ndarray, n_show: int, path: Path) -> Path:
     n = min(n_show, start.shape[0])
     side = int(math.isqrt(start.shape[1]))
-    fig, axes = plt.subplots(2, n, figsize=(1.3 * n + 1.2, 3.4), squeeze=False)
+    cols = min(4, n)
+    rows = math.ceil(n / cols)
     lim = max(np.abs(start[:n]).max(), np.abs(end[:n]).max(), 1e-12)
-    for row, (w, when) in enumerate(((start, "start"), (end, "end"))):
-        for j in range(n):
-            ax = axes[row, j]
+    fig = plt.figure(figsize=(3.4 * cols + 1.2, 1.8 * rows + 0.9), layout="constrained")
+    for sub, (w, when) in zip(fig.subfigures(1, 2, width_ratios=[1, 1.18]), ((start, "start"), (end, "end"))):
+        axes = sub.subplots(rows, cols, squeeze=False)
+        for j, ax in enumerate(axes.flat):
+            if j >= n:
+                ax.axis("off")
+                continue
             im = ax.imshow(w[j].reshape(side, side), cmap="RdBu_r", vmin=-lim, vmax=lim)
-            ax.set_xticks([]), ax.set_yticks([])
-            if row == 0:
-                ax.set_title(f"d{j}", fontsize=8)
-        axes[row, 0].set_ylabel(f"{when}\nrow (px)")
-    for ax in axes[1]:
-        ax.set_xlabel("col (px)", fontsize=7)
-    fig.suptitle(f"Synapse weights of {n} dendrites over the {side}×{side} input grid (start vs end)")
-    fig.colorbar(im, ax=axes, shrink=0.8, label="synapse weight (a.u.)")
+            ax.set_xticks([0, side - 1]), ax.set_yticks([0, side - 1])
+            ax.tick_params(labelsize=6)
+            ax.set_title(f"dendrite {j}", fontsize=7)
+        for ax in axes[-1]:
+            ax.set_xlabel("column (px)", fontsize=7)
+        for ax in axes[:, 0]:
+            ax.set_ylabel("row (px)", fontsize=7)
+        sub.suptitle(f"{when} of training")
+    # one shared colour scale (vmin/vmax above), so the bar beside "end" holds for both
+    sub.colorbar(im, ax=axes, shrink=0.6, label="synapse weight (a.u.)")
+    fig.suptitle(f"Synapse weights of {n} dendrites over the {side}x{side} input grid")
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
