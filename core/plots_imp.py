@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 
 from core.analysis.graph import components  # noqa: E402
 from core.data.tasks import TaskLayout  # noqa: E402
@@ -85,12 +86,15 @@ def plot_graph(masks: Sequence[np.ndarray], layout: TaskLayout, title: str, path
         c = f"C{tasks.pop()}" if len(tasks) == 1 else (_MIXED if tasks else _NONE)
         colour.update({node: c for node in nodes})
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    segs, cols = [], []
     for l, m in enumerate(masks):
         for o, i in zip(*np.nonzero(m)):
-            (x0, y0), (x1, y1) = pos[(l, i)], pos[(l + 1, o)]
-            ax.plot([x0, x1], [y0, y1], color=colour[(l, i)], lw=0.8, alpha=0.7, zorder=1)
-    for node, (x, y) in pos.items():
-        ax.scatter([x], [y], s=18, color=colour[node], edgecolors="k", linewidths=0.3, zorder=2)
+            segs.append([pos[(l, i)], pos[(l + 1, o)]])
+            cols.append(colour[(l, i)])
+    ax.add_collection(LineCollection(segs, colors=cols, linewidths=0.8, alpha=0.7, zorder=1))
+    nodes = list(pos)
+    ax.scatter([pos[n][0] for n in nodes], [pos[n][1] for n in nodes], s=18, c=[colour[n] for n in nodes],
+               edgecolors="k", linewidths=0.3, zorder=2)
     for j in range(layout.k):
         ax.scatter([], [], color=f"C{j}", label=f"component of task {j}")
     ax.scatter([], [], color=_MIXED, label="component of several tasks")
@@ -138,7 +142,8 @@ def imp_figures(history, levels, layout: TaskLayout, summary, out_dir: Path, tra
     shown.append(("imp_graph_last", len(levels) - 1, "at the last level"))
     for name, lv, what in shown:
         h = history[lv]
-        title = f"Network {what}: level {lv}, {int(h['prunable'])} prunable params, worst task acc {100 * h['min_task_acc']:.1f} %"
+        title = (f"Network {what} (level {lv})\n{int(h['prunable'])} prunable parameters, "
+                 f"worst-task test accuracy {100 * h['min_task_acc']:.1f} %")
         p = plot_graph(weights(levels[lv]), layout, title, out_dir / f"{name}.png")
         if p is not None:
             arts[name] = p
