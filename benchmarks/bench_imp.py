@@ -1,6 +1,7 @@
 """Timing and result runs of the ``imp`` experiment (not a test; run with ``nice``).
 
     nice -n 10 .venv/bin/python benchmarks/bench_imp.py trial            # one default trial, timed
+    nice -n 10 .venv/bin/python benchmarks/bench_imp.py split --seeds 3   # split vs noise, seeds
     nice -n 10 .venv/bin/python benchmarks/bench_imp.py file studies/experiments/lenet_imp.yaml \
         --out runs/lenet_imp_s0 [--set seed=1 ...]                      # one run, per-level timing
 
@@ -47,6 +48,27 @@ def _trial(args) -> None:
         print(json.dumps({"wall_s": round(wall, 2), **{k: round(v, 4) for k, v in r.metrics.items()}}))
 
 
+def _split(args) -> None:
+    """Default trial over seeds × noise levels: where does it split, and is it still a ticket?"""
+    exp = get_experiment("imp")
+    base = replace_path(replace_path(exp.default_config(), "analysis.plots", False), "analysis.trajectories", False)
+    base = replace_path(replace_path(base, "imp.levels", args.levels), "imp.target_params", args.target)
+    rows = []
+    for noise in args.noise:
+        for seed in range(args.seeds):
+            cfg = replace_path(replace_path(base, "data.noise", noise), "seed", seed)
+            t = time.perf_counter()
+            r = exp.run(cfg, NullReporter(), RunContext(workdir=Path(args.out) / f"n{noise}_s{seed}", threads=1))
+            m = r.metrics
+            rows.append({"noise": noise, "seed": seed, "wall_s": round(time.perf_counter() - t, 1),
+                         **{k: round(m[k], 4) for k in ("dense_test_acc", "split_level", "split_params",
+                                                          "split_min_task_acc", "still_ticket", "test_acc",
+                                                          "min_task_acc", "max_zombies", "max_comatose")}})
+            print(json.dumps(rows[-1]), flush=True)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "split_sweep.json").write_text(json.dumps(rows, indent=1))
+
+
 def _file(args) -> None:
     data = dict(yamlite.load(args.file))
     exp = get_experiment(data.pop("kind"))
@@ -78,8 +100,14 @@ def main() -> None:
     f.add_argument("--out", required=True)
     f.add_argument("--threads", type=int, default=1)
     f.add_argument("--set", action="append", default=[], dest="overrides")
+    sp = sub.add_parser("split")
+    sp.add_argument("--out", default="runs/bench_imp_split")
+    sp.add_argument("--seeds", type=int, default=3)
+    sp.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.1])
+    sp.add_argument("--levels", type=int, default=8)
+    sp.add_argument("--target", type=int, default=24)
     args = p.parse_args()
-    _trial(args) if args.cmd == "trial" else _file(args)
+    {"trial": _trial, "file": _file, "split": _split}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from core.analysis.graph import components  # noqa: E402
 from core.data.tasks import TaskLayout  # noqa: E402
@@ -67,6 +68,7 @@ def plot_zombies(history: Sequence[Mapping[str, float]], n_hidden: int, path: Pa
         ax.plot(lv, [h[f"comatose_l{i}"] for h in history], "s--", color=c, label=f"comatose, hidden layer {i}")
     ax.set_xlabel("IMP level (0 = dense)")
     ax.set_ylabel("neurons (count)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("Zombie and comatose neurons per level")
     ax.legend(fontsize=8)
     return _save(fig, path)

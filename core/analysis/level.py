@@ -58,6 +58,9 @@ def level_metrics(model: MaskedMLP, data: SplitData, prune_bias: bool) -> tuple[
     # A single task cannot split; only k >= 2 makes the question meaningful.
     m.update(split=float(graph.split and layout.k > 1), mixed=float(graph.mixed), components=float(len(graph.components)))
     m.update(tasks_connected=float(sum(graph.tasks_connected)))
+    # The research log saw negative hidden biases disappear under IMP; count them per level.
+    hidden_b = [(layer.bias * bm)[bm.bool()] for layer, bm in zip(model.layers[:-1], model.bias_masks()[:-1])]
+    m.update(neg_hidden_biases=float(sum(int((b < 0).sum()) for b in hidden_b)))
     return m, graph
 
 
