@@ -117,7 +117,9 @@ def _requeue_interrupted(study: optuna.Study, launch_id: str) -> int:
     for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         reason = str(t.user_attrs.get("fail_reason", ""))
         if t.user_attrs.get("launch_id") == launch_id and reason.startswith(("Interrupted", "interrupted")):
-            study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number}, skip_if_exists=True)
+            # Not skip_if_exists: the FAIL trial itself has these params. A FAIL is never requeued
+            # twice because the requeued copy is a new trial.
+            study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number})
             n += 1
     return n
 

@@ -70,6 +70,8 @@ def open_storage(url: str, *, heartbeat_interval: int = 10, max_retries: int = 2
             grace_period=3 * heartbeat_interval,
             heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retries),
         )
+    except ImportError as err:  # no driver for this URL's dialect
+        raise StorageUnavailable(f"cannot open storage {public_url(url)}: {err}") from None
     except (sqlalchemy.exc.SQLAlchemyError, OSError) as err:
         first = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
         raise StorageUnavailable(f"cannot open storage {public_url(url)}: {first}") from None

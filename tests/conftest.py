@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -21,3 +23,26 @@ def write_study(tmp_path: Path):
         return path
 
     return write
+
+
+def _postgres_url() -> str | None:
+    url = os.environ.get("SPARSESEARCH_TEST_POSTGRES")
+    if not url:
+        if os.environ.get("SPARSESEARCH_REQUIRE_POSTGRES") == "1":
+            pytest.fail("SPARSESEARCH_REQUIRE_POSTGRES=1 but SPARSESEARCH_TEST_POSTGRES is not set")
+        pytest.skip("PostgreSQL tests need SPARSESEARCH_TEST_POSTGRES=postgresql://... (.ci/run sets it)")
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def storage_url(request, tmp_path: Path) -> str:
+    """Each storage backend the service supports; PostgreSQL from $SPARSESEARCH_TEST_POSTGRES."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/study.db"
+    return _postgres_url()
+
+
+@pytest.fixture
+def study_name(request) -> str:
+    """A study name unique across runs (PostgreSQL databases outlive a test)."""
+    return f"t-{request.node.name[:40]}-{uuid.uuid4().hex[:8]}".replace("[", "-").replace("]", "")

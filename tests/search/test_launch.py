@@ -19,8 +19,9 @@ def _load(path: Path) -> optuna.Study:
     return optuna.load_study(study_name=doc["study"]["name"], storage=doc["study"]["storage"])
 
 
-def test_launch_then_resume_keeps_and_counts_trials(write_study, tmp_path: Path) -> None:
-    doc = study_doc("launch", study={"n_trials": 6, "enqueue": [{"x": 2.0, "y": -1.0}]})
+def test_launch_then_resume_keeps_and_counts_trials(write_study, tmp_path: Path, storage_url: str,
+                                                    study_name: str) -> None:
+    doc = study_doc(study_name, study={"n_trials": 6, "enqueue": [{"x": 2.0, "y": -1.0}], "storage": storage_url})
     path = write_study(doc)
     first = run_cli("search.launch", str(path), cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr

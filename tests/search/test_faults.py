@@ -1,0 +1,74 @@
+"""Nothing lost, nothing stuck: real launcher processes, real Ray workers, real storage."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+from tests.helpers import study_doc
+from tests.search.faults import Launch, by_state, running_with_worker
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
+DONE = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def _doc(name: str, storage: str, **experiment) -> dict:
+    return study_doc(name, study={"storage": storage, "n_trials": 5},
+                     experiment={"steps": 8, "step_seconds": 0.4, **experiment},
+                     resources={"workers": 2, "heartbeat_interval": 1, "max_retries": 2})
+
+
+def test_killed_worker_trial_fails_is_retried_and_budget_is_met(write_study, storage_url, study_name) -> None:
+    launch = Launch(write_study(_doc(study_name, storage_url)))
+    victim = launch.wait_for("a running trial", running_with_worker)[0]
+    os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+    assert launch.finish() == 0, launch.output()
+
+    trials = launch.trials()
+    assert not by_state(trials, TrialState.RUNNING, TrialState.WAITING), launch.output()
+    assert len(by_state(trials, *DONE)) >= 5
+    killed = trials[victim.number]
+    assert killed.state == TrialState.FAIL
+    retries = [t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == victim.number]
+    assert retries and retries[0].state == TrialState.COMPLETE and retries[0].params == killed.params
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["launcher", "terminal-group"])
+def test_sigint_then_relaunch_leaves_nothing_running_and_meets_budget(write_study, tmp_path, group) -> None:
+    path = write_study(_doc(f"sigint-{group}", f"sqlite:///{tmp_path}/study.db"))
+    launch = Launch(path)
+    launch.wait_for("two running trials", lambda ts: len(running_with_worker(ts)) == 2)
+    launch.signal(signal.SIGINT, group=group)
+    assert launch.finish(timeout=90) == 130, launch.output()
+    trials = launch.trials()
+    assert not by_state(trials, TrialState.RUNNING), launch.output()
+    interrupted = [t for t in by_state(trials, TrialState.FAIL) if "nterrupted" in t.user_attrs.get("fail_reason", "")]
+    assert len(interrupted) == 2, launch.output()
+    queued = by_state(trials, TrialState.WAITING)
+    assert sorted(t.system_attrs["fixed_params"]["x"] for t in queued) == sorted(t.params["x"] for t in interrupted)
+
+    again = Launch(path)
+    assert again.finish() == 0, again.output()
+    trials = again.trials()
+    assert not by_state(trials, TrialState.RUNNING, TrialState.WAITING)
+    assert 5 <= len(by_state(trials, *DONE)) <= 6
+    done_x = {t.params["x"] for t in by_state(trials, *DONE)}
+    assert all(t.params["x"] in done_x for t in interrupted), "interrupted configurations were run again"
+
+
+def test_nan_and_raising_trials_fail_with_reason_and_search_goes_on(write_study, tmp_path) -> None:
+    doc = study_doc("bad-trials", study={"storage": f"sqlite:///{tmp_path}/study.db", "n_trials": 1,
+                                         "enqueue": [{"fail": "nan"}, {"fail": "raise"}, {"fail": "none"}]},
+                    experiment={"fail_at_step": 2}, resources={"workers": 1})
+    doc["search_space"] = {"fail": {"type": "categorical", "choices": ["none", "nan", "raise"]}}
+    launch = Launch(write_study(doc))
+    assert launch.finish() == 0, launch.output()
+    nan, raised, good = launch.trials()
+    assert nan.state == raised.state == TrialState.FAIL and good.state == TrialState.COMPLETE
+    assert nan.user_attrs["fail_reason"] == "Diverged: loss is nan at step 2"
+    assert raised.user_attrs["fail_reason"] == "RuntimeError: synthetic failure at step 2"
+    assert nan.user_attrs["history"] == [{"step": 1, "loss": pytest.approx(good.user_attrs["history"][0]["loss"])}]
