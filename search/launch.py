@@ -24,13 +24,15 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from search.cli import input_error
 from search.progress import Progress
+from search.report import write_report
 from search.spec import SpecError, StudySpec, load_spec
 from search.storage import StorageUnavailable, open_storage, public_url, sqlite_path
 from search.summary import summary
-from search.worker import StudyWorker
+from search.worker import StudyWorker, overhead
 
-__all__ = ["main", "prepare_study", "absolute_paths"]
+__all__ = ["main", "run", "LaunchResult", "prepare_study", "absolute_paths"]
 
 STOP_GRACE_S = 60.0
 POLL_S = 2.0
@@ -124,7 +126,24 @@ def _requeue_interrupted(study: optuna.Study, launch_id: str) -> int:
     return n
 
 
-def run(spec: StudySpec) -> int:
+@dataclasses.dataclass(frozen=True)
+class LaunchResult:
+    """Exit status and each worker's time accounting (trials, wall_s, busy_s)."""
+
+    code: int
+    workers: tuple[dict, ...] = ()
+
+
+def _report(study: optuna.Study, spec: StudySpec) -> None:
+    """The morning report; a plotting problem must not turn a finished study into a failure."""
+    try:
+        print(f"report written: {write_report(study, spec)}", flush=True)
+    except Exception as err:  # noqa: BLE001 (reported, never fatal)
+        print(f"report not written: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+
+
+def run(spec: StudySpec) -> LaunchResult:
+    """Run the study to its budget (or deadline, or Ctrl-C); see the module docstring."""
     import ray
 
     spec = absolute_paths(spec)
@@ -134,7 +153,7 @@ def run(spec: StudySpec) -> int:
         print(f"study {spec.study.name!r} already has {finished} finished trials (budget "
               f"{spec.study.n_trials}); raise study.n_trials to run more", flush=True)
         print(summary(study, spec), flush=True)
-        return 0
+        return LaunchResult(0)
     started_ray = _start_ray(spec)
     launch_id = uuid.uuid4().hex[:12]
     deadline = time.time() + spec.study.timeout_s if spec.study.timeout_s else None
@@ -145,7 +164,7 @@ def run(spec: StudySpec) -> int:
     pending = {actor.run.remote(): actor for actor in actors}
     print(f"study {spec.study.name!r} on {public_url(spec.study.storage)}: {res.workers} workers, "
           f"budget {spec.study.n_trials or '-'} trials, launch {launch_id}", flush=True)
-    progress, stopper, failed = Progress(study, spec), _Stopper(), 0
+    progress, stopper, failed, stats = Progress(study, spec), _Stopper(), 0, []
     previous = signal.signal(signal.SIGINT, stopper)
     try:
         asked = False
@@ -158,7 +177,7 @@ def run(spec: StudySpec) -> int:
             for ref in done:
                 pending.pop(ref)
                 try:
-                    ray.get(ref)
+                    stats.append(ray.get(ref))
                 except Exception as err:  # a worker that cannot run at all (storage gone, bad setup)
                     failed += 1
                     print(f"worker failed: {str(err).strip().splitlines()[-1]}", file=sys.stderr, flush=True)
@@ -175,10 +194,14 @@ def run(spec: StudySpec) -> int:
     requeued = _requeue_interrupted(study, launch_id) if stopper.requests else 0
     progress.poll(final=True)
     print(summary(study, spec), flush=True)
+    _report(study, spec)
+    if stats:
+        print(f"workers: {sum(s['trials'] for s in stats)} trials run, {overhead(stats):.1%} of worker time "
+              "outside the experiment (storage, sampling, waiting)", flush=True)
     if stopper.requests:
         print(f"interrupted: {left + requeued} trials queued again; run the same command to resume", flush=True)
-        return 130
-    return 1 if failed == res.workers else 0
+        return LaunchResult(130, tuple(stats))
+    return LaunchResult(1 if failed == res.workers else 0, tuple(stats))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -195,13 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         spec = load_spec(args.study_file, storage=args.storage, ray_address=args.ray_address)
-        return run(spec)
-    except SpecError as err:
-        print(f"error: {args.study_file}: {err}", file=sys.stderr)
-        return 2
-    except StorageUnavailable as err:
-        print(f"error: {args.study_file}: study.storage: {err}", file=sys.stderr)
-        return 2
+        return run(spec).code
+    except (SpecError, StorageUnavailable) as err:
+        return input_error(args.study_file, err)
 
 
 if __name__ == "__main__":

@@ -97,6 +97,7 @@ class Objective:
         self.spec, self.device, self.threads, self.launch_id = spec, device, threads, launch_id
         self.artifacts, self.stop = artifacts, stop
         self.experiment = get_experiment(spec.kind)
+        self.busy_s = 0.0  # time spent inside the experiment itself: the rest is service overhead
 
     def _mark(self, trial: optuna.Trial, config: Any) -> None:
         attrs = {"config": to_dict(config), "config_hash": config_hash(config), "seed": getattr(config, "seed", None),
@@ -113,7 +114,11 @@ class Objective:
             self._mark(trial, config)
             with tempfile.TemporaryDirectory(prefix=f"trial{trial.number}-") as workdir:
                 ctx = RunContext(device=self.device, workdir=Path(workdir), threads=self.threads)
-                result = self.experiment.run(config, reporter, ctx)
+                entered = time.perf_counter()
+                try:
+                    result = self.experiment.run(config, reporter, ctx)
+                finally:
+                    self.busy_s += time.perf_counter() - entered
                 values = self._values(result.metrics)
                 self._finish(trial, result, reporter, started)
         except optuna.TrialPruned as err:
@@ -145,10 +150,10 @@ class Objective:
             trial.set_user_attr("fail_reason", reason[:1000])
 
     def _finish(self, trial: optuna.Trial, result, reporter: TrialReporter, started: float) -> None:
-        self._record(trial, reporter, started)
         for key, value in result.metrics.items():
             if isinstance(value, (int, float)) and math.isfinite(value):
                 trial.set_user_attr(key, float(value))
+        self._record(trial, reporter, started)  # after the metrics: the trial's wall time wins over the run's
         for path in result.artifacts.values():
             if Path(path).is_file():
                 upload_artifact(artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial)

@@ -26,10 +26,11 @@ from optuna.trial import FrozenTrial, TrialState
 from core.errors import ConfigError
 from search import plots
 from search.progress import _short, describe_trial
+from search.cli import input_error
 from search.spec import SpecError, StudySpec, load_spec
 from search.storage import StorageUnavailable, artifact_store, open_storage, public_url
 
-__all__ = ["main", "write_report", "open_existing_study", "report_dir", "input_error", "STEP_UNITS"]
+__all__ = ["main", "write_report", "open_existing_study", "report_dir", "STEP_UNITS"]
 
 STEP_UNITS = {"imp": "IMP level", "dendritic": "epoch"}  # what one reported step is, per experiment kind
 _BEST_ROWS = 10
@@ -254,13 +255,6 @@ def write_report(study: optuna.Study, spec: StudySpec, out_dir: str | Path | Non
     report.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     _upload(study, spec, [report, *(path for _, path in drawn)])
     return report
-
-
-def input_error(study_file: str, err: ConfigError | StorageUnavailable) -> int:
-    """Print bad input as the one line ``error: FILE: FIELD: MESSAGE`` on stderr; return exit status 2."""
-    field = "study.storage: " if isinstance(err, StorageUnavailable) else ""
-    print(f"error: {study_file}: {field}{err}", file=sys.stderr)
-    return 2
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -28,7 +28,8 @@ from core.config import config_hash, from_dict
 from core.experiment import PrintReporter
 from search.objective import provenance
 from search.progress import _short
-from search.report import input_error, open_existing_study
+from search.cli import input_error
+from search.report import open_existing_study
 from search.spec import StudySpec, load_spec
 from search.storage import StorageUnavailable
 

@@ -34,4 +34,5 @@ def summary(study: optuna.Study, spec: StudySpec) -> str:
     lines.append(f"storage: {path if path else public_url(spec.study.storage)}")
     lines.append(f"artifacts: {spec.study.artifacts}")
     lines.append(f"dashboard: python -m search.dashboard {spec.source}")
+    lines.append(f"report: python -m search.report {spec.source}")
     return "\n".join(lines)

@@ -23,7 +23,7 @@ from search.objective import Objective
 from search.spec import StudySpec
 from search.storage import artifact_store, open_storage
 
-__all__ = ["StudyWorker", "budget_counts", "budget_met"]
+__all__ = ["StudyWorker", "budget_counts", "budget_met", "overhead"]
 
 _STALE_POLL_S = 1.0
 
@@ -36,6 +36,12 @@ def budget_counts(storage: optuna.storages.BaseStorage, study_id: int) -> tuple[
 
 def budget_met(spec: StudySpec, finished: int) -> bool:
     return spec.study.n_trials is not None and finished >= spec.study.n_trials
+
+
+def overhead(stats: list[dict[str, Any]]) -> float:
+    """Share of the workers' wall time not spent inside the experiment (0 when nothing ran)."""
+    wall = sum(s["wall_s"] for s in stats)
+    return 1.0 - sum(s["busy_s"] for s in stats) / wall if wall > 0 else 0.0
 
 
 def _device(gpus: float) -> str:
@@ -77,7 +83,7 @@ class StudyWorker:
         objective = Objective(spec, device=_device(res.gpus_per_trial), threads=threads,
                               launch_id=self.launch_id, artifacts=artifact_store(spec.study.artifacts),
                               stop=self._stop)
-        ran = 0
+        ran, started = 0, time.perf_counter()
         while not self._stop.is_set() and not (self.deadline and time.time() >= self.deadline):
             finished, running = budget_counts(storage, study_id)
             if budget_met(spec, finished):
@@ -88,4 +94,5 @@ class StudyWorker:
                 continue
             study.optimize(objective, n_trials=1, catch=(Exception,))
             ran += 1
-        return {"worker": self.index, "trials": ran}
+        return {"worker": self.index, "trials": ran, "wall_s": time.perf_counter() - started,
+                "busy_s": objective.busy_s}

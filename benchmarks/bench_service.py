@@ -1,0 +1,87 @@
+"""Service overhead: the share of worker wall time not spent inside the experiment.
+
+Trials are ``synthetic`` runs of a fixed, known length (sleeps split into 5 or 10 reported
+steps, so trial.report / should_prune run as in a real study), random sampler, no pruner.
+For each storage backend, trial length and worker count, one real launch (local Ray,
+real storage) runs ``trials_per_worker * workers`` trials; each worker reports its wall
+time and the time spent inside the experiment, and the table shows 1 - busy / wall.
+The "storm" row runs 32 workers on PostgreSQL with 0.2 s trials and counts storage errors.
+
+    python benchmarks/bench_service.py                    # SQLite (+ PostgreSQL if configured)
+    SPARSESEARCH_TEST_POSTGRES=postgresql://u:p@127.0.0.1/db python benchmarks/bench_service.py
+    python benchmarks/bench_service.py --quick            # fewer, shorter rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+
+import optuna
+from optuna.trial import TrialState
+
+from search.launch import run
+from search.spec import parse_spec
+from search.worker import overhead
+
+
+def _spec(storage: str, artifacts: str, *, workers: int, trial_s: float, steps: int, n_trials: int):
+    return parse_spec({
+        "study": {"name": f"bench-{uuid.uuid4().hex[:10]}", "storage": storage, "artifacts": artifacts,
+                  "direction": "minimize", "metric": "loss", "n_trials": n_trials,
+                  "sampler": {"name": "random", "seed": 0}, "pruner": {"name": "none"}},
+        "experiment": {"kind": "synthetic", "steps": steps, "step_seconds": trial_s / steps},
+        "search_space": {"x": {"type": "float", "low": -3, "high": 3}, "y": {"type": "float", "low": -3, "high": 3}},
+        "resources": {"workers": workers, "cpus_per_trial": min(1.0, 2.0 / workers)},
+    })
+
+
+def measure(storage: str, *, workers: int, trial_s: float, steps: int, per_worker: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = storage.replace("{tmp}", tmp)
+        spec = _spec(url, f"{tmp}/artifacts", workers=workers, trial_s=trial_s, steps=steps,
+                     n_trials=per_worker * workers)
+        out = io.StringIO()
+        started = time.perf_counter()
+        with contextlib.redirect_stdout(out):
+            result = run(spec)
+        wall = time.perf_counter() - started
+        trials = optuna.load_study(study_name=spec.study.name, storage=url).get_trials(deepcopy=False)
+    return {"workers": workers, "trial_s": trial_s, "trials": len(trials), "code": result.code,
+            "failed": sum(t.state == TrialState.FAIL for t in trials), "overhead": overhead(list(result.workers)),
+            "launch_s": wall}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="1 s trials only, fewer trials")
+    args = p.parse_args()
+    backends = {"sqlite": "sqlite:///{tmp}/study.db"}
+    if os.environ.get("SPARSESEARCH_TEST_POSTGRES"):
+        backends["postgresql"] = os.environ["SPARSESEARCH_TEST_POSTGRES"]
+    rows = [(1.0, 5, 20), (10.0, 10, 3)] if not args.quick else [(1.0, 5, 8)]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, Python "
+          f"{platform.python_version()}, optuna {optuna.__version__}")
+    print("| storage | trial length | workers | trials | failed | overhead | launch wall time |")
+    print("|---|---|---|---|---|---|---|")
+    for name, url in backends.items():
+        for trial_s, steps, per_worker in rows:
+            for workers in (1, 2, 8):
+                r = measure(url, workers=workers, trial_s=trial_s, steps=steps, per_worker=per_worker)
+                print(f"| {name} | {trial_s:g} s | {workers} | {r['trials']} | {r['failed']} | "
+                      f"{r['overhead']:.2%} | {r['launch_s']:.0f} s |", flush=True)
+    if "postgresql" in backends and not args.quick:
+        r = measure(backends["postgresql"], workers=32, trial_s=0.2, steps=2, per_worker=10)
+        print(f"| postgresql (storm) | 0.2 s | 32 | {r['trials']} | {r['failed']} | {r['overhead']:.2%} | "
+              f"{r['launch_s']:.0f} s |  exit {r['code']}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
