@@ -35,7 +35,7 @@ def free_port() -> int:
 
 class Localizer:
     def __init__(self, root: Path, pg_port: int, extra_ray_args: dict[str, str]) -> None:
-        self.root, self.gcs, self.dashboard = root, free_port(), free_port()
+        self.root, self.gcs, self.dashboard, self.ray_dashboard = root, free_port(), free_port(), free_port()
         self.extra_ray_args, self._nodes = extra_ray_args, 0
         self.rules: dict[str, tuple[re.Pattern, object]] = {
             "ray address": (re.compile(r"\b(?:ray-head|localhost):6379\b"), f"127.0.0.1:{self.gcs}"),
@@ -43,7 +43,7 @@ class Localizer:
             "ray client port": (re.compile(r"--ray-client-server-port=\d+"),
                                 lambda m: f"--ray-client-server-port={free_port()}"),
             "ray dashboard port": (re.compile(r"--dashboard-port=\d+"),
-                                   lambda m: f"--dashboard-port={free_port()}"),
+                                   f"--dashboard-port={self.ray_dashboard}"),
             "ray dashboard host": (re.compile(r"--dashboard-host=0\.0\.0\.0"), "--dashboard-host=127.0.0.1"),
             "postgres host": (re.compile(r"@postgres:5432/"), f"@127.0.0.1:{pg_port}/"),
             "dashboard host": (re.compile(r"--host 0\.0\.0\.0\b"), "--host 127.0.0.1"),

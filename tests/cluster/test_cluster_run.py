@@ -4,7 +4,8 @@ Every command and environment variable is read from docker/docker-compose.yml (v
 .env.example plus fresh secrets), mapped onto one host by :class:`Localizer`, and run for real:
 the local PostgreSQL, a Ray head, a Ray worker joining it by address (a second raylet: a real
 multi-node cluster), the launcher's node and driver attaching by address with the shared Ray
-token, a tiny synthetic study against PostgreSQL, then the dashboard serving that study.
+token, a tiny synthetic study against PostgreSQL, then the dashboard serving that study. A wrong
+Ray token is refused by the cluster, and a missing one by the published Ray dashboard.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import shlex
 import shutil
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -65,6 +67,15 @@ def _get(url: str, timeout: float) -> tuple[int, str]:
             last = err
             time.sleep(0.5)
     raise AssertionError(f"{url} did not answer within {timeout:g} s: {last}")
+
+
+def _status(url: str, token: str | None = None) -> int:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as err:
+        return err.code
 
 
 def _trial_pids_logged_on(node_dirs: list[Path], trials) -> dict[int, bool]:
@@ -126,6 +137,11 @@ def test_compose_services_run_a_study_on_a_real_ray_cluster_and_postgres() -> No
             worker_nodes = sorted(root.glob("ray-worker-*"))
             logged = _trial_pids_logged_on(worker_nodes, done)
             assert worker_nodes and all(logged.values()), logged
+
+            # The published Ray dashboard's job API (it runs code) needs the token as well.
+            jobs = f"http://127.0.0.1:{local.ray_dashboard}/api/jobs/"
+            token = env_of("ray-head")["RAY_AUTH_TOKEN"]
+            assert (_status(jobs), _status(jobs, token)) == (401, 200)
 
             procs.start("dashboard", command_of("dashboard"), env_of("dashboard"))
             status, body = _get(f"http://127.0.0.1:{local.dashboard}/api/studies", timeout=60)
