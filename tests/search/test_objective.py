@@ -1,0 +1,86 @@
+"""The objective in-process (no Ray): attributes, pruning, time limit, multi-objective, every sampler."""
+
+from __future__ import annotations
+
+import threading
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.choices import PRUNERS, SAMPLERS, make_pruner, make_sampler
+from search.launch import prepare_study
+from search.objective import Objective
+from search.spec import parse_spec
+from search.storage import artifact_store
+from tests.helpers import study_doc
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+
+def _run(tmp_path, doc: dict, n: int) -> optuna.Study:
+    """Run ``n`` trials of the study ``doc`` in this process, as one worker would."""
+    doc["study"].setdefault("storage", f"sqlite:///{tmp_path}/study.db")
+    doc["study"].setdefault("artifacts", str(tmp_path / "artifacts"))
+    spec = parse_spec(doc)
+    study = prepare_study(spec)
+    grid = {p.name: p.encoded_choices for p in spec.search_space}
+    study.sampler = make_sampler(spec.study.sampler, grid if spec.study.sampler["name"] == "grid" else None)
+    study.pruner = make_pruner(spec.study.pruner)
+    objective = Objective(spec, device="cpu", threads=1, launch_id="test", artifacts=artifact_store(spec.study.artifacts),
+                          stop=threading.Event())
+    study.optimize(objective, n_trials=n, catch=(Exception,))
+    return study
+
+
+def test_trial_timeout_fails_with_reason(tmp_path) -> None:
+    doc = study_doc("timeout", experiment={"steps": 6, "step_seconds": 0.3}, resources={"trial_timeout": 0.5})
+    (trial,) = _run(tmp_path, doc, 1).get_trials()
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["fail_reason"].startswith("TrialTimeout: exceeded trial_timeout of 0.5 s at step 2")
+
+
+def test_median_pruner_prunes_bad_curves_and_records_why(tmp_path) -> None:
+    doc = study_doc("prune", study={"pruner": {"name": "median", "n_startup_trials": 1},
+                                    "enqueue": [{"x": 2.0, "y": -1.0}, {"x": -3.0, "y": 3.0}]})
+    good, bad = _run(tmp_path, doc, 2).get_trials()
+    assert good.state == TrialState.COMPLETE and bad.state == TrialState.PRUNED
+    assert bad.user_attrs["fail_reason"].startswith("pruned at step 1 with loss=")
+    assert bad.intermediate_values == {1: pytest.approx(25 + 16 + 1)}
+
+
+def test_missing_metric_is_named(tmp_path) -> None:
+    doc = study_doc("metric", study={"metric": "accuracy"})
+    (trial,) = _run(tmp_path, doc, 1).get_trials()
+    assert trial.state == TrialState.FAIL
+    assert "returned no metric 'accuracy'; it returned loss, n_params" in trial.user_attrs["fail_reason"]
+
+
+def test_multi_objective_values_and_metric_names(tmp_path) -> None:
+    doc = study_doc("multi", study={"directions": ["minimize", "minimize"], "metrics": ["loss", "n_params"]})
+    del doc["study"]["direction"], doc["study"]["metric"]
+    study = _run(tmp_path, doc, 3)
+    assert study.metric_names == ["loss", "n_params"]
+    assert all(t.values[1] == 2.0 for t in study.get_trials())
+
+
+@pytest.mark.parametrize("name", SAMPLERS.names())
+def test_every_sampler_runs_a_study(tmp_path, name: str) -> None:
+    doc = study_doc(f"s-{name}", study={"sampler": {"name": name}})
+    if name in ("grid", "bruteforce"):  # finite spaces only
+        doc["search_space"] = {"x": {"type": "categorical", "choices": [1.0, 2.0]},
+                               "y": {"type": "categorical", "choices": [-1, 0]}}
+    if name in ("nsga2", "nsga3"):  # multi-objective samplers
+        doc["study"].update(directions=["minimize", "minimize"], metrics=["loss", "n_params"])
+        del doc["study"]["direction"], doc["study"]["metric"]
+    study = _run(tmp_path, doc, 4)
+    assert sum(t.state == TrialState.COMPLETE for t in study.get_trials()) == 4
+    if name == "grid":
+        assert {(t.params["x"], t.params["y"]) for t in study.get_trials()} == {(1.0, -1), (1.0, 0), (2.0, -1), (2.0, 0)}
+
+
+@pytest.mark.parametrize("name", PRUNERS.names())
+def test_every_pruner_is_reachable_from_yaml(tmp_path, name: str) -> None:
+    args = {"threshold": {"upper": 100.0}, "percentile": {"percentile": 50.0}, "patient": {"patience": 1, "wrapped": {"name": "median"}}}.get(name, {})
+    study = _run(tmp_path, study_doc(f"p-{name}", study={"pruner": {"name": name, **args}}), 3)
+    assert all(t.state.is_finished() for t in study.get_trials())
