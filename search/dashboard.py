@@ -1,0 +1,300 @@
+"""``python -m search.dashboard STUDY.yaml``: watch a study in optuna-dashboard.
+
+Serves optuna-dashboard on the study's storage (SQLite or PostgreSQL) and its artifact store
+(the trials' PNG pictures), bound to 127.0.0.1 unless ``--host`` says otherwise, prints the
+study's URL and serves until Ctrl-C. Studies that are being written to show new trials as
+they arrive. Nothing is created: a missing database or study is a one-line error (exit 2), a
+missing artifact directory just means no pictures yet. Exit status: 0 stopped, 2 bad input.
+
+:class:`DashboardProcess` runs this command in a child process for the length of a
+``with`` block, so the launcher can show a dashboard beside a launch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import ipaddress
+import os
+import queue
+import re
+import signal
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+import sqlalchemy
+from optuna_dashboard import wsgi
+
+from search.spec import SpecError, StudySpec, load_spec
+from search.storage import StorageUnavailable, artifact_store, open_storage, public_url, sqlite_path
+
+__all__ = ["DashboardError", "DashboardProcess", "main", "make_server", "open_study", "study_url"]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+_URL_LINE = re.compile(r"^dashboard: (http://\S+)")
+_PARENT_ENV = "_SPARSESEARCH_DASHBOARD_PARENT"
+
+
+class DashboardError(RuntimeError):
+    """The dashboard cannot start; ``str(err)`` is ``<field>: <message>``, one line."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is only reachable from this machine."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: assume other machines can reach it
+        return False
+
+
+def study_url(host: str, port: int, study_id: int | None) -> str:
+    """The URL a browser on this machine opens (a wildcard bind is shown as loopback)."""
+    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    if ":" in shown:
+        shown = f"[{shown}]"
+    path = f"/dashboard/studies/{study_id}" if study_id is not None else "/dashboard"
+    return f"http://{shown}:{port}{path}"
+
+
+def open_study(spec: StudySpec):
+    """``(storage, artifact_store, study_id)`` for the spec's study, creating nothing."""
+    try:
+        storage = open_storage(spec.study.storage, heartbeat_interval=spec.resources.heartbeat_interval,
+                               max_retries=spec.resources.max_retries, create_dirs=False)
+    except StorageUnavailable as err:
+        raise DashboardError(f"study.storage: {err}") from None
+    except (sqlalchemy.exc.SQLAlchemyError, RuntimeError) as err:  # e.g. a schema from another Optuna
+        raise DashboardError(f"study.storage: {str(err).strip().splitlines()[0]}") from None
+    try:
+        study_id = storage.get_study_id_from_name(spec.study.name)
+    except KeyError:
+        raise DashboardError(f"study.name: no study {spec.study.name!r} in {public_url(spec.study.storage)}; "
+                             f"start it with python -m search.launch {spec.source}") from None
+    # Not created here: a study without pictures yet simply lists none.
+    return storage, artifact_store(Path(spec.study.artifacts).resolve(), create=False), study_id
+
+
+class _Server(socketserver.ThreadingMixIn, WSGIServer):
+    """Threaded (a browser fetches many files at once); exits without waiting for requests."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind does a reverse DNS lookup that can hang on machines without DNS.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+        self.setup_environ()
+
+    def handle_error(self, request, client_address) -> None:
+        err = sys.exc_info()[1]
+        if isinstance(err, ConnectionError):  # a browser closing a connection early is normal
+            return
+        print(f"warning: dashboard request failed: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args) -> None:
+        pass  # one line per request would drown the launcher's progress lines
+
+
+def make_server(app, host: str, port: int) -> _Server:
+    """Bind a threaded WSGI server now (so a taken port is reported before anything is printed)."""
+    cls = type("_Server6", (_Server,), {"address_family": socket.AF_INET6}) if ":" in host else _Server
+    try:
+        server = cls((host, port), _QuietHandler)
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise DashboardError(f"--port: port {port} on {host} is already in use; choose another "
+                                 "with --port") from None
+        if err.errno == errno.EACCES:
+            raise DashboardError(f"--port: not allowed to listen on port {port}; use a port above 1023") from None
+        raise DashboardError(f"--host: cannot listen on {host}:{port}: {err.strerror or err}") from None
+    server.set_app(app)
+    return server
+
+
+def _stop_when_orphaned(parent: int, server: _Server) -> None:
+    # A launcher killed with SIGKILL cannot stop its dashboard; without this it would hold the port forever.
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    server.shutdown()
+
+
+def serve(spec: StudySpec, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> int:
+    """Serve the dashboard until Ctrl-C or SIGTERM; raises :class:`DashboardError` on bad input."""
+    storage, store, study_id = open_study(spec)
+    server = make_server(wsgi(storage, artifact_store=store), host, port)
+    port = server.server_address[1]  # the real one when asked for port 0
+
+    def stop(signum, frame):  # SIGTERM (DashboardProcess, docker stop) ends like Ctrl-C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        if not is_loopback(host):
+            print(f"warning: the dashboard on {host}:{port} is writable (notes, trial states, deleting studies) "
+                  "by anyone who can reach it; bind to 127.0.0.1 unless the network is trusted",
+                  file=sys.stderr, flush=True)
+        print(f"dashboard: {study_url(host, port, study_id)}", flush=True)
+        where = sqlite_path(spec.study.storage) or public_url(spec.study.storage)
+        print(f"study {spec.study.name!r} on {where}; artifacts in {spec.study.artifacts}; Ctrl-C to stop")
+        parent = os.environ.pop(_PARENT_ENV, None)
+        if parent:  # a DashboardProcess child: stopped by its parent, or when the parent is gone
+            threading.Thread(target=_stop_when_orphaned, args=(int(parent), server), daemon=True).start()
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        print("dashboard stopped", flush=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.server_close()
+    return 0
+
+
+class DashboardProcess:
+    """``with DashboardProcess("studies/x.yaml") as url:`` serves the dashboard while the block runs.
+
+    Starts ``python -m search.dashboard`` in a child process, waits (at most
+    ``startup_timeout`` seconds) until it answers HTTP, returns the study's URL from
+    ``__enter__`` and stops the child on exit. ``study`` is a study file path or a
+    :class:`StudySpec` loaded from one (its storage, overrides included, is passed through the
+    environment so a password never shows in ``ps``). ``port=0`` picks a free port. A child
+    that cannot start raises :class:`DashboardError` with the child's one-line message. The
+    child has its own process group, so a Ctrl-C meant for the launcher's graceful stop leaves
+    it serving until the block ends; it also stops by itself if its parent dies.
+    """
+
+    def __init__(self, study: str | os.PathLike | StudySpec, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+                 storage: str | None = None, startup_timeout: float = 60.0,
+                 cwd: str | os.PathLike | None = None) -> None:
+        if isinstance(study, StudySpec):
+            if study.source == "<string>":
+                raise ValueError("DashboardProcess needs a StudySpec loaded from a file (load_spec)")
+            study, storage = study.source, storage or study.study.storage
+        self.study_file = str(study)
+        self.args = [sys.executable, "-m", "search.dashboard", self.study_file, "--host", host, "--port", str(port)]
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", _PARENT_ENV: str(os.getpid()),
+                    "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
+                                                                os.environ.get("PYTHONPATH")]))}
+        if storage:
+            self.env["SPARSESEARCH_STORAGE"] = storage
+        self.startup_timeout, self.cwd = startup_timeout, cwd
+        self.process: subprocess.Popen | None = None
+        self.url: str | None = None
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._last_error = ""
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> str:
+        """Start the child and return its URL once it answers."""
+        self.process = subprocess.Popen(self.args, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, process_group=0)
+        threading.Thread(target=self._pump_stdout, daemon=True).start()
+        self._stderr_pump = threading.Thread(target=self._pump_stderr, daemon=True)
+        self._stderr_pump.start()
+        deadline = time.monotonic() + self.startup_timeout
+        try:
+            self.url = self._wait_for_url(deadline)
+            self._wait_until_answers(deadline)
+        except BaseException:
+            self.stop()
+            raise
+        return self.url
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Terminate the child (SIGTERM, then SIGKILL after ``timeout`` s); safe to call twice."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def _pump_stdout(self) -> None:
+        for line in self.process.stdout:
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)
+
+    def _pump_stderr(self) -> None:
+        # The child's warnings and errors reach the user's terminal; the last one explains a failure.
+        for line in self.process.stderr:
+            if line.strip():
+                self._last_error = line.strip()
+                print(line.rstrip("\n"), file=sys.stderr, flush=True)
+
+    def _failed(self) -> DashboardError:
+        self.process.wait(5)
+        self._stderr_pump.join(5)  # its last line is the child's error message
+        message = self._last_error.removeprefix("error: ").removeprefix(f"{self.study_file}: ")
+        return DashboardError(message or f"the dashboard exited with status {self.process.returncode}")
+
+    def _wait_for_url(self, deadline: float) -> str:
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise DashboardError(f"startup: no dashboard URL within {self.startup_timeout:g} s") from None
+            if line is None:
+                raise self._failed()
+            match = _URL_LINE.match(line)
+            if match:
+                return match.group(1)
+
+    def _wait_until_answers(self, deadline: float) -> None:
+        root = self.url.split("/dashboard")[0]
+        while True:
+            try:
+                with urllib.request.urlopen(f"{root}/api/meta", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            if self.process.poll() is not None:
+                raise self._failed()
+            if time.monotonic() > deadline:
+                raise DashboardError(f"startup: {root} did not answer within {self.startup_timeout:g} s")
+            time.sleep(0.1)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m search.dashboard", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("study_file", help="the study YAML file, e.g. studies/quickstart.yaml")
+    p.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default 127.0.0.1: this machine "
+                   "only; the dashboard can edit and delete studies, so widen it only on a trusted network)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8080; 0 picks a free one)")
+    p.add_argument("--storage", help="storage URL overriding study.storage (also $SPARSESEARCH_STORAGE)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if not 0 <= args.port <= 65535:
+            raise DashboardError(f"--port: expected 0..65535, got {args.port}")
+        spec = load_spec(args.study_file, storage=args.storage)
+        return serve(spec, args.host, args.port)
+    except (SpecError, DashboardError) as err:
+        print(f"error: {args.study_file}: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C while still starting
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
