@@ -53,7 +53,7 @@ def plot_accuracy_params(history: Sequence[Mapping[str, float]], split_level: in
         ax.axvline(split_level, color="tab:red", alpha=0.6, label=f"first split (level {split_level})")
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="lower left", fontsize=8)
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="best", fontsize=8)
     ax.set_title("IMP: accuracy and size per level")
     return _save(fig, path)
 

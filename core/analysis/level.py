@@ -105,5 +105,5 @@ def trajectories(trained: Sequence[Mapping[str, torch.Tensor]], names: Sequence[
     for state, mask in zip(trained, masks):
         v = torch.cat([state[n].flatten() for n in names]).double()
         m = torch.cat([mask[n].flatten() for n in names]).bool()
-        rows.append(torch.where(m, v, torch.full_like(v, float("nan"))).numpy())
+        rows.append(torch.where(m, v, torch.full_like(v, float("nan"))).cpu().numpy())
     return np.stack(rows)

@@ -58,12 +58,12 @@ def load_checkpoints(ckpt_dir: Path, run_id: str) -> tuple[dict | None, list[Lev
     rewind_path = ckpt_dir / "rewind.pt"
     if not rewind_path.exists():
         return None, []
-    rewind = torch.load(rewind_path, weights_only=True)
+    rewind = torch.load(rewind_path, map_location="cpu", weights_only=True)
     if rewind.get("run_id") != run_id:
         return None, []
     done: list[LevelOutcome] = []
     while (p := ckpt_dir / f"level_{len(done):03d}.pt").exists():
-        ck = torch.load(p, weights_only=True)
+        ck = torch.load(p, map_location="cpu", weights_only=True)
         if ck.get("run_id") != run_id:
             break
         done.append(LevelOutcome(ck["level"], ck["masks"], ck["trained"], dict(ck["metrics"])))
