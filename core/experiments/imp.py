@@ -18,7 +18,6 @@ import torch
 from core.analysis.level import level_metrics, split_summary, trajectories
 from core.config import config_hash
 from core.data.tasks import SplitData, concat_tasks, split_rows
-from core.errors import ConfigError
 from core.experiment import Reporter, Result, RunContext, register_experiment
 from core.lottery.config import ImpConfig
 from core.lottery.imp import run_imp
@@ -60,8 +59,8 @@ def run_imp_experiment(cfg: ImpConfig, reporter: Reporter, ctx: RunContext) -> R
     model = build_model(cfg, data).to(ctx.device)
     names = prunable_names(list(model.param_masks()), cfg.imp.prune_bias)
     p0 = sum(model.param_masks()[n][1].numel() for n in names)
-    if cfg.imp.schedule == "count" and cfg.imp.target_params >= p0:
-        raise ConfigError("imp.target_params", f"expected fewer than the {p0} prunable parameters, got {cfg.imp.target_params}")
+    # ImpConfig checked the target against its own count of P0; the built model must agree.
+    assert p0 == cfg.prunable_count(), (p0, cfg.prunable_count())
 
     def on_level(level: int, m: MaskedMLP, stats) -> dict[str, float]:
         metrics, _graph = level_metrics(m, data, cfg.imp.prune_bias)

@@ -18,6 +18,8 @@ from core.lottery.schedules import SCHEDULES
 __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "ImpSection", "AnalysisConfig", "ImpConfig", "MNIST_TASKS"]
 
 MNIST_TASKS = ("mnist", "mnist_pairs")
+# inputs and classes per task; every toy task is 2 inputs, 2 classes
+_TASK_DIMS = {"mnist": (784, 10), "mnist_pairs": (784, 2)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,3 +143,14 @@ class ImpConfig:
 
     def __post_init__(self) -> None:
         check(self.seed >= 0, "seed", f"expected an integer >= 0, got {self.seed}")
+        if self.imp.schedule == "count":
+            p0 = self.prunable_count()
+            check(self.imp.target_params < p0, "imp.target_params",
+                  f"expected fewer than the {p0} prunable parameters, got {self.imp.target_params}")
+
+    def prunable_count(self) -> int:
+        """P0: weights (and biases when pruned) of the dense MLP this config builds."""
+        n_in, n_cls = _TASK_DIMS.get(self.data.task, (2, 2))
+        sizes = [n_in * self.data.k, *self.model.widths, n_cls * self.data.k]
+        weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        return weights + (sum(sizes[1:]) if self.imp.prune_bias else 0)
