@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GraphReport", "Component", "analyse_graph", "zombies_comatose", "components", "reachable_outputs"]
+__all__ = ["GraphReport", "Component", "analyse_graph", "zombies_comatose", "zombie_comatose_flags", "components", "reachable_outputs"]
 
 
 @dataclass(frozen=True)
@@ -42,15 +42,20 @@ class GraphReport:
     comatose: tuple[int, ...]  # per hidden layer
 
 
-def zombies_comatose(masks: list[np.ndarray]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Per hidden layer: (#zombie, #comatose). ``masks[i]`` is layer i's [out, in] weight mask."""
-    zombies, comatose = [], []
+def zombie_comatose_flags(masks: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per hidden layer: boolean (is_zombie, is_comatose) per neuron. ``masks[i]``: layer i's [out, in] mask."""
+    flags = []
     for inc, out in zip(masks[:-1], masks[1:]):
-        has_in = inc.any(axis=1)
-        has_out = out.any(axis=0)
-        zombies.append(int((~has_in & has_out).sum()))
-        comatose.append(int((has_in & ~has_out).sum()))
-    return tuple(zombies), tuple(comatose)
+        has_in = np.asarray(inc).any(axis=1)
+        has_out = np.asarray(out).any(axis=0)
+        flags.append((~has_in & has_out, has_in & ~has_out))
+    return flags
+
+
+def zombies_comatose(masks: list[np.ndarray]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Per hidden layer: (#zombie, #comatose)."""
+    flags = zombie_comatose_flags(masks)
+    return tuple(int(z.sum()) for z, _ in flags), tuple(int(c.sum()) for _, c in flags)
 
 
 def _offsets(masks: list[np.ndarray]) -> list[int]:

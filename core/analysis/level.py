@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from core.analysis.graph import GraphReport, analyse_graph
+from core.analysis.graph import GraphReport, analyse_graph, zombie_comatose_flags
 from core.data.tasks import SplitData
 from core.lottery.train import evaluate
 from core.nets.mlp import MaskedMLP
@@ -61,6 +61,11 @@ def level_metrics(model: MaskedMLP, data: SplitData, prune_bias: bool) -> tuple[
     # The research log saw negative hidden biases disappear under IMP; count them per level.
     hidden_b = [(layer.bias * bm)[bm.bool()] for layer, bm in zip(model.layers[:-1], model.bias_masks()[:-1])]
     m.update(neg_hidden_biases=float(sum(int((b < 0).sum()) for b in hidden_b)))
+    # ... and zombies living longer when their bias is large and positive: log their biases.
+    zb = [layer.bias.detach().cpu().numpy()[z] for layer, (z, _c) in
+          zip(model.layers[:-1], zombie_comatose_flags(weight_masks_np(model)))]
+    zb = np.concatenate(zb) if zb else np.zeros(0)
+    m.update(zombie_bias_mean=float(zb.mean()) if zb.size else 0.0, zombie_bias_pos=float((zb > 0).sum()))
     return m, graph
 
 

@@ -133,3 +133,33 @@ def test_random_cases_include_splits_and_non_splits():
     if len(_SEEN_SPLIT) < 40:
         pytest.skip("run together with test_random_masks_agree_with_bfs")
     assert any(_SEEN_SPLIT) and not all(_SEEN_SPLIT)
+
+
+def test_level_metrics_counts_parameters_and_zombie_biases():
+    import torch
+
+    from core.analysis.level import level_metrics
+    from core.data.tasks import SplitData, concat_tasks, split_rows
+    from core.nets.mlp import MaskedMLP
+
+    x, y, layout = concat_tasks(["moons"] * 2, 60, 0.1, seed=0)
+    data = SplitData(*split_rows(x, y, 0.25, 0.25, seed=0), layout)
+    torch.manual_seed(0)
+    model = MaskedMLP(4, (3,), 4)
+    w0 = torch.ones(3, 4)
+    w0[1] = 0  # hidden 1: no incoming weights, outgoing kept → zombie
+    w1 = torch.ones(4, 3)
+    w1[:, 2] = 0  # hidden 2: incoming kept, no outgoing → comatose
+    b0 = torch.ones(3)
+    b0[0] = 0  # one pruned hidden bias
+    model.set_masks({"layers.0.weight": w0, "layers.1.weight": w1, "layers.0.bias": b0})
+    with torch.no_grad():
+        model.layers[0].bias.copy_(torch.tensor([0.0, 0.7, -0.2]))
+    m, _ = level_metrics(model, data, prune_bias=True)
+    assert (m["weights"], m["biases"], m["n_params"]) == (8 + 8, 2 + 4, 22)
+    assert m["prunable"] == 22 and m["nonprunable"] == 0 and m["prunable_total"] == 12 + 12 + 7
+    assert (m["zombies"], m["comatose"], m["zombie_bias_pos"]) == (1, 1, 1)
+    assert m["zombie_bias_mean"] == pytest.approx(0.7)
+    assert m["neg_hidden_biases"] == 1  # -0.2 on the comatose neuron; the pruned bias is not counted
+    m, _ = level_metrics(model, data, prune_bias=False)
+    assert m["prunable"] == 16 and m["nonprunable"] == 6
