@@ -1,13 +1,10 @@
 """``python -m search.dashboard STUDY.yaml``: watch a study in optuna-dashboard.
 
-Serves optuna-dashboard on the study's storage (SQLite or PostgreSQL) and its artifact store
-(the trials' PNG pictures), bound to 127.0.0.1 unless ``--host`` says otherwise, prints the
-study's URL and serves until Ctrl-C. Studies that are being written to show new trials as
-they arrive. Nothing is created: a missing database or study is a one-line error (exit 2), a
-missing artifact directory just means no pictures yet. Exit status: 0 stopped, 2 bad input.
-
-:class:`DashboardProcess` runs this command in a child process for the length of a
-``with`` block, so the launcher can show a dashboard beside a launch.
+Serves optuna-dashboard on the study's storage (SQLite or PostgreSQL; running studies show new
+trials as they arrive) and its artifact store (the trials' PNG pictures), on 127.0.0.1 unless
+``--host`` says otherwise; prints the study's URL and serves until Ctrl-C. Nothing is created: a
+missing database or study is a one-line error, a missing artifact directory means no pictures
+yet. Exit status: 0 stopped, 2 bad input. :class:`DashboardProcess` runs it beside a launch.
 """
 
 from __future__ import annotations
@@ -35,7 +32,8 @@ from optuna_dashboard import wsgi
 from search.spec import SpecError, StudySpec, load_spec
 from search.storage import StorageUnavailable, artifact_store, open_storage, public_url, sqlite_path
 
-__all__ = ["DashboardError", "DashboardProcess", "main", "make_server", "open_study", "study_url"]
+__all__ = ["DashboardError", "DashboardProcess", "is_loopback", "main", "make_server", "open_study", "serve",
+           "study_url"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -58,8 +56,7 @@ def is_loopback(host: str) -> bool:
 def study_url(host: str, port: int, study_id: int | None) -> str:
     """The URL a browser on this machine opens (a wildcard bind is shown as loopback)."""
     shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
-    if ":" in shown:
-        shown = f"[{shown}]"
+    shown = f"[{shown}]" if ":" in shown else shown  # an IPv6 address in a URL
     path = f"/dashboard/studies/{study_id}" if study_id is not None else "/dashboard"
     return f"http://{shown}:{port}{path}"
 
@@ -89,7 +86,7 @@ class _Server(socketserver.ThreadingMixIn, WSGIServer):
     block_on_close = False
 
     def server_bind(self) -> None:
-        # HTTPServer.server_bind does a reverse DNS lookup that can hang on machines without DNS.
+        # HTTPServer's own server_bind does a reverse DNS lookup: it can hang where there is no DNS.
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
         self.setup_environ()
@@ -116,7 +113,7 @@ def make_server(app, host: str, port: int) -> _Server:
             raise DashboardError(f"--port: port {port} on {host} is already in use; choose another "
                                  "with --port") from None
         if err.errno == errno.EACCES:
-            raise DashboardError(f"--port: not allowed to listen on port {port}; use a port above 1023") from None
+            raise DashboardError(f"--port: not allowed to listen on {port}; use one above 1023") from None
         raise DashboardError(f"--host: cannot listen on {host}:{port}: {err.strerror or err}") from None
     server.set_app(app)
     return server
@@ -141,8 +138,8 @@ def serve(spec: StudySpec, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         if not is_loopback(host):
-            print(f"warning: the dashboard on {host}:{port} is writable (notes, trial states, deleting studies) "
-                  "by anyone who can reach it; bind to 127.0.0.1 unless the network is trusted",
+            print(f"warning: the dashboard on {host}:{port} is writable (notes, trial states, deleting "
+                  "studies) by anyone who can reach it; bind to 127.0.0.1 unless the network is trusted",
                   file=sys.stderr, flush=True)
         print(f"dashboard: {study_url(host, port, study_id)}", flush=True)
         where = sqlite_path(spec.study.storage) or public_url(spec.study.storage)
@@ -172,23 +169,23 @@ class DashboardProcess:
     it serving until the block ends; it also stops by itself if its parent dies.
     """
 
-    def __init__(self, study: str | os.PathLike | StudySpec, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                 storage: str | None = None, startup_timeout: float = 60.0,
+    def __init__(self, study: str | os.PathLike | StudySpec, *, host: str = DEFAULT_HOST,
+                 port: int = DEFAULT_PORT, storage: str | None = None, startup_timeout: float = 60.0,
                  cwd: str | os.PathLike | None = None) -> None:
         if isinstance(study, StudySpec):
             if study.source == "<string>":
                 raise ValueError("DashboardProcess needs a StudySpec loaded from a file (load_spec)")
             study, storage = study.source, storage or study.study.storage
         self.study_file = str(study)
-        self.args = [sys.executable, "-m", "search.dashboard", self.study_file, "--host", host, "--port", str(port)]
+        self.args = [sys.executable, "-m", "search.dashboard", self.study_file, f"--host={host}",
+                     f"--port={port}"]
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", _PARENT_ENV: str(os.getpid()),
                     "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
                                                                 os.environ.get("PYTHONPATH")]))}
         if storage:
             self.env["SPARSESEARCH_STORAGE"] = storage
         self.startup_timeout, self.cwd = startup_timeout, cwd
-        self.process: subprocess.Popen | None = None
-        self.url: str | None = None
+        self.process, self.url = None, None  # set by start()
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._last_error = ""
 
@@ -201,7 +198,8 @@ class DashboardProcess:
     def start(self) -> str:
         """Start the child and return its URL once it answers."""
         self.process = subprocess.Popen(self.args, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, process_group=0)
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        process_group=0)
         threading.Thread(target=self._pump_stdout, daemon=True).start()
         self._stderr_pump = threading.Thread(target=self._pump_stderr, daemon=True)
         self._stderr_pump.start()
@@ -275,8 +273,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m search.dashboard", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("study_file", help="the study YAML file, e.g. studies/quickstart.yaml")
-    p.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default 127.0.0.1: this machine "
-                   "only; the dashboard can edit and delete studies, so widen it only on a trusted network)")
+    p.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default 127.0.0.1: this "
+                   "machine only; the dashboard can edit and delete studies, so widen it only on a trusted "
+                   "network)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8080; 0 picks a free one)")
     p.add_argument("--storage", help="storage URL overriding study.storage (also $SPARSESEARCH_STORAGE)")
     return p

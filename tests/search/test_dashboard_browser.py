@@ -34,6 +34,7 @@ CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--no-first-run", "--window-size=1400,1300"]
 WAIT_S = 30
+PNG_IMG = 'img[alt="trial-curve.png"]'  # an image artifact is shown as an <img> named after its file
 
 
 def _browser_or_skip():
@@ -88,7 +89,7 @@ def _picture(path: Path) -> Path:
 def dashboard(tmp_path_factory, browser) -> str:
     """The URL of a dashboard serving a finished 3-trial study whose trial 1 has a PNG artifact."""
     tmp = tmp_path_factory.mktemp("dashboard")
-    doc = study_doc(STUDY, study={"storage": f"sqlite:///{tmp}/study.db", "artifacts": str(tmp / "artifacts")})
+    doc = study_doc(STUDY, study={"storage": f"sqlite:///{tmp}/study.db", "artifacts": f"{tmp}/artifacts"})
     path = tmp / "study.yaml"
     path.write_text(yaml.safe_dump(doc))
     run_trials(load_spec(path), 3, png=_picture(tmp / "trial-curve.png"))
@@ -117,18 +118,19 @@ def test_study_page_shows_name_and_trials(browser, dashboard: str) -> None:
 
 def test_trial_page_shows_its_png_and_it_loads(browser, dashboard: str) -> None:
     browser.get(f"{dashboard}/trials?numbers=1")
-    img = _wait(browser, lambda d: next(iter(d.find_elements("css selector", 'img[alt="trial-curve.png"]')), None),
+    img = _wait(browser, lambda d: next(iter(d.find_elements("css selector", PNG_IMG)), None),
                 "the trial's artifact <img>")
-    _wait(browser, lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img),
-          "the PNG to load")
-    assert browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", img) == [320, 240]
+    loaded = "return arguments[0].complete && arguments[0].naturalWidth > 0"
+    _wait(browser, lambda d: d.execute_script(loaded, img), "the PNG to load")
+    size = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", img)
+    assert size == [320, 240], "the whole 4 x 3 in, 80 dpi figure was decoded"
     text = _text(browser)
     assert "Trial 1" in text and "Artifacts" in text and "trial-curve.png" in text
     assert all(f"Trial {n}" in text for n in range(3)), "the trial list"
     # What the page fetched is a PNG served as one (not an error page the browser happened to render).
     served = browser.execute_async_script(
-        "const done = arguments[1]; fetch(arguments[0].src).then(async r => done([r.status, "
-        "r.headers.get('content-type'), Array.from(new Uint8Array(await r.arrayBuffer()).slice(0, 8))]))", img)
+        "const done = arguments[1]; fetch(arguments[0].src).then(async r => done([r.status, r.headers.get("
+        "'content-type'), Array.from(new Uint8Array(await r.arrayBuffer()).slice(0, 8))]))", img)
     assert served == [200, "image/png", [137, 80, 78, 71, 13, 10, 26, 10]], served
     browser.execute_script("arguments[0].scrollIntoView({block: 'end'})", img)
     SHOTS.mkdir(exist_ok=True)

@@ -30,7 +30,8 @@ def run_trials(spec: StudySpec, n_trials: int, png: Path | None = None) -> optun
     """Run ``n_trials`` synthetic trials in this process; upload ``png`` to trial 1 (while it runs)."""
     study = prepare_study(spec)
     store = artifact_store(spec.study.artifacts)
-    objective = Objective(spec, device="cpu", threads=1, launch_id="test", artifacts=store, stop=threading.Event())
+    objective = Objective(spec, device="cpu", threads=1, launch_id="test", artifacts=store,
+                          stop=threading.Event())
 
     def with_picture(trial: optuna.Trial):
         value = objective(trial)
@@ -85,7 +86,8 @@ def test_serves_a_running_multi_objective_study_on_loopback(write_study, tmp_pat
 
 
 @pytest.mark.parametrize("case", ["unknown key", "no database", "no study", "port in use", "bad port"])
-def test_bad_input_is_one_line_exit_2_and_creates_nothing(case: str, write_study, tmp_path: Path, capsys) -> None:
+def test_bad_input_is_one_line_exit_2_and_creates_nothing(case: str, write_study, tmp_path: Path,
+                                                          capsys) -> None:
     storage = f"sqlite:///{tmp_path}/study.db"
     if case == "unknown key":
         path = write_study(study_doc("x", study={"colour": "red"}))
@@ -95,7 +97,8 @@ def test_bad_input_is_one_line_exit_2_and_creates_nothing(case: str, write_study
         expected = f"study.storage: no study database at {tmp_path}/nowhere/study.db"
     else:
         run_trials(load_spec(write_study(study_doc("other", study={"n_trials": 1}))), 1)
-        path = write_study(study_doc("x" if case == "no study" else "other", study={"storage": storage}), "x.yaml")
+        name = "x" if case == "no study" else "other"
+        path = write_study(study_doc(name, study={"storage": storage}), "x.yaml")
         expected = {"no study": "study.name: no study 'x' in sqlite:///", "port in use": "--port: port ",
                     "bad port": "--port: expected 0..65535, got 70000"}[case]
     before = sorted(p.name for p in tmp_path.rglob("*"))
@@ -115,7 +118,8 @@ def test_cli_exits_2_with_one_line_and_the_process_reports_it(write_study, tmp_p
     with pytest.raises(DashboardError, match=r"^study.storage: no study database at .*none.db$"):
         dashboard.start()
     assert dashboard.process.returncode == 2
-    assert capfd.readouterr().err == f"error: {path}: study.storage: no study database at {tmp_path}/none.db\n"
+    expected = f"error: {path}: study.storage: no study database at {tmp_path}/none.db\n"
+    assert capfd.readouterr().err == expected
     assert not (tmp_path / "none.db").exists() and not (tmp_path / "artifacts").exists()
 
 
