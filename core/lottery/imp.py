@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import torch
 
@@ -20,6 +20,9 @@ from core.data.tasks import SplitData
 from core.lottery.pruning import prunable_names, prune_step
 from core.lottery.train import TrainStats, train_level
 from core.nets.mlp import MaskedMLP
+
+if TYPE_CHECKING:
+    from core.lottery.config import ImpSection, TrainConfig
 
 __all__ = ["LevelOutcome", "run_imp", "load_checkpoints"]
 
@@ -73,8 +76,8 @@ def load_checkpoints(ckpt_dir: Path, run_id: str) -> tuple[dict | None, list[Lev
 def run_imp(
     model: MaskedMLP,
     data: SplitData,
-    train_cfg,
-    imp_cfg,
+    train_cfg: "TrainConfig",
+    imp_cfg: "ImpSection",
     seed: int,
     on_level: OnLevel,
     ckpt_dir: Path | None = None,

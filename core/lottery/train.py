@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch.nn import functional as F
 
 from core.data.tasks import Split, SplitData, TaskLayout
 from core.errors import Diverged
+
+if TYPE_CHECKING:
+    from core.lottery.config import TrainConfig
 
 __all__ = ["TrainStats", "Evaluation", "task_loss", "evaluate", "train_level"]
 
@@ -62,7 +65,7 @@ def evaluate(model: torch.nn.Module, split: Split, layout: TaskLayout, batch: in
 def train_level(
     model: torch.nn.Module,
     data: SplitData,
-    cfg,
+    cfg: "TrainConfig",
     seed: int,
     on_step: Callable[[int], None] | None = None,
 ) -> TrainStats:
