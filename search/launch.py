@@ -4,7 +4,7 @@
 2. create the study in its storage, or load it when it exists (resume), enqueue known configs;
 3. start a local Ray, or attach to ``--ray-address``; start ``resources.workers`` actors that
    pull trials from the shared storage until the study's budget is met;
-4. show progress; on Ctrl-C ask the workers to stop (running trials end as FAIL and are
+4. show progress (and, with ``--dashboard``, serve optuna-dashboard on the study meanwhile); on Ctrl-C ask the workers to stop (running trials end as FAIL and are
    queued again for the next launch), a second Ctrl-C stops at once; no trial is left RUNNING;
 5. print the summary. Exit status: 0 done, 2 bad input, 130 interrupted, 1 workers failed.
 """
@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import os
@@ -25,6 +26,7 @@ import optuna
 from optuna.trial import TrialState
 
 from search.cli import input_error
+from search.dashboard import DEFAULT_HOST, DEFAULT_PORT, DashboardError, DashboardProcess
 from search.progress import Progress
 from search.report import write_report
 from search.spec import SpecError, StudySpec, load_spec
@@ -142,10 +144,11 @@ def _report(study: optuna.Study, spec: StudySpec) -> None:
         print(f"report not written: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
 
 
-def run(spec: StudySpec) -> LaunchResult:
-    """Run the study to its budget (or deadline, or Ctrl-C); see the module docstring."""
-    import ray
+def run(spec: StudySpec, dashboard: tuple[str, int] | None = None) -> LaunchResult:
+    """Run the study to its budget (or deadline, or Ctrl-C); see the module docstring.
 
+    ``dashboard=(host, port)`` serves optuna-dashboard on the study while it runs.
+    """
     spec = absolute_paths(spec)
     study = prepare_study(spec)
     finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.get_trials(deepcopy=False))
@@ -154,6 +157,17 @@ def run(spec: StudySpec) -> LaunchResult:
               f"{spec.study.n_trials}); raise study.n_trials to run more", flush=True)
         print(summary(study, spec), flush=True)
         return LaunchResult(0)
+    with contextlib.ExitStack() as stack:
+        if dashboard is not None:
+            url = stack.enter_context(DashboardProcess(spec, host=dashboard[0], port=dashboard[1]))
+            print(f"dashboard: {url}  (open it in a browser; it stops when the launch ends)", flush=True)
+        return _drive(spec, study)
+
+
+def _drive(spec: StudySpec, study: optuna.Study) -> LaunchResult:
+    """Start Ray and the workers, follow progress until they end, then clean up and summarise."""
+    import ray
+
     started_ray = _start_ray(spec)
     launch_id = uuid.uuid4().hex[:12]
     deadline = time.time() + spec.study.timeout_s if spec.study.timeout_s else None
@@ -211,6 +225,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", help="storage URL overriding study.storage (also $SPARSESEARCH_STORAGE); "
                    "${VAR} is expanded from the environment")
     p.add_argument("--ray-address", help="attach to this Ray cluster (host:port) instead of starting one")
+    p.add_argument("--dashboard", action="store_true", help="serve optuna-dashboard on the study while it runs")
+    p.add_argument("--dashboard-host", default=DEFAULT_HOST, help="dashboard address (default 127.0.0.1)")
+    p.add_argument("--dashboard-port", type=int, default=DEFAULT_PORT, help="dashboard port (default 8080)")
     return p
 
 
@@ -218,9 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         spec = load_spec(args.study_file, storage=args.storage, ray_address=args.ray_address)
-        return run(spec).code
+        return run(spec, (args.dashboard_host, args.dashboard_port) if args.dashboard else None).code
     except (SpecError, StorageUnavailable) as err:
         return input_error(args.study_file, err)
+    except DashboardError as err:
+        print(f"error: {args.study_file}: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

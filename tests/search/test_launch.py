@@ -23,8 +23,9 @@ def test_launch_then_resume_keeps_and_counts_trials(write_study, tmp_path: Path,
                                                     study_name: str) -> None:
     doc = study_doc(study_name, study={"n_trials": 6, "enqueue": [{"x": 2.0, "y": -1.0}], "storage": storage_url})
     path = write_study(doc)
-    first = run_cli("search.launch", str(path), cwd=tmp_path)
+    first = run_cli("search.launch", str(path), "--dashboard", "--dashboard-port", "0", cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
+    assert "dashboard: http://127.0.0.1:" in first.stdout, "--dashboard serves beside the launch"
     assert "best loss (minimize)" in first.stdout and "COMPLETE" in first.stdout
     assert "python -m search.dashboard" in first.stdout
 
