@@ -128,7 +128,7 @@ def _read_idx(path: Path) -> np.ndarray:
     return arr.reshape(shape)
 
 
-_CACHE: dict[tuple[str, str], MNIST] = {}
+_CACHE: dict[tuple[str, str, str], MNIST] = {}
 
 
 def load_mnist(
@@ -137,19 +137,24 @@ def load_mnist(
     device: str | torch.device = "cpu",
     download: bool = True,
     mirrors: Sequence[str] = MNIST_MIRRORS,
+    scaling: str = "standard",
 ) -> MNIST:
-    """The whole of MNIST on ``device``, normalised with the usual mean/std, flattened to 784.
+    """The whole of MNIST on ``device``, flattened to 784 inputs.
 
-    Cached per (directory, device) within the process: trials that run one after another in
-    the same worker read the files once.
+    ``scaling``: ``standard`` (the usual mean/std normalisation: background pixels are
+    -0.42) or ``unit`` (pixels in [0, 1]: background pixels are exactly 0, so a synapse on
+    a pixel that is always blank gets no gradient at all). Cached per (directory, device,
+    scaling) within the process: trials run one after another in a worker read the files once.
     """
+    if scaling not in ("standard", "unit"):
+        raise ValueError(f"unknown scaling {scaling!r}; expected standard, unit")
     root = ensure_mnist(directory, download=download, mirrors=mirrors)
-    key = (str(root.resolve()), str(torch.device(device)))
+    key = (str(root.resolve()), str(torch.device(device)), scaling)
     if key not in _CACHE:
 
         def images(name: str) -> torch.Tensor:
-            x = torch.from_numpy(_read_idx(root / name).reshape(-1, 28 * 28).astype(np.float32))
-            return ((x / 255.0 - _MEAN) / _STD).to(device)
+            x = torch.from_numpy(_read_idx(root / name).reshape(-1, 28 * 28).astype(np.float32)) / 255.0
+            return (x if scaling == "unit" else (x - _MEAN) / _STD).to(device)
 
         def labels(name: str) -> torch.Tensor:
             return torch.from_numpy(_read_idx(root / name).astype(np.int64)).to(device)

@@ -98,6 +98,7 @@ class TrainConfig:
     optimizer: str = "adam"
     weight_decay: float = 0.0
     momentum: float = 0.9  # sgd only
+    input_scaling: Literal["standard", "unit"] = "standard"  # MNIST pixels: mean/std-normalised or in [0, 1]
     train_subset: int = 0
     test_subset: int = 0
 
@@ -147,7 +148,8 @@ def run_dendritic(cfg: DendriticConfig, reporter: Reporter, ctx: RunContext) -> 
     if ctx.threads:
         torch.set_num_threads(ctx.threads)
     device = torch.device(ctx.device)
-    data = load_mnist(ctx.data_dir, device=device).subset(cfg.train.train_subset, cfg.train.test_subset)
+    data = load_mnist(ctx.data_dir, device=device, scaling=cfg.train.input_scaling)
+    data = data.subset(cfg.train.train_subset, cfg.train.test_subset)
     check(data.n_inputs == cfg.model.n_inputs, "model.n_inputs",
           f"expected {data.n_inputs} (the data's input size), got {cfg.model.n_inputs}")
     torch.manual_seed(cfg.seed)
