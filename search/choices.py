@@ -59,7 +59,8 @@ def _construct(factory: Callable[..., Any], args: dict[str, Any], path: str) -> 
         return factory(**args)
     except ConfigError:
         raise
-    except (TypeError, ValueError) as err:
+    except Exception as err:  # noqa: BLE001  any constructor failure on arguments from a file is bad input
+        # (Optuna raises TypeError/ValueError mostly, but also AttributeError, KeyError, ... on odd values)
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError(path, f"invalid arguments {args!r}: {first}") from None
 
@@ -72,6 +73,8 @@ def make_sampler(raw: Any, grid: Mapping[str, Sequence[Any]] | None = None,
     if name == "grid":
         if grid is None:
             raise ConfigError(path, "grid sampling needs every search_space entry to be categorical")
+        if "search_space" in args:
+            raise ConfigError(f"{path}.search_space", "unknown key; the grid is the study's search_space")
         args = {"search_space": {k: list(v) for k, v in grid.items()}, **args}
     return _construct(factory, args, path)
 

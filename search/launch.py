@@ -67,6 +67,21 @@ def prepare_study(spec: StudySpec) -> optuna.Study:
     return study
 
 
+def _check_local_gpus(spec: StudySpec) -> None:
+    """A local Ray gets this machine's GPUs (those torch sees): a shortfall is found without starting Ray.
+
+    An attached cluster (``ray_address``) is counted by :func:`_start_ray`, after the study exists.
+    """
+    res = spec.resources
+    if res.gpus_per_trial > 0 and not res.ray_address:
+        import torch  # only here: CPU studies should not pay for CUDA initialisation
+
+        gpus = torch.cuda.device_count()
+        if res.gpus_per_trial > gpus:
+            raise SpecError("resources.gpus_per_trial", f"expected at most this machine's {gpus} GPUs, "
+                            f"got {res.gpus_per_trial:g}")
+
+
 def _start_ray(spec: StudySpec) -> bool:
     """Attach to ``ray_address`` or start a local Ray; return whether we started it."""
     import ray
@@ -150,6 +165,7 @@ def run(spec: StudySpec, dashboard: tuple[str, int] | None = None) -> LaunchResu
     ``dashboard=(host, port)`` serves optuna-dashboard on the study while it runs.
     """
     spec = absolute_paths(spec)
+    _check_local_gpus(spec)  # before the study exists: bad input must leave nothing behind
     study = prepare_study(spec)
     finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.get_trials(deepcopy=False))
     if spec.study.n_trials is not None and finished >= spec.study.n_trials:

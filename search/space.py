@@ -15,6 +15,7 @@ from typing import Any, Literal, Mapping
 import optuna
 
 from core.config import check
+from core.errors import ConfigError
 
 __all__ = ["Param", "parse_param", "suggest", "decode", "to_optuna"]
 
@@ -48,11 +49,21 @@ def _number(value: Any, path: str, kind: str) -> float:
     return int(value) if kind == "int" else float(value)
 
 
+def _json(choice: Any, path: str) -> str:
+    # Optuna stores list/mapping choices as JSON text; dates, sets and bytes (which YAML's safe
+    # loader can produce) have no JSON form and would otherwise crash json.dumps.
+    try:
+        return json.dumps(choice, allow_nan=False, sort_keys=False)
+    except (TypeError, ValueError):
+        raise ConfigError(path, f"expected numbers, strings, booleans, null or lists/mappings of them, "
+                          f"got {choice!r}") from None
+
+
 def parse_param(name: str, raw: Any, path: str) -> Param:
     """Validate one ``search_space`` entry (a mapping with ``type`` and its fields)."""
     check(isinstance(raw, Mapping), path, f"expected a mapping with 'type', got {raw!r}")
     kind = raw.get("type")
-    check(kind in _KEYS, f"{path}.type", f"expected one of float, int, categorical, got {kind!r}")
+    check(isinstance(kind, str) and kind in _KEYS, f"{path}.type", f"expected one of float, int, categorical, got {kind!r}")
     for key in raw:
         check(key in _KEYS[kind], f"{path}.{key}", f"unknown key for type {kind}; expected one of "
               f"{', '.join(sorted(_KEYS[kind]))}")
@@ -60,7 +71,7 @@ def parse_param(name: str, raw: Any, path: str) -> Param:
         choices = raw.get("choices")
         check(isinstance(choices, list) and len(choices) > 0, f"{path}.choices",
               f"expected a non-empty list, got {choices!r}")
-        encoded = [c if isinstance(c, _SCALAR) else json.dumps(c) for c in choices]
+        encoded = [c if isinstance(c, _SCALAR) else _json(c, f"{path}.choices") for c in choices]
         check(len(set(map(repr, encoded))) == len(encoded), f"{path}.choices", "expected distinct choices")
         return Param(name=name, type="categorical", choices=tuple(choices))
     for key in ("low", "high"):

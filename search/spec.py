@@ -16,19 +16,20 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
-import yaml
+from sqlalchemy.engine import make_url
 
 from core import ConfigError, get_experiment
 from core.config import check, field_paths, from_dict, replace_path
 from search.choices import make_pruner, make_sampler
 from search.space import Param, parse_param
+from search.yamlfile import MAX_FILE_BYTES, SpecError, read_yaml
 
-__all__ = ["SpecError", "StudySpec", "StudySection", "Resources", "load_spec", "parse_spec", "parse_duration"]
+__all__ = ["SpecError", "StudySpec", "StudySection", "Resources", "load_spec", "parse_spec", "parse_duration",
+           "check_write_path", "MAX_FILE_BYTES"]
 
-MAX_FILE_BYTES = 1_000_000
 _SECTIONS = {"study", "experiment", "search_space", "resources"}
 _STUDY_KEYS = {"name", "storage", "artifacts", "direction", "directions", "metric", "metrics", "sampler",
                "pruner", "n_trials", "timeout", "enqueue"}
@@ -36,10 +37,6 @@ _RESOURCE_KEYS = {"workers", "cpus_per_trial", "gpus_per_trial", "ray_address", 
                   "max_retries", "heartbeat_interval"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class SpecError(ConfigError):
-    """A study file is wrong; ``str(err)`` is the one line shown to the user."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,11 +145,13 @@ def _study(raw: dict, space: tuple[Param, ...], env_storage: str | None) -> Stud
           f"expected letters, digits, '-', '_' or '.' (at most 100), got {name!r}")
     storage = env_storage or raw.get("storage") or f"sqlite:///runs/{name}/study.db"
     check(isinstance(storage, str), "study.storage", f"expected a URL string, got {storage!r}")
+    from_file = not env_storage
     storage = _interpolate(storage, "study.storage")
-    check(bool(re.match(r"^(sqlite|postgresql|mysql)(\+\w+)?://", storage)), "study.storage",
-          "expected a URL starting with sqlite:///, postgresql:// or mysql://")
+    _check_storage(storage, from_file)
     artifacts = raw.get("artifacts", f"runs/{name}/artifacts")
     check(isinstance(artifacts, str) and artifacts != "", "study.artifacts", f"expected a directory, got {artifacts!r}")
+    artifacts = _interpolate(artifacts, "study.artifacts")
+    check_write_path(artifacts, "study.artifacts")
     directions, metrics = _objectives(raw)
     grid = {p.name: p.encoded_choices for p in space} if all(p.type == "categorical" for p in space) else None
     sampler_raw = raw.get("sampler", {"name": "tpe"})
@@ -168,6 +167,34 @@ def _study(raw: dict, space: tuple[Param, ...], env_storage: str | None) -> Stud
     return StudySection(name=name, storage=storage, artifacts=_interpolate(artifacts, "study.artifacts"),
                         directions=directions, metrics=metrics, sampler=as_map(sampler_raw),
                         pruner=as_map(pruner_raw), n_trials=n_trials, timeout_s=timeout, enqueue=tuple(enqueue))
+
+
+def check_write_path(path: str, field: str) -> None:
+    """The rule for paths a study file makes the service write to (artifacts, the SQLite file).
+
+    A relative path is resolved under the current directory (the run directory) and may not
+    contain a ``..`` component, so it cannot climb out of it. An absolute path is the operator's
+    explicit choice and is allowed, but never with ``..`` either (no ``/data/../etc`` disguises).
+    """
+    check("\0" not in path, field, "expected a path without NUL characters")
+    check(".." not in PurePosixPath(path.replace("\\", "/")).parts, field,
+          f"expected a path without '..' components (relative paths stay under the run directory), got {path!r}")
+
+
+def _check_storage(url: str, from_file: bool) -> None:
+    """A URL SQLAlchemy can parse, naming a database file for SQLite. Errors never show the password."""
+    check(bool(re.match(r"^(sqlite|postgresql|mysql)(\+\w+)?://", url)), "study.storage",
+          "expected a URL starting with sqlite:///, postgresql:// or mysql://")
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001  (ValueError for a bad port, ArgumentError for the rest)
+        raise SpecError("study.storage", "expected a URL like postgresql://user:${PGPASSWORD}@host:5432/db "
+                        "(host, numeric port, database); this one cannot be parsed") from None
+    if parsed.get_backend_name() == "sqlite":
+        check(parsed.database not in (None, "", ":memory:"), "study.storage",
+              "expected sqlite:///PATH/TO/study.db (a file: workers in other processes share it)")
+        if from_file:  # an operator's --storage / $SPARSESEARCH_STORAGE is their own choice
+            check_write_path(parsed.database, "study.storage")
 
 
 def _resources(raw: dict, ray_address: str | None) -> Resources:
@@ -239,32 +266,10 @@ def parse_spec(doc: Any, source: str = "<string>", *, storage: str | None = None
                      resources=resources, source=source)
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise SpecError("", f"cannot read the study file: {err.strerror or err}") from None
-    check(len(data) <= MAX_FILE_BYTES, "", f"file is {len(data)} bytes; expected at most {MAX_FILE_BYTES}")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SpecError("", "expected a UTF-8 text file") from None
-    try:
-        # Aliases are refused outright: they are the route to "billion laughs" documents.
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                raise SpecError(f"line {event.start_mark.line + 1}", "YAML aliases (*name) are not allowed")
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else ""
-        raise SpecError(where, f"invalid YAML: {getattr(err, 'problem', None) or err}") from None
-
-
 def load_spec(path: str | os.PathLike, *, storage: str | None = None, ray_address: str | None = None) -> StudySpec:
     """Read and validate a study file. Environment ``SPARSESEARCH_STORAGE`` overrides the storage."""
     storage = storage or os.environ.get("SPARSESEARCH_STORAGE") or None
     try:
-        return parse_spec(_read_yaml(Path(path)), str(path), storage=storage, ray_address=ray_address)
+        return parse_spec(read_yaml(Path(path)), str(path), storage=storage, ray_address=ray_address)
     except ConfigError as err:
         raise SpecError(err.path, err.message) from None
