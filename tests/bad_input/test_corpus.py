@@ -146,3 +146,26 @@ def test_gpu_shortfall_is_one_line_and_creates_no_storage(rundir: Path) -> None:
     result = run_cli("search.launch", str(STUDIES / "gpus_more_than_node.yaml"), cwd=rundir, timeout=120)
     check_one_line(result.stderr, "resources.gpus_per_trial", result.returncode)
     assert not os.listdir(rundir), f"left behind: {os.listdir(rundir)}"
+
+
+@pytest.mark.postgres
+def test_bad_study_files_create_no_study_in_postgresql(rundir: Path, tmp_path: Path, capsys) -> None:
+    """The same corpus against the real PostgreSQL server (``--storage``): no new study appears."""
+    url = os.environ.get("SPARSESEARCH_TEST_POSTGRES")
+    if not url:
+        if os.environ.get("SPARSESEARCH_REQUIRE_POSTGRES") == "1":
+            pytest.fail("SPARSESEARCH_REQUIRE_POSTGRES=1 but SPARSESEARCH_TEST_POSTGRES is not set")
+        pytest.skip("needs SPARSESEARCH_TEST_POSTGRES")
+    import optuna
+
+    def names() -> set[str]:
+        return {s.study_name for s in optuna.get_all_study_summaries(url, include_best_trial=False)}
+
+    # --storage replaces the file's storage: files whose only mistake is their storage would be valid.
+    cases = [c for c in STUDY_CASES if c.expect != "study.storage" and c.only is None]
+    before = names()
+    for case in cases:
+        for entry, (main, extra) in ENTRY_POINTS.items():
+            code = call(main, [str(case.path(tmp_path, STUDIES)), "--storage", url, *extra])
+            check_one_line(capsys.readouterr().err, case.expect, code)
+    assert names() == before
