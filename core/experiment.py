@@ -12,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Hashable, Mapping, Protocol, Sequence
 
 from core.registry import Registry
 
-__all__ = ["Experiment", "EXPERIMENTS", "Reporter", "NullReporter", "PrintReporter", "Result", "RunContext"]
+__all__ = ["Experiment", "EXPERIMENTS", "register_population", "PopulationRun", "Reporter", "NullReporter", "PrintReporter", "Result", "RunContext"]
 
 
 class Reporter(Protocol):
@@ -59,14 +59,27 @@ class Result:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+PopulationRun = Callable[[Sequence[Any], Sequence[Reporter], RunContext], list["Result | BaseException"]]
+
+
 @dataclass(frozen=True)
 class Experiment:
-    """A registered experiment kind."""
+    """A registered experiment kind.
+
+    ``run_population`` (optional) trains several configs at once in one batched model, e.g.
+    many small trials on one GPU. Configs may share a population only when their
+    ``population_key`` is equal. Member ``i`` reports through ``reporters[i]``; if that raises
+    (pruned, interrupted, timed out) or the member diverges, the member leaves the batch and
+    the exception is returned in its place; the others go on. Each member's Result equals
+    what ``run(configs[i], reporters[i], context)`` returns.
+    """
 
     name: str
     config_cls: type
     run: Callable[[Any, Reporter, RunContext], Result]
     doc: str = ""
+    run_population: PopulationRun | None = None
+    population_key: Callable[[Any], Hashable] | None = None
 
     def default_config(self) -> Any:
         return self.config_cls()
@@ -82,5 +95,16 @@ def register_experiment(name: str, config_cls: type, doc: str = ""):
     def add(run: Callable[[Any, Reporter, RunContext], Result]):
         EXPERIMENTS.register(name)(Experiment(name, config_cls, run, doc or (run.__doc__ or "").strip()))
         return run
+
+    return add
+
+
+def register_population(name: str, key: Callable[[Any], Hashable]):
+    """Decorator: attach a batched ``run_population`` (and its grouping key) to kind ``name``."""
+
+    def add(run_population: PopulationRun) -> PopulationRun:
+        exp = EXPERIMENTS.get(name)
+        EXPERIMENTS._items[name] = dataclasses.replace(exp, run_population=run_population, population_key=key)
+        return run_population
 
     return add
