@@ -104,7 +104,7 @@ def register_population(name: str, key: Callable[[Any], Hashable]):
 
     def add(run_population: PopulationRun) -> PopulationRun:
         exp = EXPERIMENTS.get(name)
-        EXPERIMENTS._items[name] = dataclasses.replace(exp, run_population=run_population, population_key=key)
+        EXPERIMENTS.replace(name, dataclasses.replace(exp, run_population=run_population, population_key=key))
         return run_population
 
     return add

@@ -31,6 +31,11 @@ class Registry(Generic[T]):
 
         return add
 
+    def replace(self, name: str, obj: T) -> None:
+        """Swap the object registered as ``name`` (e.g. to attach an optional capability)."""
+        self.get(name)
+        self._items[name] = obj
+
     def get(self, name: str, path: str = "") -> T:
         try:
             return self._items[name]
