@@ -3,6 +3,8 @@
 The trial's user attributes carry everything needed to reproduce and judge it: the full
 resolved config and its hash, the seed, the project version and git commit, the device,
 the wall time, every scalar metric the run returned, and, when it failed, the reason.
+A trial whose artifacts cannot be stored (disk full, unwritable directory) still completes,
+with ``artifact_error`` saying which artifacts were lost and why.
 """
 
 from __future__ import annotations
@@ -154,6 +156,12 @@ class Objective:
             if isinstance(value, (int, float)) and math.isfinite(value):
                 trial.set_user_attr(key, float(value))
         self._record(trial, reporter, started)  # after the metrics: the trial's wall time wins over the run's
-        for path in result.artifacts.values():
+        errors = []
+        for name, path in result.artifacts.items():
             if Path(path).is_file():
-                upload_artifact(artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial)
+                try:
+                    upload_artifact(artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial)
+                except OSError as err:  # disk full, read-only, not a directory: the metrics are worth more
+                    errors.append(f"{name}: {type(err).__name__}: {err.strerror or err}")
+        if errors:  # the trial stays COMPLETE; the lost plots are said, not hidden
+            trial.set_user_attr("artifact_error", "; ".join(errors)[:1000])

@@ -5,17 +5,21 @@ A worker asks for a new trial only while finished + running < ``n_trials``; when
 thing missing is a RUNNING trial, it waits and fails stale trials (their worker died), so
 that their retry (a WAITING copy made by ``RetryHeartbeatStaleTrialCallback``) gets run.
 Several workers asking at the same instant can overshoot by at most ``workers - 1``.
+A storage outage (the database restarting) pauses a worker instead of ending it, for up to
+``STORAGE_OUTAGE_S``.
 
 :class:`StudyWorker` is plain Python; ``launch`` wraps it as a Ray actor.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.trial import TrialState
 
 from search.choices import make_pruner, make_sampler
@@ -23,9 +27,31 @@ from search.objective import Objective
 from search.spec import StudySpec
 from search.storage import artifact_store, open_storage
 
-__all__ = ["StudyWorker", "budget_counts", "budget_met", "overhead"]
+__all__ = ["StudyWorker", "budget_counts", "budget_met", "overhead", "storage_outage", "STORAGE_OUTAGE_S"]
 
 _STALE_POLL_S = 1.0
+_OUTAGE_POLL_S = 2.0
+STORAGE_OUTAGE_S = 300.0  # a database away for longer than this ends the worker (the launcher reports it)
+
+
+def storage_outage(err: BaseException) -> BaseException | None:
+    """The database error in ``err``'s chain when it says the database could not be reached, else None.
+
+    The chain matters: when the database drops during ``tell``, Optuna 5's ``_run_trial`` masks
+    the storage error with an ``UnboundLocalError`` whose ``__context__`` is the real one.
+    """
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                            optuna.exceptions.StorageInternalError)):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
 
 
 def budget_counts(storage: optuna.storages.BaseStorage, study_id: int) -> tuple[int, int]:
@@ -83,16 +109,27 @@ class StudyWorker:
         objective = Objective(spec, device=_device(res.gpus_per_trial), threads=threads,
                               launch_id=self.launch_id, artifacts=artifact_store(spec.study.artifacts),
                               stop=self._stop)
-        ran, started = 0, time.perf_counter()
+        ran, started, outage = 0, time.perf_counter(), None
         while not self._stop.is_set() and not (self.deadline and time.time() >= self.deadline):
-            finished, running = budget_counts(storage, study_id)
-            if budget_met(spec, finished):
-                break
-            if spec.study.n_trials is not None and finished + running >= spec.study.n_trials:
-                optuna.storages.fail_stale_trials(study)
-                time.sleep(_STALE_POLL_S)
-                continue
-            study.optimize(objective, n_trials=1, catch=(Exception,))
-            ran += 1
+            try:
+                finished, running = budget_counts(storage, study_id)
+                outage = None  # the database answers again
+                if budget_met(spec, finished):
+                    break
+                if spec.study.n_trials is not None and finished + running >= spec.study.n_trials:
+                    optuna.storages.fail_stale_trials(study)
+                    time.sleep(_STALE_POLL_S)
+                    continue
+                study.optimize(objective, n_trials=1, catch=(Exception,))
+                ran += 1
+            except Exception as err:  # noqa: BLE001  re-raised unless it is a storage outage
+                outage, cause = outage or time.monotonic(), storage_outage(err)
+                if cause is None or time.monotonic() - outage > STORAGE_OUTAGE_S:
+                    raise
+                # The database restarted or is briefly unreachable (pool_pre_ping reconnects once it is
+                # back). A trial caught mid-tell stays RUNNING, goes stale and is retried by heartbeat.
+                print(f"worker {self.index}: storage unavailable, retrying in {_OUTAGE_POLL_S:g} s: "
+                      f"{_first_line(cause.__cause__ or cause)}", file=sys.stderr, flush=True)
+                time.sleep(_OUTAGE_POLL_S)
         return {"worker": self.index, "trials": ran, "wall_s": time.perf_counter() - started,
                 "busy_s": objective.busy_s}

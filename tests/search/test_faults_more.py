@@ -1,0 +1,190 @@
+"""More faults on real processes: the launcher killed with its whole process group (its Ray
+workers die too) and relaunched, PostgreSQL restarted mid-study, and an artifact store that
+cannot take a trial's files. ``benchmarks/reliability.py`` repeats these and counts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.artifacts import FileSystemArtifactStore
+from optuna.trial import TrialState
+
+from search.launch import prepare_study
+from search.objective import Objective
+from search.spec import parse_spec
+from tests.helpers import study_doc
+from tests.search.faults import Launch, by_state, running_with_worker
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
+DONE = (TrialState.COMPLETE, TrialState.PRUNED)
+ENQUEUED = [{"x": 2.0, "y": -1.0}, {"x": 1.0, "y": 1.0}]
+
+
+def _doc(name: str, storage: str) -> dict:
+    return study_doc(name, study={"storage": storage, "n_trials": 5, "enqueue": ENQUEUED},
+                     experiment={"steps": 8, "step_seconds": 0.4},
+                     resources={"workers": 2, "heartbeat_interval": 1, "max_retries": 2})
+
+
+def _busy(trials) -> bool:
+    return bool(by_state(trials, *DONE)) and len(running_with_worker(trials)) == 2
+
+
+def reap(launch: Launch) -> None:
+    """Kill what the launch's session left behind (only its own processes; also used by
+    benchmarks/reliability.py)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getsid(int(entry.name)) == launch.proc.pid:
+                os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _check_end_state(trials, before: dict) -> None:
+    assert not by_state(trials, TrialState.RUNNING, TrialState.WAITING)
+    assert len(by_state(trials, *DONE)) >= 5
+    now = {t.number: (t.state, t.values) for t in trials}
+    assert all(now[n] == v for n, v in before.items()), "a trial finished before the fault changed"
+    for params in ENQUEUED:
+        assert sum(t.params == params for t in by_state(trials, *DONE)) == 1, f"{params} not finished exactly once"
+
+
+def test_killed_launcher_group_then_relaunch_loses_nothing(write_study, storage_url, study_name) -> None:
+    path = write_study(_doc(study_name, storage_url))
+    launch = Launch(path)
+    try:
+        launch.wait_for("a finished trial and two running", _busy, timeout=180)
+        before = {t.number: (t.state, t.values) for t in by_state(launch.trials(), *DONE)}
+        launch.signal(signal.SIGKILL, group=True)
+        assert launch.finish(timeout=30) == -signal.SIGKILL
+    finally:
+        reap(launch)
+    again = Launch(path)
+    try:
+        assert again.finish() == 0, again.output()
+    finally:
+        reap(again)
+    trials = again.trials()
+    _check_end_state(trials, before)
+    assert by_state(trials, TrialState.FAIL), "the killed launch's running trials should have been failed"
+
+
+def _wait_for_postgres(url: str, timeout: float = 60) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            optuna.get_all_study_summaries(url, include_best_trial=False)
+            return
+        except Exception:  # noqa: BLE001  still starting
+            time.sleep(0.5)
+    raise AssertionError(f"PostgreSQL did not come back within {timeout} s")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("storage_url", ["postgresql"], indirect=True)
+def test_postgres_restart_mid_study_loses_nothing(write_study, storage_url, study_name) -> None:
+    """The shared server restarts under running trials. Acceptable only because CI runs tests
+    sequentially; the test waits until the server answers again before it ends."""
+    launch = Launch(write_study(_doc(study_name, storage_url)))
+    try:
+        launch.wait_for("a finished trial and two running", _busy, timeout=180)
+        before = {t.number: (t.state, t.values) for t in by_state(launch.trials(), *DONE)}
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "restart"], check=True,
+                       capture_output=True, timeout=120)
+        _wait_for_postgres(storage_url)
+        assert launch.finish(timeout=300) == 0, launch.output()
+    finally:
+        reap(launch)
+        _wait_for_postgres(storage_url)
+    _check_end_state(launch.trials(), before)
+
+
+def test_trial_whose_artifacts_cannot_be_stored_completes_with_artifact_error(tmp_path) -> None:
+    """Metrics are worth more than plots: the trial is COMPLETE and says what was lost."""
+    doc = study_doc("artifacts", study={"storage": f"sqlite:///{tmp_path}/study.db", "n_trials": 1,
+                                        "metric": "split_min_task_acc", "direction": "maximize"})
+    doc["experiment"] = {"kind": "imp", "data": {"task": "moons", "k": 2, "n_samples": 200},
+                         "model": {"widths": [8, 8]}, "train": {"max_epochs": 2, "patience": 1},
+                         "imp": {"levels": 1, "target_params": 80}, "analysis": {"plots": True, "trajectories": False}}
+    doc["search_space"] = {"train.lr": {"type": "float", "low": 1e-3, "high": 5e-2, "log": True}}
+    spec = parse_spec(doc)
+    study = prepare_study(spec)
+    (tmp_path / "a-file").write_text("not a directory")
+    store = FileSystemArtifactStore(str(tmp_path / "a-file" / "artifacts"))  # every write: NotADirectoryError
+    objective = Objective(spec, device="cpu", threads=1, launch_id="t", artifacts=store, stop=threading.Event())
+    study.optimize(objective, n_trials=1, catch=(Exception,))
+    (trial,) = study.get_trials()
+    assert trial.state == TrialState.COMPLETE, trial.user_attrs.get("fail_reason")
+    assert "NotADirectoryError" in trial.user_attrs["artifact_error"]
+    assert "imp_accuracy_params" in trial.user_attrs["artifact_error"]
+    assert "split_min_task_acc" in trial.user_attrs and "config" in trial.user_attrs
+
+
+def _outage_error() -> Exception:
+    import sqlalchemy
+
+    return sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("the database system is shutting down"))
+
+
+def _worker(tmp_path, monkeypatch, failures: int, error=_outage_error):
+    """A worker whose first ``failures`` budget queries fail as a restarting database makes them fail."""
+    import search.worker as worker
+
+    spec = parse_spec(study_doc("outage", study={"storage": f"sqlite:///{tmp_path}/study.db", "n_trials": 2,
+                                                 "artifacts": str(tmp_path / "artifacts")},
+                                experiment={"steps": 1}))
+    prepare_study(spec)
+    calls = {"n": 0}
+    real = worker.budget_counts
+
+    def flaky(*args):
+        calls["n"] += 1
+        if calls["n"] <= failures:
+            raise error()
+        return real(*args)
+
+    monkeypatch.setattr(worker, "budget_counts", flaky)
+    monkeypatch.setattr(worker, "_OUTAGE_POLL_S", 0.01)
+    return worker.StudyWorker(spec, index=0, launch_id="t", deadline=None), spec
+
+
+def test_worker_rides_out_a_storage_outage(tmp_path, monkeypatch, capsys) -> None:
+    w, spec = _worker(tmp_path, monkeypatch, failures=3)
+    assert w.run()["trials"] == 2
+    assert capsys.readouterr().err.count("storage unavailable, retrying") == 3
+    study = optuna.load_study(study_name="outage", storage=spec.study.storage)
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 2
+
+
+def test_worker_still_fails_on_other_errors_and_on_long_outages(tmp_path, monkeypatch) -> None:
+    import search.worker as worker
+
+    w, _ = _worker(tmp_path, monkeypatch, failures=1, error=lambda: KeyError("a bug"))
+    with pytest.raises(KeyError):
+        w.run()
+    monkeypatch.setattr(worker, "STORAGE_OUTAGE_S", 0.0)
+    (tmp_path / "b").mkdir()
+    w, _ = _worker(tmp_path / "b", monkeypatch, failures=1)
+    with pytest.raises(Exception, match="shutting down"):
+        w.run()
+
+
+def test_storage_outage_sees_through_optunas_masking_error() -> None:
+    from search.worker import storage_outage
+
+    try:
+        try:
+            raise _outage_error()
+        except Exception:
+            raise UnboundLocalError("cannot access local variable 'updated_state'")  # noqa: B904
+    except UnboundLocalError as masked:
+        assert "shutting down" in str(storage_outage(masked))
+    assert storage_outage(UnboundLocalError("a real bug")) is None
