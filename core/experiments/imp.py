@@ -24,10 +24,23 @@ from core.lottery.imp import run_imp
 from core.lottery.pruning import prunable_names
 from core.nets.mlp import MaskedMLP
 
-__all__ = ["ImpConfig", "run_imp_experiment", "build_data", "build_model"]
+__all__ = ["ImpConfig", "run_imp_experiment", "build_data", "build_model", "final_metrics"]
 
 # Per-level keys passed to the reporter (everything else stays in the level history).
 REPORTED = ("test_acc", "min_task_acc", "n_params", "prunable", "val_loss", "split", "zombies", "comatose")
+
+
+def final_metrics(history: list[dict[str, float]], summary: dict[str, float]) -> dict[str, float]:
+    """A run's final metrics from its level history (last level) and its split summary."""
+    last = history[-1]
+    keep = ("test_acc", "min_task_acc", "n_params", "prunable", "weight_frac", "zombies", "comatose", "split")
+    return {
+        **{k: last[k] for k in keep},
+        "levels_done": float(len(history) - 1),
+        "max_zombies": max(h["zombies"] for h in history),
+        "max_comatose": max(h["comatose"] for h in history),
+        **summary,
+    }
 
 
 def build_data(cfg: ImpConfig, ctx: RunContext) -> SplitData:
@@ -72,23 +85,8 @@ def run_imp_experiment(cfg: ImpConfig, reporter: Reporter, ctx: RunContext) -> R
     ckpt = Path(ctx.workdir) / "imp_checkpoints" if cfg.checkpoint else None
     levels = run_imp(model, data, cfg.train, cfg.imp, cfg.seed, on_level, ckpt, run_id)
     history = [lv.metrics for lv in levels]
-    last = history[-1]
     summary = split_summary(history, data.layout.k, cfg.analysis.ticket_tolerance)
-    metrics = {
-        "test_acc": last["test_acc"],
-        "min_task_acc": last["min_task_acc"],
-        "n_params": last["n_params"],
-        "prunable": last["prunable"],
-        "weight_frac": last["weight_frac"],
-        "levels_done": float(len(levels) - 1),
-        "zombies": last["zombies"],
-        "comatose": last["comatose"],
-        "max_zombies": max(h["zombies"] for h in history),
-        "max_comatose": max(h["comatose"] for h in history),
-        "split": last["split"],
-        **summary,
-        "wall_time_s": time.perf_counter() - start,
-    }
+    metrics = {**final_metrics(history, summary), "wall_time_s": time.perf_counter() - start}
     artifacts: dict[str, Path] = {}
     out_dir = Path(ctx.workdir)
     traj = None
