@@ -1,0 +1,261 @@
+"""IMP for a population of runs at once: one batched model, each member its own run.
+
+The readable reference is :func:`core.lottery.imp.run_imp` with
+:func:`core.lottery.train.train_level`; this module does the same for P members whose
+tensor shapes agree, in one :class:`~core.nets.population_mlp.PopulationMLP`. Each member
+keeps its own init, data, data order (its own generator per level), learning rate, weight
+decay, patience, pruning schedule, scope, rewinding step and number of levels. A member that
+stops early, diverges, or whose level callback raises leaves the batch (the tensors are
+compacted, so it costs nothing afterwards); the others go on. Levels run in lockstep.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import torch
+from torch.nn import functional as F
+
+from core.data.tasks import SplitData, TaskLayout
+from core.errors import Diverged
+from core.lottery.config import ImpSection, TrainConfig
+from core.lottery.imp import LevelOutcome, _level_seed  # the reference's seed rule, so the paths cannot drift
+from core.lottery.pruning import prunable_names, prune_step
+from core.lottery.population_optim import PopulationOptimizer
+from core.lottery.train import TrainStats, task_loss
+from core.nets.mlp import MaskedMLP
+from core.nets.population_mlp import PopulationMLP
+
+__all__ = ["Member", "MemberLevel", "train_population_level", "run_imp_population"]
+
+# (member index, level, the member's model after the level, its training stats) → level metrics
+OnMemberLevel = Callable[[int, int, MaskedMLP, TrainStats], Mapping[str, float]]
+
+
+@dataclass
+class Member:
+    """One run of the population: its model (init, later its current state), data and configs."""
+
+    model: MaskedMLP
+    data: SplitData
+    train: TrainConfig
+    imp: ImpSection
+    seed: int
+    activation: str = "relu"
+    levels: list[LevelOutcome] = field(default_factory=list)
+    rewind: dict[str, torch.Tensor] | None = None
+
+
+@dataclass(frozen=True)
+class MemberLevel:
+    """One member's outcome of a population level: best parameters and stats, or the error."""
+
+    state: dict[str, torch.Tensor] | None = None
+    stats: TrainStats | None = None
+    captured: dict[str, torch.Tensor] | None = None  # parameters after the rewind step (level 0)
+    error: BaseException | None = None
+
+
+def _stack_rows(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    # Members built from the same seed share their data: a view, not P copies (MNIST).
+    if all(t is tensors[0] for t in tensors):
+        return tensors[0].unsqueeze(0).expand(len(tensors), *tensors[0].shape)
+    return torch.stack(list(tensors))
+
+
+@torch.no_grad()
+def _val_losses(net: PopulationMLP, x: torch.Tensor, y: torch.Tensor, layout: TaskLayout,
+                batch: int = 10_000) -> list[float]:
+    """Per-member validation loss, summed exactly as :func:`core.lottery.train.evaluate` does."""
+    n = x.shape[1]
+    sums = torch.zeros(x.shape[0], dtype=torch.float64)
+    for b in range(0, n, batch):
+        logits, yb = net(x[:, b : b + batch]), y[:, b : b + batch]
+        # One host sync per chunk: each member's loss computed by the reference's task_loss.
+        chunk = torch.stack([task_loss(logits[p], yb[p], layout) for p in range(x.shape[0])]).tolist()
+        sums += torch.tensor(chunk, dtype=torch.float64) * logits.shape[1]
+    return [float(s) / n for s in sums]
+
+
+def _batch_loss(logits: torch.Tensor, y: torch.Tensor, layout: TaskLayout) -> torch.Tensor:
+    """Sum over members of each member's ``task_loss`` (same gradients per member, one graph)."""
+    p, b = y.shape[:2]
+    total = logits.new_zeros(p)
+    for j, s in enumerate(layout.out_slices()):
+        ce = F.cross_entropy(logits[:, :, s].reshape(p * b, -1), y[:, :, j].reshape(-1), reduction="none")
+        total = total + ce.view(p, b).mean(1)
+    return total.sum()
+
+
+def train_population_level(
+    net: PopulationMLP,
+    datas: Sequence[SplitData],
+    cfgs: Sequence[TrainConfig],
+    seeds: Sequence[int],
+    capture_steps: Sequence[int] | None = None,
+) -> list[MemberLevel]:
+    """:func:`core.lottery.train.train_level` for every member of ``net`` at once.
+
+    ``cfgs`` must agree on optimizer, batch size, max_epochs and max_steps (the population
+    key); lr, weight decay, patience and min_delta are per member. ``capture_steps[p]`` > 0
+    asks for member p's parameters after that optimizer step (IMP's rewinding point).
+    """
+    shared = cfgs[0]
+    layout = datas[0].layout
+    active = list(range(len(cfgs)))
+    xt, yt = _stack_rows([d.train.x for d in datas]), _stack_rows([d.train.y for d in datas])
+    xv, yv = _stack_rows([d.val.x for d in datas]), _stack_rows([d.val.y for d in datas])
+    device = xt.device
+    opt = PopulationOptimizer(net.parameters(), shared.optimizer, [c.lr for c in cfgs],
+                              [c.weight_decay for c in cfgs])
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    best_val, best_epoch, bad = [math.inf] * len(cfgs), [0] * len(cfgs), [0] * len(cfgs)
+    best = {n: t.detach().clone() for n, t in net.params.items()}
+    out: list[MemberLevel | None] = [None] * len(cfgs)
+    captured: dict[int, dict[str, torch.Tensor]] = {}
+    n, step, epoch = xt.shape[1], 0, 0
+    while active and epoch < shared.max_epochs and not (shared.max_steps and step >= shared.max_steps):
+        epoch += 1
+        orders = torch.stack([torch.randperm(n, generator=gens[p]) for p in active]).to(device)
+        rows = torch.arange(len(active), device=device).unsqueeze(1)
+        for b in range(0, n, shared.batch_size):
+            idx = orders[:, b : b + shared.batch_size]
+            loss = _batch_loss(net(xt[rows, idx]), yt[rows, idx], layout)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            if capture_steps is not None:
+                for j, p in enumerate(active):
+                    if capture_steps[p] == step:
+                        captured[p] = net.member(j)
+            if shared.max_steps and step >= shared.max_steps:
+                break
+        vals = _val_losses(net, xv, yv, layout)
+        keep, improved, leaving = [], [], []
+        for j, p in enumerate(active):
+            val, cfg = vals[j], cfgs[p]
+            if not math.isfinite(val):
+                out[p] = MemberLevel(error=Diverged(f"validation loss is {val} at epoch {epoch}"))
+                continue
+            if val < best_val[p] - cfg.min_delta:
+                best_val[p], best_epoch[p], bad[p] = val, epoch, 0
+                improved.append(j)
+            else:
+                bad[p] += 1
+                if bad[p] >= cfg.patience:
+                    leaving.append(j)
+                    continue
+            keep.append(j)
+        if improved:
+            # Copy the improved members' rows into the best state (the reference's state_dict clone).
+            rows_i = torch.tensor(improved, dtype=torch.long, device=device)
+            for name, t in net.params.items():
+                best[name].index_copy_(0, rows_i, t.detach().index_select(0, rows_i))
+        for j in leaving:
+            p = active[j]
+            out[p] = _finished(best, j, TrainStats(step, epoch, best_epoch[p], best_val[p]), captured.get(p))
+        if not keep:
+            active = []
+        elif len(keep) < len(active):
+            net = net.select(keep)
+            opt = opt.select(keep, net.parameters())
+            sel = torch.tensor(keep, dtype=torch.long, device=device)
+            best = {k: v.index_select(0, sel) for k, v in best.items()}
+            xt, yt, xv, yv = (t.index_select(0, sel) for t in (xt, yt, xv, yv))
+            active = [active[j] for j in keep]
+    for j, p in enumerate(active):
+        out[p] = _finished(best, j, TrainStats(step, epoch, best_epoch[p], best_val[p]), captured.get(p))
+    return out  # type: ignore[return-value]
+
+
+def _finished(best: dict[str, torch.Tensor], row: int, stats: TrainStats, captured) -> MemberLevel:
+    return MemberLevel({k: v[row].clone() for k, v in best.items()}, stats, captured)
+
+
+def _params(model: MaskedMLP) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, (p, _m) in model.param_masks().items()}
+
+
+@torch.no_grad()
+def _load(model: MaskedMLP, values: Mapping[str, torch.Tensor]) -> None:
+    for n, (p, _m) in model.param_masks().items():
+        p.copy_(values[n])
+
+
+def _masks(model: MaskedMLP) -> dict[str, torch.Tensor]:
+    return {n: m.detach().clone() for n, (_p, m) in model.param_masks().items()}
+
+
+def run_imp_population(
+    members: Sequence[Member],
+    on_level: OnMemberLevel,
+    on_done: Callable[[int, Member], None] | None = None,
+    mode: str = "bmm",
+) -> list[BaseException | None]:
+    """IMP levels 0..``imp.levels`` for every member, in lockstep; ``member.levels`` fills up.
+
+    Returns, per member, ``None`` when it finished (``on_done(i, member)`` was called) or the
+    exception that made it leave: :class:`Diverged`, whatever ``on_level`` raised (a
+    reporter's pruning signal), or a pruning error.
+    """
+    errors: list[BaseException | None] = [None] * len(members)
+    running = list(range(len(members)))
+    level = 0
+    while running:
+        trainees = []
+        for i in running:
+            m = members[i]
+            try:
+                if level == 0:
+                    # rewind_step 0: rewind to the initial values, taken before any training.
+                    m.rewind = _params(m.model) if m.imp.rewind_step == 0 else None
+                else:
+                    names = prunable_names(list(m.model.param_masks()), m.imp.prune_bias)
+                    pm = m.model.param_masks()
+                    initial = {n: pm[n][1].numel() for n in names}
+                    new = prune_step({n: pm[n] for n in names}, names, len(m.model.layers), m.imp.scope,
+                                     m.imp.schedule, m.imp, level, initial)
+                    _load(m.model, m.rewind)  # type: ignore[arg-type]
+                    m.model.set_masks(new)
+                trainees.append(i)
+            except Exception as err:  # a pruning error ends this member only
+                errors[i] = err
+        if not trainees:
+            break
+        ms = [members[i] for i in trainees]
+        net = PopulationMLP.stack([_params(m.model) for m in ms], [_masks(m.model) for m in ms],
+                                  ms[0].activation, mode)
+        capture = [m.imp.rewind_step for m in ms] if level == 0 else None
+        outcomes = train_population_level(net, [m.data for m in ms], [m.train for m in ms],
+                                          [_level_seed(m.seed, level) for m in ms], capture)
+        running = []
+        for i, m, res in zip(trainees, ms, outcomes):
+            if res.error is not None:
+                errors[i] = res.error
+                continue
+            _load(m.model, res.state)  # type: ignore[arg-type]
+            if level == 0 and m.rewind is None:
+                # Training stopped before the rewind step: rewind to where level 0 ended.
+                m.rewind = res.captured if res.captured is not None else _params(m.model)
+            m.model.apply_masks()
+            try:
+                reported = on_level(i, level, m.model, res.stats)  # type: ignore[arg-type]
+                metrics = {k: float(v) for k, v in reported.items()}
+            except Exception as err:  # the reporter stopped this member (pruned, interrupted, timed out)
+                errors[i] = err
+                continue
+            m.levels.append(LevelOutcome(level, _masks(m.model), _params(m.model), metrics))
+            stop = m.imp.stop_at_split and metrics.get("split", 0.0) >= 1.0
+            if level >= m.imp.levels or stop:
+                if on_done is not None:
+                    try:
+                        on_done(i, m)
+                    except Exception as err:
+                        errors[i] = err
+                continue
+            running.append(i)
+        level += 1
+    return errors

@@ -1,0 +1,89 @@
+"""Adam and SGD over stacked parameters, with a learning rate and weight decay per member.
+
+The arithmetic is torch's single-tensor Adam / SGD (what ``torch.optim`` runs on CPU),
+written once for all members: every per-member scalar becomes a ``[P, 1, ...]`` float32
+tensor, which is the value torch casts the Python scalar to inside its kernels. On CPU this
+reproduces, bitwise, the per-member ``torch.optim`` updates of the reference loop
+(``core.lottery.train``); the population tests check it through whole IMP runs.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+__all__ = ["PopulationOptimizer"]
+
+_BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults, which the reference uses
+
+
+class PopulationOptimizer:
+    """``kind`` adam or sgd on stacked ``params`` (dim 0 = member); ``lrs``, ``weight_decays`` per member.
+
+    All members step together (a member that stops training leaves the population instead
+    of being masked), so one step counter serves all of them.
+    """
+
+    def __init__(self, params: Sequence[torch.Tensor], kind: str, lrs: Sequence[float],
+                 weight_decays: Sequence[float]) -> None:
+        if kind not in ("adam", "sgd"):
+            raise ValueError(f"optimizer: expected adam or sgd, got {kind!r}")
+        self.params = list(params)
+        self.kind = kind
+        self.lrs = [float(v) for v in lrs]
+        self.weight_decays = [float(v) for v in weight_decays]
+        self.steps = 0
+        self.exp_avg = [torch.zeros_like(p) for p in self.params] if kind == "adam" else []
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params] if kind == "adam" else []
+        self._scalars: dict[tuple, torch.Tensor] = {}
+        # Learning rates in float64 on the device: the step size lr / (1 - beta1^t) is then
+        # formed in double, as torch does in Python, without a host-to-device copy per step.
+        self._lrs64 = torch.tensor(self.lrs, dtype=torch.float64, device=self.params[0].device)
+
+    def _per_member(self, values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
+        # float32 [P, 1, ...]: the same rounding torch applies to a Python scalar in the kernel.
+        key = (tuple(values), like.dim())
+        if key not in self._scalars:
+            shape = (len(values),) + (1,) * (like.dim() - 1)
+            self._scalars[key] = torch.tensor(list(values), dtype=like.dtype, device=like.device).view(shape)
+        return self._scalars[key]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.steps += 1
+        decay = any(self.weight_decays)
+        if self.kind == "adam":
+            bias_correction1 = 1 - _BETA1**self.steps
+            bias_correction2_sqrt = (1 - _BETA2**self.steps) ** 0.5
+            neg_step = (self._lrs64 / bias_correction1).neg_().to(self.params[0].dtype)
+        for i, param in enumerate(self.params):
+            grad = param.grad
+            if decay:
+                # torch: grad.add(param, alpha=wd); a zero wd leaves the grad exactly as it is.
+                grad = torch.addcmul(grad, param, self._per_member(self.weight_decays, param))
+            if self.kind == "sgd":
+                param.addcmul_(grad, self._per_member([-lr for lr in self.lrs], param))
+                continue
+            exp_avg, exp_avg_sq = self.exp_avg[i], self.exp_avg_sq[i]
+            exp_avg.lerp_(grad, 1 - _BETA1)
+            exp_avg_sq.mul_(_BETA2).addcmul_(grad, grad, value=1 - _BETA2)
+            step_size = neg_step.view((-1,) + (1,) * (param.dim() - 1))
+            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(_EPS)
+            # torch: param.addcdiv_(exp_avg, denom, value=-step_size), i.e. param + (value * exp_avg) / denom.
+            param.addcdiv_(exp_avg * step_size, denom)
+
+    def select(self, rows: Sequence[int], params: Sequence[torch.Tensor]) -> "PopulationOptimizer":
+        """The optimizer of the smaller population ``params`` made of ``rows``, state carried over."""
+        lrs, wds = [self.lrs[r] for r in rows], [self.weight_decays[r] for r in rows]
+        out = PopulationOptimizer(params, self.kind, lrs, wds)
+        out.steps = self.steps
+        if self.kind == "adam":
+            idx = torch.tensor(list(rows), dtype=torch.long, device=self.params[0].device)
+            out.exp_avg = [t.index_select(0, idx) for t in self.exp_avg]
+            out.exp_avg_sq = [t.index_select(0, idx) for t in self.exp_avg_sq]
+        return out

@@ -1,0 +1,224 @@
+"""The batched IMP population against the unbatched reference, member by member.
+
+On CPU the population must give every member bitwise the result of ``run_imp_experiment``
+alone: masks and trained weights at every level, every per-level metric and every final
+metric (except ``wall_time_s``). A member whose reporter raises or that diverges leaves;
+the others are unchanged. ``imp_population_key`` separates configs that cannot share a batch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from core import get_experiment
+from core.config import from_dict, replace_path
+from core.errors import Diverged
+from core.experiment import NullReporter, RunContext
+from core.experiments.imp import build_data, build_model
+from core.experiments.imp_population import imp_population_key, run_imp_population_experiment
+from core.lottery.config import ImpConfig
+from core.lottery.imp import run_imp
+from core.lottery.population import Member, run_imp_population
+from core.lottery.population_optim import PopulationOptimizer
+from core.nets.population_mlp import PopulationMLP
+
+VARIANTS = [
+    {"seed": 0},
+    {"seed": 1, "train.lr": 3e-3, "data.noise": 0.2},
+    {"seed": 2, "imp.target_params": 25, "train.patience": 2, "analysis.trajectories": True},
+    {"seed": 3, "imp.schedule": "fraction", "imp.scope": "layer", "train.weight_decay": 1e-3},
+    {"seed": 4, "imp.rewind_step": 5, "imp.prune_bias": True, "train.min_delta": 1e-3},
+    {"seed": 5, "imp.levels": 2, "imp.stop_at_split": True, "imp.target_params": 60},
+]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+class _Record:
+    def __init__(self, fail_at: int | None = None):
+        self.rows, self.fail_at = [], fail_at
+
+    def report(self, step, metrics):
+        if step == self.fail_at:
+            raise RuntimeError(f"pruned at level {step}")
+        self.rows.append((step, dict(metrics)))
+
+
+def _cfg(over: dict, **base) -> ImpConfig:
+    doc = {"data": {"n_samples": 240}, "train": {"max_epochs": 12, "patience": 3},
+           "imp": {"levels": 3}, "analysis": {"plots": False, "trajectories": False}, "checkpoint": False}
+    cfg = from_dict(ImpConfig, doc)
+    for k, v in {**base, **over}.items():
+        cfg = replace_path(cfg, k, v)
+    return cfg
+
+
+def _same_result(ref, pop) -> None:
+    assert not isinstance(pop, BaseException), pop
+    assert set(ref.metrics) == set(pop.metrics)
+    timeless = [{k: v for k, v in r.metrics.items() if k != "wall_time_s"} for r in (ref, pop)]
+    assert timeless[0] == timeless[1]
+    assert ref.extra["history"] == pop.extra["history"]
+    assert ref.extra["config_hash"] == pop.extra["config_hash"]
+    assert set(ref.artifacts) == set(pop.artifacts)
+
+
+@pytest.fixture(scope="module")
+def references(tmp_path_factory):
+    """Unbatched runs of every variant: (config, Result, reported rows)."""
+    out = []
+    for i, over in enumerate(VARIANTS):
+        cfg, rec = _cfg(over), _Record()
+        torch.set_num_threads(1)
+        r = get_experiment("imp").run(cfg, rec, RunContext(workdir=tmp_path_factory.mktemp(f"ref{i}")))
+        out.append((cfg, r, rec.rows))
+    return out
+
+
+def test_population_matches_every_unbatched_run_exactly(references, tmp_path):
+    recs = [_Record() for _ in references]
+    cfgs = [c for c, _r, _rows in references]
+    results = get_experiment("imp").run_population(cfgs, recs, RunContext(workdir=tmp_path))
+    assert len(results) == len(references)
+    for (cfg, ref, rows), rec, pop in zip(references, recs, results):
+        _same_result(ref, pop)
+        assert rec.rows == rows  # same levels reported, same values, same order
+    # trajectories are written per member and equal the reference's
+    i = next(j for j, v in enumerate(VARIANTS) if v.get("analysis.trajectories"))
+    got = np.load(results[i].artifacts["trajectories"])["values"]
+    want = np.load(references[i][1].artifacts["trajectories"])["values"]
+    assert results[i].artifacts["trajectories"].parent == tmp_path / f"member_{i:03d}"
+    np.testing.assert_array_equal(got, want)
+
+
+def _members(cfgs):
+    ctx = RunContext()
+    out = []
+    for c in cfgs:
+        data = build_data(c, ctx)
+        out.append(Member(build_model(c, data), data, c.train, c.imp, c.seed, c.model.activation))
+    return out
+
+
+@pytest.mark.parametrize("mode", ["bmm", "vmap"])
+@pytest.mark.parametrize("net", [{}, {"model.activation": "tanh", "train.optimizer": "sgd", "train.lr": 0.1,
+                                      "model.widths": (12, 8, 6), "imp.target_params": 30}])
+def test_masks_and_weights_are_identical_at_every_level(net, mode):
+    cfgs = [_cfg(v, **net) for v in VARIANTS[:4]]
+    members = _members(cfgs)
+    errors = run_imp_population(members, lambda i, level, model, stats: {"split": 0.0}, mode=mode)
+    assert errors == [None] * len(cfgs)
+    for c, m, mine in zip(cfgs, _members(cfgs), members):
+        ref = run_imp(m.model, m.data, c.train, c.imp, c.seed, lambda level, model, stats: {"split": 0.0})
+        got = mine.levels
+        assert [lv.level for lv in got] == [lv.level for lv in ref]
+        for a, b in zip(ref, got):
+            for name in a.masks:
+                assert torch.equal(a.masks[name], b.masks[name]), (c.seed, a.level, name)
+                assert torch.equal(a.trained[name], b.trained[name]), (c.seed, a.level, name)
+
+
+def test_a_member_whose_reporter_raises_leaves_and_the_others_are_unchanged(references, tmp_path):
+    cfgs = [c for c, _r, _rows in references]
+    recs = [_Record(fail_at=1 if i == 1 else None) for i in range(len(cfgs))]
+    results = run_imp_population_experiment(cfgs, recs, RunContext(workdir=tmp_path))
+    assert isinstance(results[1], RuntimeError) and str(results[1]) == "pruned at level 1"
+    assert recs[1].rows == references[1][2][:1]  # it reported level 0, then raised at level 1
+    for i, ((_c, ref, rows), rec, pop) in enumerate(zip(references, recs, results)):
+        if i != 1:
+            _same_result(ref, pop)
+            assert rec.rows == rows
+
+
+def test_a_diverging_member_gets_diverged_in_its_slot(tmp_path):
+    sgd = {"train.optimizer": "sgd", "imp.levels": 1}
+    cfgs = [_cfg({"seed": s, "train.lr": lr}, **sgd) for s, lr in ((0, 0.1), (1, 1e3), (2, 0.05))]
+    with pytest.raises(Diverged) as ref_err:
+        get_experiment("imp").run(cfgs[1], NullReporter(), RunContext(workdir=tmp_path / "ref"))
+    results = run_imp_population_experiment(cfgs, [NullReporter()] * 3, RunContext(workdir=tmp_path))
+    assert isinstance(results[1], Diverged) and str(results[1]) == str(ref_err.value)
+    for i in (0, 2):
+        ref = get_experiment("imp").run(cfgs[i], NullReporter(), RunContext(workdir=tmp_path / f"r{i}"))
+        _same_result(ref, results[i])
+
+
+def test_population_key_groups_what_can_share_a_batch_and_separates_the_rest():
+    base = ImpConfig()
+    key = imp_population_key(base)
+    same = {
+        "seed": 7, "train.lr": 3e-3, "train.weight_decay": 1e-4, "train.patience": 2, "train.min_delta": 0.01,
+        "imp.target_params": 20, "imp.levels": 8, "imp.schedule": "fraction", "imp.scope": "layer",
+        "imp.prune_bias": True, "imp.rewind_step": 3, "imp.stop_at_split": True, "data.noise": 0.0,
+        "analysis.plots": False,
+    }
+    for path, value in same.items():
+        assert imp_population_key(replace_path(base, path, value)) == key, path
+    differ = {
+        "model.widths": (16, 8), "model.activation": "tanh", "train.optimizer": "sgd", "train.batch_size": 32,
+        "train.max_epochs": 50, "train.max_steps": 100, "data.n_samples": 500, "data.k": 3,
+        "data.task": "circles", "data.val_frac": 0.3,
+    }
+    for path, value in differ.items():
+        assert imp_population_key(replace_path(base, path, value)) != key, path
+    mnist = replace_path(replace_path(base, "data.task", "mnist_pairs"), "imp.target_params", 100)
+    # MNIST members share one copy of the data, which depends on the seed
+    assert imp_population_key(mnist) != imp_population_key(replace_path(mnist, "seed", 1))
+    with pytest.raises(ValueError, match="imp_population_key"):
+        mixed = [base, replace_path(base, "train.batch_size", 32)]
+        run_imp_population_experiment(mixed, [NullReporter()] * 2, RunContext())
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd"])
+def test_population_optimizer_steps_like_torch_optim_per_member(kind):
+    lrs, wds = [1e-2, 3e-3, 0.05, 1e-3], [0.0, 1e-4, 3e-2, 0.0]
+    gen = torch.Generator().manual_seed(0)
+    init = torch.randn(4, 16, 4, generator=gen)
+    ref = [init[p].clone().requires_grad_() for p in range(4)]
+    cls = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[kind]
+    opts = [cls([ref[p]], lr=lrs[p], weight_decay=wds[p]) for p in range(4)]
+    stacked = init.clone().requires_grad_()
+    pop = PopulationOptimizer([stacked], kind, lrs, wds)
+    for _ in range(25):
+        g = torch.randn(4, 16, 4, generator=gen) * 10.0 ** float(torch.randint(-4, 2, (1,), generator=gen))
+        for p in range(4):
+            ref[p].grad = g[p].clone()
+            opts[p].step()
+        stacked.grad = g.clone()
+        pop.step()
+        assert all(torch.equal(stacked[p].detach(), ref[p].detach()) for p in range(4))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_batched_layer_rounds_like_the_reference_linear_per_member(threads):
+    torch.set_num_threads(threads)
+    gen = torch.Generator().manual_seed(0)
+    # degenerate, below the size threshold, tail batches, typical moons layers, large batch
+    shapes = [(1, 16, 64), (4, 1, 64), (4, 16, 1), (6, 4, 16), (4, 16, 24), (16, 16, 64), (16, 4, 200),
+              (33, 6, 1000)]
+    for n_in, n_out, rows in shapes:
+        x, w, b = (torch.randn(3, *s, generator=gen) for s in ((rows, n_in), (n_out, n_in), (n_out,)))
+        g = torch.randn(3, rows, n_out, generator=gen)
+        params = {"layers.0.weight": w.clone().requires_grad_(), "layers.0.bias": b.clone().requires_grad_()}
+        ones = {"layers.0.weight": torch.ones_like(w), "layers.0.bias": torch.ones_like(b)}
+        net = PopulationMLP(params, ones)
+        xs = x.clone().requires_grad_()
+        y = net(xs)
+        (y * g).sum().backward()
+        for p in range(3):
+            wp, bp, xp = (t[p].clone().requires_grad_() for t in (w, b, x))
+            r = F.linear(xp, wp * torch.ones_like(wp), bp * torch.ones_like(bp))
+            (r * g[p]).sum().backward()
+            assert torch.equal(r, y[p]) and torch.equal(xp.grad, xs.grad[p]), (n_in, n_out, rows)
+            assert torch.equal(wp.grad, net.params["layers.0.weight"].grad[p]), (n_in, n_out, rows)
+            assert torch.equal(bp.grad, net.params["layers.0.bias"].grad[p]), (n_in, n_out, rows)
