@@ -20,7 +20,7 @@ from typing import Any, Mapping, TypeVar
 
 from core.errors import ConfigError
 
-__all__ = ["check", "from_dict", "to_dict", "config_hash", "replace_path", "field_paths", "coerce"]
+__all__ = ["check", "from_dict", "to_dict", "config_hash", "replace_path", "replace_paths", "field_paths", "coerce"]
 
 C = TypeVar("C")
 
@@ -154,3 +154,22 @@ def replace_path(cfg: C, dotted: str, value: Any, _root: str = "") -> C:
         return dataclasses.replace(cfg, **{head: new})
     except ConfigError as err:
         raise err.under(_root) if _root else err
+
+
+def replace_paths(cfg: C, values: Mapping[str, Any]) -> C:
+    """A copy of ``cfg`` with every dotted field in ``values`` set at once.
+
+    Unlike chained :func:`replace_path` calls, invariants that tie fields together (a target
+    parameter count and the widths that bound it) are checked once, on the final combination.
+    """
+    paths = field_paths(type(cfg))
+    nested = to_dict(cfg)
+    for dotted, value in values.items():
+        if dotted not in paths:
+            raise ConfigError(dotted, f"unknown key; expected one of {', '.join(sorted(paths))}")
+        *parents, last = dotted.split(".")
+        node = nested
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return from_dict(type(cfg), nested)

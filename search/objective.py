@@ -25,7 +25,7 @@ import optuna
 from optuna.artifacts import upload_artifact
 
 from core import ConfigError, Diverged, RunContext, get_experiment
-from core.config import config_hash, replace_path, to_dict
+from core.config import config_hash, replace_paths, to_dict
 from search.space import suggest
 from search.spec import StudySpec
 
@@ -59,10 +59,7 @@ def provenance() -> dict[str, str]:
 
 def build_config(spec: StudySpec, params: Mapping[str, Any]) -> Any:
     """The experiment config with each dotted ``params`` entry set (the study's fixed values stay)."""
-    config = spec.experiment
-    for name, value in params.items():
-        config = replace_path(config, name, value)
-    return config
+    return replace_paths(spec.experiment, params)
 
 
 class TrialReporter:
