@@ -24,7 +24,7 @@ from core.analysis.level import level_metrics, split_summary, trajectories
 from core.config import config_hash
 from core.data.tasks import SplitData
 from core.experiment import Reporter, Result, RunContext, register_population
-from core.experiments.imp import REPORTED, build_data, build_model
+from core.experiments.imp import REPORTED, build_data, build_model, final_metrics
 from core.lottery.config import MNIST_TASKS, ImpConfig
 from core.lottery.population import Member, run_imp_population
 
@@ -44,30 +44,11 @@ def imp_population_key(cfg: ImpConfig) -> Hashable:
 
 
 def _summary(cfg: ImpConfig, m: Member, data: SplitData, start: float, out_dir: Path) -> Result:
-    """The member's Result, built as :func:`core.experiments.imp.run_imp_experiment` builds it.
-
-    A copy of the end of that function (not importable on its own); the population tests
-    compare every key against the unbatched run, so the two cannot drift apart unnoticed.
-    """
+    """The member's Result, built as :func:`core.experiments.imp.run_imp_experiment` builds it."""
     levels = m.levels
     history = [lv.metrics for lv in levels]
-    last = history[-1]
     summary = split_summary(history, data.layout.k, cfg.analysis.ticket_tolerance)
-    metrics = {
-        "test_acc": last["test_acc"],
-        "min_task_acc": last["min_task_acc"],
-        "n_params": last["n_params"],
-        "prunable": last["prunable"],
-        "weight_frac": last["weight_frac"],
-        "levels_done": float(len(levels) - 1),
-        "zombies": last["zombies"],
-        "comatose": last["comatose"],
-        "max_zombies": max(h["zombies"] for h in history),
-        "max_comatose": max(h["comatose"] for h in history),
-        "split": last["split"],
-        **summary,
-        "wall_time_s": time.perf_counter() - start,
-    }
+    metrics = {**final_metrics(history, summary), "wall_time_s": time.perf_counter() - start}
     artifacts: dict[str, Path] = {}
     traj = None
     if cfg.analysis.trajectories:
