@@ -9,13 +9,14 @@ with ``artifact_error`` saying which artifacts were lost and why.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.metadata
 import math
 import os
+import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,12 +25,12 @@ from typing import Any, Mapping
 import optuna
 from optuna.artifacts import upload_artifact
 
-from core import ConfigError, Diverged, RunContext, get_experiment
+from core import ConfigError, Diverged, Result, RunContext, get_experiment
 from core.config import config_hash, replace_paths, to_dict
 from search.space import suggest
 from search.spec import StudySpec
 
-__all__ = ["Interrupted", "TrialTimeout", "TrialReporter", "Objective", "build_config", "provenance"]
+__all__ = ["Interrupted", "TrialTimeout", "TrialReporter", "TrialRun", "Objective", "build_config", "provenance"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,6 +89,15 @@ class TrialReporter:
             raise optuna.TrialPruned(f"pruned at step {step} with {self.spec.study.metrics[0]}={value:.6g}")
 
 
+@dataclasses.dataclass
+class TrialRun:
+    """One trial in flight: the Optuna trial, its reporter (which knows when it started), its config."""
+
+    trial: optuna.Trial
+    reporter: TrialReporter
+    config: Any = None
+
+
 class Objective:
     """Callable for ``study.optimize``; one instance per worker."""
 
@@ -105,28 +115,59 @@ class Objective:
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
 
-    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
-        started = time.monotonic()
-        reporter = TrialReporter(trial, self.spec, self.stop, started)
+    def start(self, trial: optuna.Trial) -> TrialRun:
+        """The trial's run record, its clock started (no storage access yet)."""
+        return TrialRun(trial, TrialReporter(trial, self.spec, self.stop, time.monotonic()))
+
+    def configure(self, run: TrialRun) -> None:
+        """Suggest the trial's values and record its config; errors are the caller's to ``fail``."""
+        run.config = build_config(self.spec, {p.name: suggest(run.trial, p) for p in self.spec.search_space})
+        self._mark(run.trial, run.config)
+
+    def context(self, workdir: Path) -> RunContext:
+        return RunContext(device=self.device, workdir=workdir, threads=self.threads)
+
+    def workdir(self, config: Any) -> Path:
+        """A directory per config, kept when a trial fails, so that its retry (same config) can resume
+        from the checkpoints it left (an IMP run continues at its last finished level)."""
+        return Path(self.spec.study.artifacts).parent / "work" / config_hash(config)
+
+    def timed(self, fn, *args):
+        """Call ``fn`` counting its time as the experiment's own (the rest is service overhead)."""
+        entered = time.perf_counter()
         try:
-            config = build_config(self.spec, {p.name: suggest(trial, p) for p in self.spec.search_space})
-            self._mark(trial, config)
-            with tempfile.TemporaryDirectory(prefix=f"trial{trial.number}-") as workdir:
-                ctx = RunContext(device=self.device, workdir=Path(workdir), threads=self.threads)
-                entered = time.perf_counter()
-                try:
-                    result = self.experiment.run(config, reporter, ctx)
-                finally:
-                    self.busy_s += time.perf_counter() - entered
-                values = self._values(result.metrics)
-                self._finish(trial, result, reporter, started)
-        except optuna.TrialPruned as err:
-            self._record(trial, reporter, started, reason=str(err) or "pruned")
-            raise
-        except (Exception, KeyboardInterrupt) as err:
+            return fn(*args)
+        finally:
+            self.busy_s += time.perf_counter() - entered
+
+    def succeed(self, run: TrialRun, result: Result) -> list[float]:
+        """Objective values from a finished run; stores its metrics and uploads its artifacts."""
+        values = self._values(result.metrics)
+        self._finish(run.trial, result, run.reporter, run.reporter.started)
+        return values
+
+    def fail(self, run: TrialRun, err: BaseException) -> None:
+        """Record why the trial did not complete (pruned, diverged, raised, interrupted, ...)."""
+        if isinstance(err, optuna.TrialPruned):
+            reason = str(err) or "pruned"
+        else:
             reason = str(err) if isinstance(err, ConfigError) else f"{type(err).__name__}: {err}"
-            self._record(trial, reporter, started, reason=reason)
+        self._record(run.trial, run.reporter, run.reporter.started, reason=reason)
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
+        run = self.start(trial)
+        try:
+            self.configure(run)
+            workdir = self.workdir(run.config)
+            workdir.mkdir(parents=True, exist_ok=True)
+            result = self.timed(self.experiment.run, run.config, run.reporter, self.context(workdir))
+            values = self.succeed(run, result)
+        except (Exception, KeyboardInterrupt) as err:
+            self.fail(run, err)
+            if isinstance(err, optuna.TrialPruned):
+                shutil.rmtree(self.workdir(run.config), ignore_errors=True)
             raise
+        shutil.rmtree(workdir, ignore_errors=True)  # finished: its checkpoints are not needed any more
         return values[0] if len(values) == 1 else tuple(values)
 
     def _values(self, metrics: Mapping[str, float]) -> list[float]:

@@ -34,7 +34,7 @@ _SECTIONS = {"study", "experiment", "search_space", "resources"}
 _STUDY_KEYS = {"name", "storage", "artifacts", "direction", "directions", "metric", "metrics", "sampler",
                "pruner", "n_trials", "timeout", "enqueue"}
 _RESOURCE_KEYS = {"workers", "cpus_per_trial", "gpus_per_trial", "ray_address", "trial_timeout",
-                  "max_retries", "heartbeat_interval"}
+                  "max_retries", "heartbeat_interval", "population"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -62,6 +62,7 @@ class Resources:
     trial_timeout_s: float | None = None
     max_retries: int = 2
     heartbeat_interval: int = 10
+    population: int = 1  # trials a worker trains at once in one batched model (search/population.py)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -210,6 +211,7 @@ def _resources(raw: dict, ray_address: str | None) -> Resources:
         trial_timeout_s=parse_duration(timeout, f"{p}.trial_timeout") if timeout is not None else None,
         max_retries=_number(raw, "max_retries", p, 2, integer=True, low=0),
         heartbeat_interval=_number(raw, "heartbeat_interval", p, 10, integer=True, low=1),
+        population=_number(raw, "population", p, 1, integer=True, low=1),
     )
 
 
@@ -258,6 +260,8 @@ def parse_spec(doc: Any, source: str = "<string>", *, storage: str | None = None
         study = _study(_section(doc, "study", _STUDY_KEYS), space, storage)
         _check_enqueue(study.enqueue, space)
         resources = _resources(_section(doc, "resources", _RESOURCE_KEYS, required=False), ray_address)
+        check(resources.population == 1 or experiment.run_population is not None, "resources.population",
+              f"experiment kind {kind!r} cannot train trials together; expected 1")
     except SpecError:
         raise
     except ConfigError as err:

@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 
 from search.choices import make_pruner, make_sampler
 from search.objective import Objective
+from search.population import run_population_round
 from search.spec import StudySpec
 from search.storage import artifact_store, open_storage
 
@@ -120,8 +121,12 @@ class StudyWorker:
                     optuna.storages.fail_stale_trials(study)
                     time.sleep(_STALE_POLL_S)
                     continue
-                study.optimize(objective, n_trials=1, catch=(Exception,))
-                ran += 1
+                if res.population > 1:
+                    room = spec.study.n_trials - finished - running if spec.study.n_trials else res.population
+                    ran += run_population_round(study, objective, min(res.population, room), res.heartbeat_interval)
+                else:
+                    study.optimize(objective, n_trials=1, catch=(Exception,))
+                    ran += 1
             except Exception as err:  # noqa: BLE001  re-raised unless it is a storage outage
                 outage, cause = outage or time.monotonic(), storage_outage(err)
                 if cause is None or time.monotonic() - outage > STORAGE_OUTAGE_S:

@@ -1,0 +1,91 @@
+"""Several trials trained at once in one batched model (``resources.population``).
+
+Small models leave a GPU (or a CPU core) mostly idle. A worker with ``population: P`` asks the
+study for up to P trials, groups them by the experiment's ``population_key`` (configs whose
+tensors can be stacked), trains each group with the experiment's ``run_population`` and tells
+every trial its own outcome: COMPLETE with its values, PRUNED, or FAIL with its reason. Each
+member keeps its own heartbeat, so a worker that dies leaves stale trials that are retried
+like any other.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from search.objective import Objective, TrialRun
+
+__all__ = ["run_population_round"]
+
+
+class _Heartbeats:
+    """Records a heartbeat for every trial of the population until the block ends."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, trial_ids: list[int], interval: float) -> None:
+        self.storage, self.trial_ids, self.interval = storage, trial_ids, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        while True:
+            for trial_id in self.trial_ids:
+                self.storage.record_heartbeat(trial_id)
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> "_Heartbeats":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _tell(study: optuna.Study, objective: Objective, run: TrialRun, outcome) -> None:
+    if not isinstance(outcome, BaseException):
+        try:
+            values = objective.succeed(run, outcome)
+            study.tell(run.trial, values[0] if len(values) == 1 else values)
+            return
+        except Exception as err:  # noqa: BLE001  (a missing or non-finite metric fails this trial only)
+            outcome = err
+    objective.fail(run, outcome)
+    state = TrialState.PRUNED if isinstance(outcome, optuna.TrialPruned) else TrialState.FAIL
+    study.tell(run.trial, state=state)
+
+
+def run_population_round(study: optuna.Study, objective: Objective, size: int, heartbeat_s: float) -> int:
+    """Ask ``size`` trials, train them in as few batched groups as their keys allow; return ``size``."""
+    experiment, storage = objective.experiment, study._storage
+    runs: list[TrialRun] = []
+    for _ in range(size):
+        with warnings.catch_warnings():  # "heartbeat is meant for optimize": _Heartbeats records them here
+            warnings.simplefilter("ignore", UserWarning)
+            run = objective.start(study.ask())
+        try:
+            objective.configure(run)
+            runs.append(run)
+        except Exception as err:  # noqa: BLE001  (a config the experiment rejects fails alone)
+            objective.fail(run, err)
+            study.tell(run.trial, state=TrialState.FAIL)
+    groups: dict[object, list[TrialRun]] = defaultdict(list)
+    for run in runs:
+        groups[experiment.population_key(run.config)].append(run)
+    ids = [storage.get_trial_id_from_study_id_trial_number(study._study_id, r.trial.number) for r in runs]
+    with _Heartbeats(storage, ids, heartbeat_s), tempfile.TemporaryDirectory(prefix="population-") as workdir:
+        for group in groups.values():
+            try:
+                outcomes = objective.timed(experiment.run_population, [r.config for r in group],
+                                           [r.reporter for r in group], objective.context(Path(workdir)))
+            except Exception as err:  # noqa: BLE001  (the batched run itself broke: every member fails)
+                outcomes = [err] * len(group)
+            for run, outcome in zip(group, outcomes):
+                _tell(study, objective, run, outcome)
+    return size

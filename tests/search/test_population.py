@@ -1,0 +1,81 @@
+"""resources.population: a worker trains several trials in one batched model and tells each its own outcome."""
+
+from __future__ import annotations
+
+import threading
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from core import NullReporter, RunContext, get_experiment
+from core.config import from_dict
+from search.launch import prepare_study
+from search.objective import Objective
+from search.population import run_population_round
+from search.spec import SpecError, parse_spec
+from search.storage import artifact_store
+from tests.helpers import run_cli, study_doc
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+
+def _imp_doc(tmp_path, **resources) -> dict:
+    return {
+        "study": {"name": "pop", "storage": f"sqlite:///{tmp_path}/s.db", "artifacts": str(tmp_path / "art"),
+                  "direction": "maximize", "metric": "min_task_acc", "n_trials": 4,
+                  "sampler": {"name": "random", "seed": 3}, "pruner": {"name": "none"}},
+        "experiment": {"kind": "imp", "data": {"n_samples": 200}, "model": {"widths": [8, 8]},
+                       "train": {"max_epochs": 6, "patience": 3}, "imp": {"levels": 2, "target_params": 30},
+                       "analysis": {"plots": False, "trajectories": False}, "checkpoint": False},
+        "search_space": {"train.lr": {"type": "float", "low": 1.0e-3, "high": 5.0e-2, "log": True},
+                         "imp.target_params": {"type": "int", "low": 20, "high": 60},
+                         "seed": {"type": "int", "low": 0, "high": 1000}},
+        "resources": {"workers": 1, "population": 4, **resources},
+    }
+
+
+def _round(tmp_path, doc: dict, size: int) -> optuna.Study:
+    spec = parse_spec(doc)
+    study = prepare_study(spec)
+    objective = Objective(spec, device="cpu", threads=1, launch_id="t", artifacts=artifact_store(spec.study.artifacts),
+                          stop=threading.Event())
+    assert run_population_round(study, objective, size, heartbeat_s=1.0) == size
+    return study
+
+
+def test_each_member_gets_the_value_of_its_own_unbatched_run(tmp_path) -> None:
+    trials = _round(tmp_path, _imp_doc(tmp_path), 4).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert len({t.params["seed"] for t in trials}) == 4, "members really differ"
+    imp = get_experiment("imp")
+    for t in trials:
+        alone = imp.run(from_dict(imp.config_cls, t.user_attrs["config"]), NullReporter(),
+                        RunContext(workdir=tmp_path / f"alone{t.number}", threads=1))
+        assert t.value == alone.metrics["min_task_acc"]
+        assert t.user_attrs["n_params"] == alone.metrics["n_params"]
+        assert t.user_attrs["split_level"] == alone.metrics["split_level"]
+
+
+def test_a_member_that_stops_fails_alone_with_its_reason(tmp_path) -> None:
+    doc = _imp_doc(tmp_path, trial_timeout=1.0e-6)  # every reporter raises at the first level
+    trials = _round(tmp_path, doc, 3).get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL] * 3
+    assert all(t.user_attrs["fail_reason"].startswith("TrialTimeout: exceeded trial_timeout") for t in trials)
+
+
+def test_population_needs_a_kind_that_can_batch() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(study_doc("p", resources={"population": 4}))
+    assert info.value.path == "resources.population" and "cannot train trials together" in str(info.value)
+
+
+@pytest.mark.slow
+def test_a_launch_with_population_runs_its_budget(tmp_path) -> None:
+    path = tmp_path / "pop.yaml"
+    path.write_text(__import__("yaml").safe_dump(_imp_doc(tmp_path)))
+    out = run_cli("search.launch", str(path), cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    study = optuna.load_study(study_name="pop", storage=f"sqlite:///{tmp_path}/s.db")
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 4
+    assert len({t.user_attrs["worker"] for t in study.get_trials()}) == 1, "one worker trained all four"
