@@ -79,3 +79,42 @@ def test_a_launch_with_population_runs_its_budget(tmp_path) -> None:
     study = optuna.load_study(study_name="pop", storage=f"sqlite:///{tmp_path}/s.db")
     assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 4
     assert len({t.user_attrs["worker"] for t in study.get_trials()}) == 1, "one worker trained all four"
+
+
+def test_a_failed_trial_leaves_checkpoints_and_its_retry_resumes(tmp_path, monkeypatch) -> None:
+    import search.objective as objective_module
+
+    doc = _imp_doc(tmp_path)
+    doc["experiment"].update(checkpoint=True, imp={"levels": 3, "target_params": 30})
+    doc["search_space"] = {"train.lr": {"type": "categorical", "choices": [0.01]}}
+    doc["study"]["enqueue"] = [{"train.lr": 0.01}, {"train.lr": 0.01}]
+    doc["resources"] = {"workers": 1}
+    spec = parse_spec(doc)
+    study = prepare_study(spec)
+    stop = threading.Event()
+    objective = Objective(spec, device="cpu", threads=1, launch_id="t", artifacts=artifact_store(spec.study.artifacts),
+                          stop=stop)
+    report = objective_module.TrialReporter.report
+
+    def stop_after_level_1(self, step, metrics):  # the launcher's Ctrl-C, arriving during level 2
+        report(self, step, metrics)
+        if step == 1:
+            stop.set()
+
+    monkeypatch.setattr(objective_module.TrialReporter, "report", stop_after_level_1)
+    study.optimize(objective, n_trials=1, catch=(Exception,))
+    first = study.get_trials()[0]
+    config = objective_module.build_config(spec, first.params)
+    workdir = objective.workdir(config)
+    assert first.state == TrialState.FAIL and first.user_attrs["fail_reason"].startswith("Interrupted")
+    assert sorted(p.name for p in (workdir / "imp_checkpoints").glob("level_*.pt")) == ["level_000.pt", "level_001.pt"]
+
+    monkeypatch.setattr(objective_module.TrialReporter, "report", report)
+    stop.clear()
+    study.optimize(objective, n_trials=1, catch=(Exception,))
+    retry = study.get_trials()[1]
+    assert retry.state == TrialState.COMPLETE
+    assert [h["step"] for h in retry.user_attrs["history"]] == [2, 3], "levels 0 and 1 were not trained again"
+    alone = get_experiment("imp").run(config, NullReporter(), RunContext(workdir=tmp_path / "alone", threads=1))
+    assert retry.value == alone.metrics["min_task_acc"] and retry.user_attrs["n_params"] == alone.metrics["n_params"]
+    assert not workdir.exists(), "a completed trial's work directory is removed"
