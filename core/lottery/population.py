@@ -24,7 +24,7 @@ from core.lottery.config import ImpSection, TrainConfig
 from core.lottery.imp import LevelOutcome, _level_seed  # the reference's seed rule, so the paths cannot drift
 from core.lottery.pruning import prunable_names, prune_step
 from core.lottery.population_optim import PopulationOptimizer
-from core.lottery.train import TrainStats, task_loss
+from core.lottery.train import TrainStats
 from core.nets.mlp import MaskedMLP
 from core.nets.population_mlp import PopulationMLP
 
@@ -69,24 +69,28 @@ def _stack_rows(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
 def _val_losses(net: PopulationMLP, x: torch.Tensor, y: torch.Tensor, layout: TaskLayout,
                 batch: int = 10_000) -> list[float]:
     """Per-member validation loss, summed exactly as :func:`core.lottery.train.evaluate` does."""
-    n = x.shape[1]
+    n, slices = x.shape[1], layout.out_slices()
     sums = torch.zeros(x.shape[0], dtype=torch.float64)
     for b in range(0, n, batch):
         logits, yb = net(x[:, b : b + batch]), y[:, b : b + batch]
-        # One host sync per chunk: each member's loss computed by the reference's task_loss.
-        chunk = torch.stack([task_loss(logits[p], yb[p], layout) for p in range(x.shape[0])]).tolist()
-        sums += torch.tensor(chunk, dtype=torch.float64) * logits.shape[1]
+        # Each member's loss by task_loss's own arithmetic (its mean is not a plain row mean,
+        # so a batched reduction would round differently); one host sync per chunk.
+        chunk = [sum(F.cross_entropy(logits[p][:, s], yb[p][:, j]) for j, s in enumerate(slices))
+                 for p in range(x.shape[0])]
+        values = torch.stack(chunk).tolist()  # type: ignore[arg-type]
+        sums += torch.tensor(values, dtype=torch.float64) * logits.shape[1]
     return [float(s) / n for s in sums]
 
 
 def _batch_loss(logits: torch.Tensor, y: torch.Tensor, layout: TaskLayout) -> torch.Tensor:
-    """Sum over members of each member's ``task_loss`` (same gradients per member, one graph)."""
-    p, b = y.shape[:2]
-    total = logits.new_zeros(p)
-    for j, s in enumerate(layout.out_slices()):
-        ce = F.cross_entropy(logits[:, :, s].reshape(p * b, -1), y[:, :, j].reshape(-1), reduction="none")
-        total = total + ce.view(p, b).mean(1)
-    return total.sum()
+    """Sum over members of each member's ``task_loss``: the same gradients per member, one graph.
+
+    The k tasks of a population are copies of one task (same class count), so one
+    log-softmax over [P, B, k, classes] serves them all; mean over rows, sum over tasks.
+    """
+    p, b, _ = logits.shape
+    logp = F.log_softmax(logits.view(p, b, layout.k, layout.n_classes[0]), dim=-1)
+    return -logp.gather(3, y.unsqueeze(3)).mean(1).sum()
 
 
 def train_population_level(
@@ -112,7 +116,7 @@ def train_population_level(
                               [c.weight_decay for c in cfgs])
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     best_val, best_epoch, bad = [math.inf] * len(cfgs), [0] * len(cfgs), [0] * len(cfgs)
-    best = {n: t.detach().clone() for n, t in net.params.items()}
+    best = net.flat.detach().clone()
     out: list[MemberLevel | None] = [None] * len(cfgs)
     captured: dict[int, dict[str, torch.Tensor]] = {}
     n, step, epoch = xt.shape[1], 0, 0
@@ -120,9 +124,10 @@ def train_population_level(
         epoch += 1
         orders = torch.stack([torch.randperm(n, generator=gens[p]) for p in active]).to(device)
         rows = torch.arange(len(active), device=device).unsqueeze(1)
+        xs, ys = xt[rows, orders], yt[rows, orders]  # the epoch's order, gathered once
         for b in range(0, n, shared.batch_size):
-            idx = orders[:, b : b + shared.batch_size]
-            loss = _batch_loss(net(xt[rows, idx]), yt[rows, idx], layout)
+            xb, yb = xs[:, b : b + shared.batch_size], ys[:, b : b + shared.batch_size]
+            loss = _batch_loss(net(xb), yb, layout)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -152,27 +157,24 @@ def train_population_level(
         if improved:
             # Copy the improved members' rows into the best state (the reference's state_dict clone).
             rows_i = torch.tensor(improved, dtype=torch.long, device=device)
-            for name, t in net.params.items():
-                best[name].index_copy_(0, rows_i, t.detach().index_select(0, rows_i))
+            best.index_copy_(0, rows_i, net.flat.detach().index_select(0, rows_i))
         for j in leaving:
             p = active[j]
-            out[p] = _finished(best, j, TrainStats(step, epoch, best_epoch[p], best_val[p]), captured.get(p))
+            stats = TrainStats(step, epoch, best_epoch[p], best_val[p])
+            out[p] = MemberLevel(net.member(j, best), stats, captured.get(p))
         if not keep:
             active = []
         elif len(keep) < len(active):
             net = net.select(keep)
             opt = opt.select(keep, net.parameters())
             sel = torch.tensor(keep, dtype=torch.long, device=device)
-            best = {k: v.index_select(0, sel) for k, v in best.items()}
+            best = best.index_select(0, sel)
             xt, yt, xv, yv = (t.index_select(0, sel) for t in (xt, yt, xv, yv))
             active = [active[j] for j in keep]
     for j, p in enumerate(active):
-        out[p] = _finished(best, j, TrainStats(step, epoch, best_epoch[p], best_val[p]), captured.get(p))
+        stats = TrainStats(step, epoch, best_epoch[p], best_val[p])
+        out[p] = MemberLevel(net.member(j, best), stats, captured.get(p))
     return out  # type: ignore[return-value]
-
-
-def _finished(best: dict[str, torch.Tensor], row: int, stats: TrainStats, captured) -> MemberLevel:
-    return MemberLevel({k: v[row].clone() for k, v in best.items()}, stats, captured)
 
 
 def _params(model: MaskedMLP) -> dict[str, torch.Tensor]:

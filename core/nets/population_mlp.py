@@ -10,6 +10,7 @@ on CPU it gives bitwise the same outputs and gradients per member as the referen
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import torch
@@ -59,18 +60,21 @@ def batched_is_exact(x: torch.Tensor, w: torch.Tensor) -> bool:
 class PopulationMLP:
     """Stacked parameters and masks of P same-shaped masked MLPs, with a batched forward.
 
-    ``params`` and ``masks`` map the reference names (``layers.{i}.weight`` / ``.bias``) to
-    stacked tensors whose first dimension is the member. Parameters are leaf tensors that
-    require grad; a population optimizer updates them in place.
+    All of a member's parameters live in one row of ``flat`` [P, D] (the reference names
+    ``layers.{i}.weight`` / ``.bias`` in order, each flattened), and its masks in the same row
+    of ``flat_mask``. One leaf tensor means the optimizer touches every parameter of every
+    member with a handful of elementwise ops per step instead of a handful per tensor.
     """
 
-    def __init__(self, params: dict[str, torch.Tensor], masks: dict[str, torch.Tensor],
+    def __init__(self, flat: torch.Tensor, flat_mask: torch.Tensor, shapes: Mapping[str, tuple[int, ...]],
                  activation: str = "relu", mode: str = "bmm") -> None:
-        self.params = params
-        self.masks = masks
+        self.flat = flat if flat.requires_grad else flat.requires_grad_()
+        self.flat_mask = flat_mask
+        self.shapes = dict(shapes)
         self.activation = activation
         self.mode = mode
-        self.n_layers = len(params) // 2
+        self.n_layers = len(self.shapes) // 2
+        self._numels = [math.prod(s) for s in self.shapes.values()]
         self._act = _ACTS[activation]
         self._linear = LINEAR_MODES[mode]
 
@@ -79,24 +83,42 @@ class PopulationMLP:
               activation: str = "relu", mode: str = "bmm") -> "PopulationMLP":
         """One population from per-member ``name → tensor`` parameter and mask dicts (same names)."""
         names = list(states[0])
-        params = {n: torch.stack([s[n].detach() for s in states]).requires_grad_() for n in names}
-        stacked_masks = {n: torch.stack([m[n] for m in masks]) for n in names}
-        return cls(params, stacked_masks, activation, mode)
+        shapes = {n: tuple(states[0][n].shape) for n in names}
+        flat = torch.stack([torch.cat([s[n].detach().reshape(-1) for n in names]) for s in states])
+        flat_mask = torch.stack([torch.cat([m[n].reshape(-1) for n in names]) for m in masks])
+        return cls(flat.requires_grad_(), flat_mask, shapes, activation, mode)
 
     @property
     def size(self) -> int:
         """Number of members P."""
-        return next(iter(self.params.values())).shape[0]
+        return self.flat.shape[0]
 
     def parameters(self) -> list[torch.Tensor]:
-        return list(self.params.values())
+        return [self.flat]
+
+    def unflatten(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``rows`` [P, D] (or one row [D]) as ``name → [P, *shape]`` (or ``[*shape]``) views."""
+        lead = rows.shape[:-1]
+        parts = rows.split(self._numels, dim=-1)
+        return {n: t.view(*lead, *shape) for (n, shape), t in zip(self.shapes.items(), parts)}
+
+    @property
+    def params(self) -> dict[str, torch.Tensor]:
+        """Named views of the stacked parameters."""
+        return self.unflatten(self.flat)
+
+    @property
+    def masks(self) -> dict[str, torch.Tensor]:
+        """Named views of the stacked masks."""
+        return self.unflatten(self.flat_mask)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` [P, N, in] → logits [P, N, out]; member p sees only row p of everything."""
+        # The reference's weight * mask per tensor, as one product over the flat rows.
+        eff = self.unflatten(self.flat * self.flat_mask)
         last = self.n_layers - 1
         for i in range(self.n_layers):
-            w = self.params[f"layers.{i}.weight"] * self.masks[f"layers.{i}.weight"]
-            b = self.params[f"layers.{i}.bias"] * self.masks[f"layers.{i}.bias"]
+            w, b = eff[f"layers.{i}.weight"], eff[f"layers.{i}.bias"]
             x = self._linear(x, w, b) if batched_is_exact(x, w) else _linear_loop(x, w, b)
             if i < last:
                 x = self._act(x)
@@ -104,17 +126,18 @@ class PopulationMLP:
 
     __call__ = forward
 
-    def member(self, p: int) -> dict[str, torch.Tensor]:
-        """Detached copies of member ``p``'s parameters (reference names)."""
-        return {n: t[p].detach().clone() for n, t in self.params.items()}
+    def member(self, p: int, rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Copies of member ``p``'s parameters (reference names), from ``rows`` or the live ones."""
+        src = (self.flat if rows is None else rows).detach()[p].clone()
+        return self.unflatten(src)
 
     def select(self, rows: Sequence[int]) -> "PopulationMLP":
         """A smaller population of the given rows (members that stopped leave the batch)."""
-        idx = torch.tensor(list(rows), dtype=torch.long, device=next(iter(self.params.values())).device)
-        params = {n: t.detach().index_select(0, idx).requires_grad_() for n, t in self.params.items()}
-        masks = {n: m.index_select(0, idx) for n, m in self.masks.items()}
-        return PopulationMLP(params, masks, self.activation, self.mode)
+        idx = torch.tensor(list(rows), dtype=torch.long, device=self.flat.device)
+        flat = self.flat.detach().index_select(0, idx)
+        flat, mask = self.flat.detach().index_select(0, idx), self.flat_mask.index_select(0, idx)
+        return PopulationMLP(flat, mask, self.shapes, self.activation, self.mode)
 
     def footprint_bytes(self) -> int:
         """Bytes held by parameters and masks (all members)."""
-        return sum(t.numel() * t.element_size() for t in [*self.params.values(), *self.masks.values()])
+        return 2 * self.flat.numel() * self.flat.element_size()

@@ -209,9 +209,8 @@ def test_batched_layer_rounds_like_the_reference_linear_per_member(threads):
     for n_in, n_out, rows in shapes:
         x, w, b = (torch.randn(3, *s, generator=gen) for s in ((rows, n_in), (n_out, n_in), (n_out,)))
         g = torch.randn(3, rows, n_out, generator=gen)
-        params = {"layers.0.weight": w.clone().requires_grad_(), "layers.0.bias": b.clone().requires_grad_()}
-        ones = {"layers.0.weight": torch.ones_like(w), "layers.0.bias": torch.ones_like(b)}
-        net = PopulationMLP(params, ones)
+        states = [{"layers.0.weight": w[p], "layers.0.bias": b[p]} for p in range(3)]
+        net = PopulationMLP.stack(states, [{k: torch.ones_like(v) for k, v in st.items()} for st in states])
         xs = x.clone().requires_grad_()
         y = net(xs)
         (y * g).sum().backward()
@@ -220,5 +219,6 @@ def test_batched_layer_rounds_like_the_reference_linear_per_member(threads):
             r = F.linear(xp, wp * torch.ones_like(wp), bp * torch.ones_like(bp))
             (r * g[p]).sum().backward()
             assert torch.equal(r, y[p]) and torch.equal(xp.grad, xs.grad[p]), (n_in, n_out, rows)
-            assert torch.equal(wp.grad, net.params["layers.0.weight"].grad[p]), (n_in, n_out, rows)
-            assert torch.equal(bp.grad, net.params["layers.0.bias"].grad[p]), (n_in, n_out, rows)
+            grads = net.unflatten(net.flat.grad)
+            assert torch.equal(wp.grad, grads["layers.0.weight"][p]), (n_in, n_out, rows)
+            assert torch.equal(bp.grad, grads["layers.0.bias"][p]), (n_in, n_out, rows)
