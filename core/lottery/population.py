@@ -30,6 +30,8 @@ from core.nets.population_mlp import PopulationMLP
 
 __all__ = ["Member", "MemberLevel", "train_population_level", "run_imp_population"]
 
+_EPOCH_GATHER_BYTES = 64 << 20  # above this, minibatches are gathered one by one
+
 # (member index, level, the member's model after the level, its training stats) → level metrics
 OnMemberLevel = Callable[[int, int, MaskedMLP, TrainStats], Mapping[str, float]]
 
@@ -93,6 +95,26 @@ def _batch_loss(logits: torch.Tensor, y: torch.Tensor, layout: TaskLayout) -> to
     return -logp.gather(3, y.unsqueeze(3)).mean(1).sum()
 
 
+def _batches(x: torch.Tensor, y: torch.Tensor, orders: torch.Tensor, size: int):
+    """The epoch's minibatches [P, size, ...] in each member's own order."""
+    rows = torch.arange(x.shape[0], device=x.device).unsqueeze(1)
+    if x[0].numel() * x.shape[0] * x.element_size() <= _EPOCH_GATHER_BYTES:
+        x, y = x[rows, orders], y[rows, orders]  # small data: gather the whole epoch once
+        for b in range(0, orders.shape[1], size):
+            yield x[:, b : b + size], y[:, b : b + size]
+    else:  # large data (MNIST): gather each batch, never a shuffled copy per member
+        for b in range(0, orders.shape[1], size):
+            idx = orders[:, b : b + size]
+            yield x[rows, idx], y[rows, idx]
+
+
+def _take(t: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    # Shared data stays a view (stride 0 over members) when the population shrinks.
+    if t.shape[0] > 1 and t.stride(0) == 0:
+        return t[:1].expand(len(rows), *t.shape[1:])
+    return t.index_select(0, rows)
+
+
 def train_population_level(
     net: PopulationMLP,
     datas: Sequence[SplitData],
@@ -120,19 +142,17 @@ def train_population_level(
     out: list[MemberLevel | None] = [None] * len(cfgs)
     captured: dict[int, dict[str, torch.Tensor]] = {}
     n, step, epoch = xt.shape[1], 0, 0
+    wanted = {s for s in capture_steps or () if s > 0}
     while active and epoch < shared.max_epochs and not (shared.max_steps and step >= shared.max_steps):
         epoch += 1
         orders = torch.stack([torch.randperm(n, generator=gens[p]) for p in active]).to(device)
-        rows = torch.arange(len(active), device=device).unsqueeze(1)
-        xs, ys = xt[rows, orders], yt[rows, orders]  # the epoch's order, gathered once
-        for b in range(0, n, shared.batch_size):
-            xb, yb = xs[:, b : b + shared.batch_size], ys[:, b : b + shared.batch_size]
+        for xb, yb in _batches(xt, yt, orders, shared.batch_size):
             loss = _batch_loss(net(xb), yb, layout)
             opt.zero_grad()
             loss.backward()
             opt.step()
             step += 1
-            if capture_steps is not None:
+            if step in wanted:
                 for j, p in enumerate(active):
                     if capture_steps[p] == step:
                         captured[p] = net.member(j)
@@ -169,7 +189,7 @@ def train_population_level(
             opt = opt.select(keep, net.parameters())
             sel = torch.tensor(keep, dtype=torch.long, device=device)
             best = best.index_select(0, sel)
-            xt, yt, xv, yv = (t.index_select(0, sel) for t in (xt, yt, xv, yv))
+            xt, yt, xv, yv = (_take(t, sel) for t in (xt, yt, xv, yv))
             active = [active[j] for j in keep]
     for j, p in enumerate(active):
         stats = TrainStats(step, epoch, best_epoch[p], best_val[p])

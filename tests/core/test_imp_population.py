@@ -222,3 +222,16 @@ def test_batched_layer_rounds_like_the_reference_linear_per_member(threads):
             grads = net.unflatten(net.flat.grad)
             assert torch.equal(wp.grad, grads["layers.0.weight"][p]), (n_in, n_out, rows)
             assert torch.equal(bp.grad, grads["layers.0.bias"][p]), (n_in, n_out, rows)
+
+
+def test_shared_data_and_per_batch_gathering_give_the_same_runs(references, tmp_path, monkeypatch):
+    # Same seed: the members share one copy of the data (a stride-0 view, as MNIST members do);
+    # a zero budget makes every epoch gather its minibatches one by one (the large-data path).
+    from core.lottery import population
+
+    monkeypatch.setattr(population, "_EPOCH_GATHER_BYTES", 0)
+    cfgs = [references[0][0], _cfg({"seed": 0, "train.lr": 3e-3, "train.patience": 2})]
+    results = run_imp_population_experiment(cfgs, [NullReporter()] * 2, RunContext(workdir=tmp_path))
+    _same_result(references[0][1], results[0])
+    ref = get_experiment("imp").run(cfgs[1], NullReporter(), RunContext(workdir=tmp_path / "ref"))
+    _same_result(ref, results[1])
