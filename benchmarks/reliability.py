@@ -24,6 +24,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import optuna
 import yaml
 from optuna.trial import TrialState
 
@@ -106,12 +107,14 @@ SCENARIOS = {  # name: (fault, artifacts kind)
 }
 
 
-def _report_counts(study_file: Path, out: Path) -> tuple[int, Counter]:
+def _report_counts(study_file: Path, out: Path) -> tuple[int, Counter, str]:
+    """``python -m search.report``: exit status, its counts by state, the last stderr line."""
     result = run_cli("search.report", str(study_file), "--out", str(out), timeout=300)
     report = out / "report.md"
     text = report.read_text() if result.returncode == 0 and report.exists() else ""
     rows = re.findall(r"^\| (RUNNING|COMPLETE|PRUNED|FAIL|WAITING) \| (\d+) \|", text, re.M)
-    return result.returncode, Counter({s: int(n) for s, n in rows})
+    last = (result.stderr.strip().splitlines() or [""])[-1][:120]
+    return result.returncode, Counter({s: int(n) for s, n in rows}), last
 
 
 def run_scenario(name: str, storage: str, work: Path) -> dict:
@@ -148,7 +151,7 @@ def run_scenario(name: str, storage: str, work: Path) -> dict:
         finished = by_state(trials, *DONE)
         dup = sum(sum(t.params == {**e} for t in finished) > 1 for e in _doc(study, storage, "", artifacts_kind != "dir")
                   ["study"]["enqueue"])
-        report_code, counts = _report_counts(path, work / "report")
+        report_code, counts, report_err = _report_counts(path, work / "report")
         states = Counter(t.state.name for t in trials)
         report_ok = report_code == 0 and all(counts[s] == states[s] for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING"))
         art_err = sum("artifact_error" in t.user_attrs for t in finished)
@@ -157,12 +160,16 @@ def run_scenario(name: str, storage: str, work: Path) -> dict:
         if art_err:
             notes.append(f"{art_err} COMPLETE with artifact_error")
         if not report_ok:
-            notes.append(f"report exit {report_code}, counts {dict(counts)} vs {dict(states)}")
+            notes.append(f"report exit {report_code}: {report_err}")
         logs = "".join(p.read_text(errors="replace") for p in sorted(work.glob("study.*.log")))
-        return {"budget": len(finished) >= N_TRIALS, "lost": lost, "running": states["RUNNING"], "dup": dup,
+        return {"codes": codes, "budget": len(finished) >= N_TRIALS, "lost": lost, "running": states["RUNNING"], "dup": dup,
                 "report": report_ok, "notes": "; ".join(notes), "log": logs}
     finally:
         reap(launch)
+        try:  # the shared test database keeps no benchmark studies
+            optuna.delete_study(study_name=study, storage=storage)
+        except Exception:  # noqa: BLE001  never created, or the server is away
+            pass
         if artifacts_kind == "tmpfs":
             subprocess.run(["umount", str(work / "artifacts")], check=False)
 
@@ -197,11 +204,13 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(r)
         notes = sorted({r["notes"].split("; exit")[0] for r in results} - {""})
         extra = sorted({n for r in results for n in r["notes"].split("; ") if "artifact_error" in n or "report" in n})
-        rows.append([name, str(len(results)), f"{sum(r['budget'] for r in results)}/{len(results)}",
+        codes = sorted({"/".join(map(str, r["codes"])) for r in results})
+        rows.append([name, str(len(results)), f"{sum(len(r['codes']) > 1 for r in results)} ({', '.join(codes)})",
+                     f"{sum(r['budget'] for r in results)}/{len(results)}",
                      str(sum(r["lost"] for r in results)), str(sum(r["running"] for r in results)),
                      str(sum(r["dup"] for r in results)), f"{sum(r['report'] for r in results)}/{len(results)}",
                      "; ".join(extra + [n for n in notes if n.startswith("PostgreSQL")][:1])])
-    header = ["scenario", "runs", "budget met", "finished lost", "left RUNNING", "duplicate enqueued",
+    header = ["scenario", "runs", "relaunched (exit codes)", "budget met", "finished lost", "left RUNNING", "duplicate enqueued",
               "report matches", "notes"]
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in rows:
