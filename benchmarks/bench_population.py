@@ -96,18 +96,23 @@ def run_population(cfgs, device: str, threads: int, workdir: Path, mode: str):
 
 
 def member_bytes(cfg: ImpConfig) -> dict[str, int]:
-    """Bytes one member holds on the device while training (float32, int64 labels)."""
+    """Bytes one member holds on the device while training (float32 values, int64 labels)."""
     sizes = [2 * cfg.data.k, *cfg.model.widths, 2 * cfg.data.k]
     n_param = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     # parameters, masks, gradients, Adam's two moments, the best-so-far copy, the masked weights
     state = n_param * 4 * 7
-    rows = cfg.data.n_samples
-    data = rows * (sizes[0] * 4 + cfg.data.k * 8)
-    # activations kept for backward (pre- and post-activation per layer) and their gradients, one batch,
-    # plus one validation forward
-    n_val = int(round(cfg.data.val_frac * rows))
+    # masks and trained values of every level, kept for the analysis and the trajectories
+    history = (cfg.imp.levels + 1) * 2 * n_param * 4
+    row = sizes[0] * 4 + cfg.data.k * 8
+    n_train = cfg.data.n_samples - int(round(cfg.data.val_frac * cfg.data.n_samples)) - int(
+        round(cfg.data.test_frac * cfg.data.n_samples))
+    data = (cfg.data.n_samples + n_train) * row  # all splits, plus the epoch's shuffled training copy
+    # activations kept for backward (pre- and post-activation per layer) and their gradients for
+    # one batch, plus one validation forward
+    n_val = int(round(cfg.data.val_frac * cfg.data.n_samples))
     acts = 4 * (3 * cfg.train.batch_size + n_val) * sum(sizes)
-    return {"state": state, "data": data, "activations": acts, "total": state + data + acts}
+    return {"state": state, "history": history, "data": data, "activations": acts,
+            "total": state + history + data + acts}
 
 
 def _seq_time(times: list[float], p: int) -> float:

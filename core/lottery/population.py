@@ -71,14 +71,14 @@ def _stack_rows(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
 def _val_losses(net: PopulationMLP, x: torch.Tensor, y: torch.Tensor, layout: TaskLayout,
                 batch: int = 10_000) -> list[float]:
     """Per-member validation loss, summed exactly as :func:`core.lottery.train.evaluate` does."""
-    n, slices = x.shape[1], layout.out_slices()
-    sums = torch.zeros(x.shape[0], dtype=torch.float64)
+    (p, n), k = x.shape[:2], layout.k
+    sums = torch.zeros(p, dtype=torch.float64)
     for b in range(0, n, batch):
         logits, yb = net(x[:, b : b + batch]), y[:, b : b + batch]
-        # Each member's loss by task_loss's own arithmetic (its mean is not a plain row mean,
-        # so a batched reduction would round differently); one host sync per chunk.
-        chunk = [sum(F.cross_entropy(logits[p][:, s], yb[p][:, j]) for j, s in enumerate(slices))
-                 for p in range(x.shape[0])]
+        # One log-softmax for all, then each member's mean by nll_loss: cross_entropy's own
+        # arithmetic (a batched mean would round differently); one host sync per chunk.
+        logp = F.log_softmax(logits.view(p, logits.shape[1], k, -1), dim=-1)
+        chunk = [sum(F.nll_loss(logp[i, :, j], yb[i, :, j]) for j in range(k)) for i in range(p)]
         values = torch.stack(chunk).tolist()  # type: ignore[arg-type]
         sums += torch.tensor(values, dtype=torch.float64) * logits.shape[1]
     return [float(s) / n for s in sums]
@@ -97,15 +97,21 @@ def _batch_loss(logits: torch.Tensor, y: torch.Tensor, layout: TaskLayout) -> to
 
 def _batches(x: torch.Tensor, y: torch.Tensor, orders: torch.Tensor, size: int):
     """The epoch's minibatches [P, size, ...] in each member's own order."""
-    rows = torch.arange(x.shape[0], device=x.device).unsqueeze(1)
-    if x[0].numel() * x.shape[0] * x.element_size() <= _EPOCH_GATHER_BYTES:
-        x, y = x[rows, orders], y[rows, orders]  # small data: gather the whole epoch once
-        for b in range(0, orders.shape[1], size):
-            yield x[:, b : b + size], y[:, b : b + size]
+    p, n = orders.shape
+    if x.stride(0) == 0:  # shared data: index the one copy
+        flat, idx = (x[0], y[0]), orders
+    else:
+        flat = (x.reshape(p * n, *x.shape[2:]), y.reshape(p * n, *y.shape[2:]))
+        idx = orders + torch.arange(p, device=orders.device).unsqueeze(1) * n
+    if x[0].numel() * p * x.element_size() <= _EPOCH_GATHER_BYTES:
+        # small data: gather the whole epoch once
+        xs, ys = (t.index_select(0, idx.reshape(-1)).view(p, n, *t.shape[1:]) for t in flat)
+        for b in range(0, n, size):
+            yield xs[:, b : b + size], ys[:, b : b + size]
     else:  # large data (MNIST): gather each batch, never a shuffled copy per member
-        for b in range(0, orders.shape[1], size):
-            idx = orders[:, b : b + size]
-            yield x[rows, idx], y[rows, idx]
+        for b in range(0, n, size):
+            rows = idx[:, b : b + size]
+            yield tuple(t.index_select(0, rows.reshape(-1)).view(p, -1, *t.shape[1:]) for t in flat)
 
 
 def _take(t: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:

@@ -235,3 +235,15 @@ def test_shared_data_and_per_batch_gathering_give_the_same_runs(references, tmp_
     _same_result(references[0][1], results[0])
     ref = get_experiment("imp").run(cfgs[1], NullReporter(), RunContext(workdir=tmp_path / "ref"))
     _same_result(ref, results[1])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_population_runs_on_cuda(references, tmp_path):
+    # On GPU torch.optim's foreach Adam and cuBLAS round differently from the CPU reference,
+    # so only the contract is checked: every member gets a Result with the reference's keys.
+    cfgs = [c for c, _r, _rows in references]
+    ctx = RunContext(device="cuda", workdir=tmp_path)
+    results = run_imp_population_experiment(cfgs, [_Record() for _ in cfgs], ctx)
+    for (_c, ref, _rows), res in zip(references, results):
+        assert not isinstance(res, BaseException), res
+        assert set(res.metrics) == set(ref.metrics)
