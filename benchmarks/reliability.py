@@ -36,6 +36,7 @@ from tests.search.test_faults_more import reap  # noqa: E402
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 ENQUEUED = [{"x": 2.0, "y": -1.0}, {"x": 1.0, "y": 1.0}]
 N_TRIALS = 6
+LOCAL_PG = "postgresql://sparse:devpass@127.0.0.1/sparsesearch_test"  # .ci/run's test server
 PG_RESTART = ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "restart"]
 IMP_TINY = {"kind": "imp", "data": {"task": "moons", "k": 2, "n_samples": 200}, "model": {"widths": [8, 8]},
             "train": {"max_epochs": 3, "patience": 2}, "imp": {"levels": 2, "target_params": 60},
@@ -149,11 +150,12 @@ def run_scenario(name: str, storage: str, work: Path) -> dict:
         after = {t.number: (t.state, t.values) for t in trials}
         lost = sum(after.get(n) != v for n, v in before.items())
         finished = by_state(trials, *DONE)
-        dup = sum(sum(t.params == {**e} for t in finished) > 1 for e in _doc(study, storage, "", artifacts_kind != "dir")
-                  ["study"]["enqueue"])
+        enqueued = yaml.safe_load(path.read_text())["study"]["enqueue"]
+        dup = sum(sum(t.params == e for t in finished) > 1 for e in enqueued)
         report_code, counts, report_err = _report_counts(path, work / "report")
         states = Counter(t.state.name for t in trials)
-        report_ok = report_code == 0 and all(counts[s] == states[s] for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING"))
+        report_ok = report_code == 0 and all(counts[s] == states[s]
+                                             for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING"))
         art_err = sum("artifact_error" in t.user_attrs for t in finished)
         notes = [note] if note else []
         notes.append(f"exit {'/'.join(map(str, codes))}; {len(finished)} finished, {states['FAIL']} FAIL")
@@ -162,8 +164,8 @@ def run_scenario(name: str, storage: str, work: Path) -> dict:
         if not report_ok:
             notes.append(f"report exit {report_code}: {report_err}")
         logs = "".join(p.read_text(errors="replace") for p in sorted(work.glob("study.*.log")))
-        return {"codes": codes, "budget": len(finished) >= N_TRIALS, "lost": lost, "running": states["RUNNING"], "dup": dup,
-                "report": report_ok, "notes": "; ".join(notes), "log": logs}
+        return {"codes": codes, "budget": len(finished) >= N_TRIALS, "lost": lost, "dup": dup,
+                "running": states["RUNNING"], "report": report_ok, "notes": "; ".join(notes), "log": logs}
     finally:
         reap(launch)
         try:  # the shared test database keeps no benchmark studies
@@ -177,7 +179,8 @@ def run_scenario(name: str, storage: str, work: Path) -> dict:
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
-    return (f"{os.cpu_count()} CPUs ({cpu}), {os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB RAM, "
+    ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
+    return (f"{os.cpu_count()} CPUs ({cpu}), {ram:.0f} GiB RAM, "
             f"{platform.platform()}, Python {platform.python_version()}, {pg}; shared with other jobs "
             f"(load average {os.getloadavg()[0]:.1f} at the end)")
 
@@ -186,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=3, help="runs per scenario (default 3)")
     p.add_argument("--scenario", action="append", choices=list(SCENARIOS), help="run only these (repeatable)")
-    p.add_argument("--storage", default=os.environ.get("SPARSESEARCH_TEST_POSTGRES",
-                                                       "postgresql://sparse:devpass@127.0.0.1/sparsesearch_test"))
+    p.add_argument("--storage", default=os.environ.get("SPARSESEARCH_TEST_POSTGRES", LOCAL_PG),
+                   help="PostgreSQL URL (default $SPARSESEARCH_TEST_POSTGRES, else the local test server)")
     p.add_argument("--logs", type=Path, help="write each run's launcher logs into this directory")
     args = p.parse_args(argv)
     rows = []
@@ -200,18 +203,22 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name} #{i + 1}: {r['notes']} ({time.monotonic() - started:.0f} s)", flush=True)
                 if args.logs:
                     args.logs.mkdir(parents=True, exist_ok=True)
-                    (args.logs / f"{re.sub(r'[^a-z0-9]+', '-', name.lower())}-{i + 1}.log").write_text(r["log"])
+                    slug = re.sub(r"[^a-z0-9]+", "-", name.lower())
+                    (args.logs / f"{slug}-{i + 1}.log").write_text(r["log"])
                 results.append(r)
         notes = sorted({r["notes"].split("; exit")[0] for r in results} - {""})
-        extra = sorted({n for r in results for n in r["notes"].split("; ") if "artifact_error" in n or "report" in n})
+        extra = sorted({n for r in results for n in r["notes"].split("; ")
+                        if "artifact_error" in n or "report" in n})
         codes = sorted({"/".join(map(str, r["codes"])) for r in results})
-        rows.append([name, str(len(results)), f"{sum(len(r['codes']) > 1 for r in results)} ({', '.join(codes)})",
+        relaunched = sum(len(r["codes"]) > 1 for r in results)
+        rows.append([name, str(len(results)), f"{relaunched} ({', '.join(codes)})",
                      f"{sum(r['budget'] for r in results)}/{len(results)}",
                      str(sum(r["lost"] for r in results)), str(sum(r["running"] for r in results)),
-                     str(sum(r["dup"] for r in results)), f"{sum(r['report'] for r in results)}/{len(results)}",
+                     str(sum(r["dup"] for r in results)),
+                     f"{sum(r['report'] for r in results)}/{len(results)}",
                      "; ".join(extra + [n for n in notes if n.startswith("PostgreSQL")][:1])])
-    header = ["scenario", "runs", "relaunched (exit codes)", "budget met", "finished lost", "left RUNNING", "duplicate enqueued",
-              "report matches", "notes"]
+    header = ["scenario", "runs", "relaunched (exit codes)", "budget met", "finished lost", "left RUNNING",
+              "duplicate enqueued", "report matches", "notes"]
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(row) + " |")

@@ -63,7 +63,8 @@ def parse_param(name: str, raw: Any, path: str) -> Param:
     """Validate one ``search_space`` entry (a mapping with ``type`` and its fields)."""
     check(isinstance(raw, Mapping), path, f"expected a mapping with 'type', got {raw!r}")
     kind = raw.get("type")
-    check(isinstance(kind, str) and kind in _KEYS, f"{path}.type", f"expected one of float, int, categorical, got {kind!r}")
+    check(isinstance(kind, str) and kind in _KEYS, f"{path}.type",
+          f"expected one of float, int, categorical, got {kind!r}")
     for key in raw:
         check(key in _KEYS[kind], f"{path}.{key}", f"unknown key for type {kind}; expected one of "
               f"{', '.join(sorted(_KEYS[kind]))}")

@@ -150,7 +150,8 @@ def _study(raw: dict, space: tuple[Param, ...], env_storage: str | None) -> Stud
     storage = _interpolate(storage, "study.storage")
     _check_storage(storage, from_file)
     artifacts = raw.get("artifacts", f"runs/{name}/artifacts")
-    check(isinstance(artifacts, str) and artifacts != "", "study.artifacts", f"expected a directory, got {artifacts!r}")
+    check(isinstance(artifacts, str) and artifacts != "", "study.artifacts",
+          f"expected a directory, got {artifacts!r}")
     artifacts = _interpolate(artifacts, "study.artifacts")
     check_write_path(artifacts, "study.artifacts")
     directions, metrics = _objectives(raw)
@@ -165,9 +166,10 @@ def _study(raw: dict, space: tuple[Param, ...], env_storage: str | None) -> Stud
     enqueue = raw.get("enqueue", [])
     check(isinstance(enqueue, list), "study.enqueue", f"expected a list of mappings, got {enqueue!r}")
     as_map = lambda v: v if isinstance(v, Mapping) else {"name": v}  # noqa: E731
-    return StudySection(name=name, storage=storage, artifacts=_interpolate(artifacts, "study.artifacts"),
+    return StudySection(name=name, storage=storage, artifacts=artifacts,
                         directions=directions, metrics=metrics, sampler=as_map(sampler_raw),
-                        pruner=as_map(pruner_raw), n_trials=n_trials, timeout_s=timeout, enqueue=tuple(enqueue))
+                        pruner=as_map(pruner_raw), n_trials=n_trials, timeout_s=timeout,
+                        enqueue=tuple(enqueue))
 
 
 def check_write_path(path: str, field: str) -> None:
@@ -178,8 +180,8 @@ def check_write_path(path: str, field: str) -> None:
     explicit choice and is allowed, but never with ``..`` either (no ``/data/../etc`` disguises).
     """
     check("\0" not in path, field, "expected a path without NUL characters")
-    check(".." not in PurePosixPath(path.replace("\\", "/")).parts, field,
-          f"expected a path without '..' components (relative paths stay under the run directory), got {path!r}")
+    check(".." not in PurePosixPath(path.replace("\\", "/")).parts, field, "expected a path without '..' "
+          f"components (relative paths stay under the run directory), got {path!r}")
 
 
 def _check_storage(url: str, from_file: bool) -> None:

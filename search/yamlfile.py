@@ -42,7 +42,8 @@ def _check_events(text: str) -> None:
             if stack and stack[-1][0]:
                 frame = stack[-1]
                 if frame[1] and isinstance(event, yaml.ScalarEvent):
-                    check(event.value not in frame[2], where, f"duplicate key {event.value!r}; expected each key once")
+                    check(event.value not in frame[2], where,
+                          f"duplicate key {event.value!r}; expected each key once")
                     frame[2].add(event.value)
                 frame[1] = not frame[1]
             if isinstance(event, yaml.CollectionStartEvent):

@@ -43,7 +43,8 @@ def _header(path: Path, key: str) -> str | None:
 
 
 def _on_disk(folder: Path) -> list[Case]:
-    return [Case(p.name, _header(p, "expect") or "", _header(p, "only")) for p in sorted(folder.glob("*.yaml"))]
+    return [Case(p.name, _header(p, "expect") or "", _header(p, "only"))
+            for p in sorted(folder.glob("*.yaml"))]
 
 
 def _generated(valid_head: bytes) -> list[Case]:

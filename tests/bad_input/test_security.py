@@ -64,7 +64,8 @@ def _scan(path: Path) -> list[str]:
 
 def test_scanner_finds_what_it_looks_for(tmp_path: Path) -> None:
     sample = ROOT / "search" / "_scan_sample_never_committed.py"
-    sample.write_text("import pickle\nimport yaml, torch, numpy as np\nyaml.load(s)\nyaml.load(s, Loader=yaml.Loader)\n"
+    sample.write_text("import pickle\nimport yaml, torch, numpy as np\nyaml.load(s)\n"
+                      "yaml.load(s, Loader=yaml.Loader)\n"
                       "yaml.unsafe_load(s)\ntorch.load(f)\ntorch.load(f, weights_only=False)\n"
                       "np.load(f, allow_pickle=True)\nyaml.load(s, Loader=yaml.SafeLoader)\n"
                       "torch.load(f, weights_only=True)\n")
@@ -91,7 +92,8 @@ def test_search_reads_yaml_only_in_yamlfile_with_the_safe_loader() -> None:
 
 @pytest.mark.parametrize("url", [f"postgresql://u:{PASSWORD}@127.0.0.1:1/db",
                                  f"postgresql://u:{PASSWORD}@localhost:port/db",
-                                 f"mysql://u:{PASSWORD}@127.0.0.1:1/db"], ids=["unreachable", "malformed", "mysql"])
+                                 f"mysql://u:{PASSWORD}@127.0.0.1:1/db"],
+                         ids=["unreachable", "malformed", "mysql"])
 @pytest.mark.parametrize("entry", ["launch", "dashboard", "report", "rerun"])
 def test_storage_errors_never_show_the_password(url: str, entry: str, write_study, tmp_path, monkeypatch,
                                                 capsys) -> None:
@@ -155,9 +157,10 @@ def test_local_ray_starts_without_its_dashboard() -> None:
     """Ray's own dashboard (job submission = code execution) is never started by the launcher."""
     tree = ast.parse(Path(search.launch.__file__).read_text(encoding="utf-8"))
     start = next(f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name == "_start_ray")
-    local = [c for c, func in _calls(start) if func == "ray.init" and not any(k.arg == "address" for k in c.keywords)]
-    assert local and all(any(k.arg == "include_dashboard" and ast.unparse(k.value) == "False" for k in c.keywords)
-                         for c in local)
+    inits = [c for c, func in _calls(start) if func == "ray.init"]
+    local = [c for c in inits if not any(k.arg == "address" for k in c.keywords)]
+    kwargs = [{k.arg: ast.unparse(k.value) for k in c.keywords} for c in local]
+    assert kwargs and all(k.get("include_dashboard") == "False" for k in kwargs)
 
 
 # --- paths a study file makes the service write to ------------------------------------------------

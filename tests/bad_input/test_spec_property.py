@@ -22,7 +22,7 @@ from search.spec import SpecError, load_spec, parse_spec
 from tests.helpers import study_doc
 
 pytestmark = pytest.mark.filterwarnings("ignore")
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 
 _KEYS = ["study", "experiment", "search_space", "resources", "name", "storage", "artifacts", "kind", "type",
          "low", "high", "log", "step", "choices", "sampler", "pruner", "n_trials", "timeout", "enqueue",
@@ -62,7 +62,8 @@ def _paths(doc, prefix=()):
 
 @st.composite
 def _mutated(draw):
-    doc = copy.deepcopy(study_doc(experiment={"kind": draw(st.sampled_from(["synthetic", "imp", "dendritic"]))}))
+    kind = draw(st.sampled_from(["synthetic", "imp", "dendritic"]))
+    doc = copy.deepcopy(study_doc(experiment={"kind": kind}))
     if doc["experiment"]["kind"] != "synthetic":
         doc["experiment"] = {"kind": doc["experiment"]["kind"]}
         doc["search_space"] = {"train.lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}}

@@ -54,7 +54,8 @@ def _check_end_state(trials, before: dict) -> None:
     now = {t.number: (t.state, t.values) for t in trials}
     assert all(now[n] == v for n, v in before.items()), "a trial finished before the fault changed"
     for params in ENQUEUED:
-        assert sum(t.params == params for t in by_state(trials, *DONE)) == 1, f"{params} not finished exactly once"
+        finished = sum(t.params == params for t in by_state(trials, *DONE))
+        assert finished == 1, f"{params} finished {finished} times, expected exactly once"
 
 
 def test_killed_launcher_group_then_relaunch_loses_nothing(write_study, storage_url, study_name) -> None:
@@ -113,13 +114,15 @@ def test_trial_whose_artifacts_cannot_be_stored_completes_with_artifact_error(tm
                                         "metric": "split_min_task_acc", "direction": "maximize"})
     doc["experiment"] = {"kind": "imp", "data": {"task": "moons", "k": 2, "n_samples": 200},
                          "model": {"widths": [8, 8]}, "train": {"max_epochs": 2, "patience": 1},
-                         "imp": {"levels": 1, "target_params": 80}, "analysis": {"plots": True, "trajectories": False}}
+                         "imp": {"levels": 1, "target_params": 80},
+                         "analysis": {"plots": True, "trajectories": False}}
     doc["search_space"] = {"train.lr": {"type": "float", "low": 1e-3, "high": 5e-2, "log": True}}
     spec = parse_spec(doc)
     study = prepare_study(spec)
     (tmp_path / "a-file").write_text("not a directory")
     store = FileSystemArtifactStore(str(tmp_path / "a-file" / "artifacts"))  # every write: NotADirectoryError
-    objective = Objective(spec, device="cpu", threads=1, launch_id="t", artifacts=store, stop=threading.Event())
+    objective = Objective(spec, device="cpu", threads=1, launch_id="t", artifacts=store,
+                          stop=threading.Event())
     study.optimize(objective, n_trials=1, catch=(Exception,))
     (trial,) = study.get_trials()
     assert trial.state == TrialState.COMPLETE, trial.user_attrs.get("fail_reason")
