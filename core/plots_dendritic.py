@@ -72,8 +72,9 @@ def _dendrite_grid(start: np.ndarray, end: np.ndarray, n_show: int, path: Path) 
 def _histograms(w0: np.ndarray, w1: np.ndarray, he_std: float, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     bins = np.linspace(min(w0.min(), w1.min()), max(w0.max(), w1.max()), 60)
-    ax.hist(w0.ravel(), bins=bins, density=True, alpha=0.5, label="start")
-    ax.hist(w1.ravel(), bins=bins, density=True, alpha=0.5, label="end")
+    # outlines, not filled bars: the spike of freshly grown zero weights must not hide "start"
+    ax.hist(w0.ravel(), bins=bins, density=True, histtype="step", lw=1.5, label="start")
+    ax.hist(w1.ravel(), bins=bins, density=True, histtype="step", lw=1.5, label="end")
     x = np.linspace(bins[0], bins[-1], 200)
     prior = np.exp(-x**2 / (2 * he_std**2)) / (he_std * math.sqrt(2 * math.pi))
     ax.plot(x, prior, "k--", label=f"He prior N(0, {he_std:.3f}²)")

@@ -53,6 +53,7 @@ def test_directory_from_environment(monkeypatch):
     assert mnist_dir() == Path("data/mnist")
 
 
+@pytest.mark.slow
 def test_download_verifies_and_fills_missing_files(tmp_path, serve):
     target = tmp_path / "mnist"
     target.mkdir()
