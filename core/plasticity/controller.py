@@ -64,6 +64,8 @@ class Plasticity:
         rate = self.schedule(self.p, n, step / max(1, self.total_steps), self.decay)
         layer = self.layer
         k = counts_for_rate(rate, layer.n_dendrites, layer.synapses, self.gen, layer.idx.device)
+        # a dendrite wider than half the input can not regrow more than the inputs it lacks
+        k.clamp_(max=layer.n_inputs - layer.synapses)
         scores = self.criterion.scores(layer.weight.detach(), self.gen)
         drop = rewire(layer, k, scores=scores, grow=self.grow, new_weights=self.new_weights,
                       optimizer=self.optimizer, reset_state=self.reset_state, gen=self.gen)

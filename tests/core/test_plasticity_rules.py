@@ -114,3 +114,16 @@ def test_rewire_catches_a_broken_growth_rule():
     with pytest.raises(RewireError, match="already had"):
         rewire(layer, torch.full((32,), 2), scores=Smallest().scores(layer.weight.detach(), None),
                grow=regrow_same, new_weights=NEW_WEIGHTS.get("zero"))
+
+
+def test_wide_dendrites_move_at_most_the_inputs_they_lack():
+    from core.experiments.dendritic import PlasticityConfig
+    from core.plasticity import Plasticity
+
+    layer = DendriticLayer(784, 4, 1, 700, gen=torch.Generator().manual_seed(0))
+    opt = torch.optim.SGD(layer.parameters(), lr=0.1)
+    plast = Plasticity(layer, opt, PlasticityConfig(p=100, schedule="constant"), steps_per_epoch=10,
+                       total_steps=10, gen=torch.Generator().manual_seed(0))
+    drop = plast.round(1)
+    assert drop.sum(1).tolist() == [84] * 4
+    assert (layer.idx.sort(1).values.diff(dim=1) > 0).all()
