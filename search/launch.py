@@ -32,7 +32,7 @@ from search.report import write_report
 from search.spec import SpecError, StudySpec, load_spec
 from search.storage import StorageUnavailable, open_storage, public_url, sqlite_path
 from search.summary import summary
-from search.worker import StudyWorker, overhead
+from search.worker import StudyWorker, overhead, storage_outage
 
 __all__ = ["main", "run", "LaunchResult", "prepare_study", "absolute_paths"]
 
@@ -180,6 +180,16 @@ def run(spec: StudySpec, dashboard: tuple[str, int] | None = None) -> LaunchResu
         return _drive(spec, study)
 
 
+def _poll(progress: Progress) -> None:
+    """Progress is only a display: while the database restarts, say so and carry on."""
+    try:
+        progress.poll()
+    except Exception as err:  # noqa: BLE001  re-raised unless the storage is unreachable
+        if storage_outage(err) is None:
+            raise
+        print("progress: storage unavailable, retrying", file=sys.stderr, flush=True)
+
+
 def _drive(spec: StudySpec, study: optuna.Study) -> LaunchResult:
     """Start Ray and the workers, follow progress until they end, then clean up and summarise."""
     import ray
@@ -211,7 +221,7 @@ def _drive(spec: StudySpec, study: optuna.Study) -> LaunchResult:
                 except Exception as err:  # a worker that cannot run at all (storage gone, bad setup)
                     failed += 1
                     print(f"worker failed: {str(err).strip().splitlines()[-1]}", file=sys.stderr, flush=True)
-            progress.poll()
+            _poll(progress)
             if asked and time.monotonic() > stop_by:
                 break
     finally:
