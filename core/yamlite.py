@@ -52,6 +52,8 @@ _WHY = {"&": "anchors ('&') are unsupported", "*": "aliases ('*') are unsupporte
         "-": "a block sequence cannot start here; put '- item' on its own line"}
 
 
+MAX_DEPTH = 100  # nesting levels of blocks or flow collections; study files need a handful
+
 def load(path: str | Path) -> Any:
     """Read the YAML file at ``path`` (UTF-8, at most ``MAX_BYTES``) and return its value."""
     try:
@@ -200,6 +202,8 @@ class _Scan:
         out: Any = [] if close == "]" else {}
         self.pos += 1
         self.flow_level += 1
+        if self.flow_level > MAX_DEPTH:  # each level is a Python frame: refuse before RecursionError
+            raise self.error(f"collections nested deeper than {MAX_DEPTH} levels")
         while True:
             self.spaces()
             if self.at_end():
@@ -268,7 +272,7 @@ class _Parser:
     """The block structure, by indentation, over the content lines."""
 
     def __init__(self, lines: list[_Line]) -> None:
-        self.lines, self.i = lines, 0
+        self.lines, self.i, self.depth = lines, 0, 0
 
     def document(self) -> Any:
         value = self.node(self.lines[0].indent) if self.lines else None
@@ -279,6 +283,15 @@ class _Parser:
 
     def node(self, indent: int) -> Any:
         line = self.lines[self.i]
+        self.depth += 1
+        try:
+            return self._node(line, indent)
+        finally:
+            self.depth -= 1
+
+    def _node(self, line: _Line, indent: int) -> Any:
+        if self.depth > MAX_DEPTH:
+            raise ConfigError(f"line {line.no}", f"blocks nested deeper than {MAX_DEPTH} levels")
         if _is_item(line):
             return self.sequence(indent, indentless=False)
         if self.key(line)[1] is not None:

@@ -174,3 +174,13 @@ STUDY_FILES = sorted((REPO / "studies").rglob("*.yaml"))
 @pytest.mark.parametrize("path", STUDY_FILES, ids=[str(p.relative_to(REPO)) for p in STUDY_FILES])
 def test_every_study_file_reads_as_pyyaml_reads_it(path):
     _assert_same_as_pyyaml(path.read_text(encoding="utf-8"))
+
+
+def test_nesting_deeper_than_the_limit_is_an_error_not_a_recursion_crash() -> None:
+    from core.yamlite import MAX_DEPTH
+
+    with pytest.raises(ConfigError, match="nested deeper than"):
+        yamlite.loads("a: " + "[" * 5000 + "]" * 5000)
+    with pytest.raises(ConfigError, match="blocks nested deeper than"):
+        yamlite.loads("".join(" " * i + f"k{i}:\n" for i in range(MAX_DEPTH + 5)) + " " * (MAX_DEPTH + 5) + "x: 1")
+    assert yamlite.loads("a: " + "[" * 50 + "]" * 50) == yaml.safe_load("a: " + "[" * 50 + "]" * 50)
