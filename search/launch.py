@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import itertools
 import math
 import os
 import signal
@@ -28,6 +29,7 @@ from optuna.trial import TrialState
 from search.cli import input_error
 from search.dashboard import DEFAULT_HOST, DEFAULT_PORT, DashboardError, DashboardProcess
 from search.progress import Progress
+from search.space import encode
 from search.report import write_report
 from search.spec import SpecError, StudySpec, load_spec
 from search.storage import StorageUnavailable, open_storage, public_url, sqlite_path
@@ -62,9 +64,19 @@ def prepare_study(spec: StudySpec) -> optuna.Study:
                         f"the file says {list(spec.study.directions)}; use another study.name")
     if study.metric_names is None:
         study.set_metric_names(list(spec.study.metrics))
-    for params in spec.study.enqueue:
-        study.enqueue_trial(dict(params), skip_if_exists=True)
+    params_by_name = {p.name: p for p in spec.search_space}
+    for params in (*spec.study.enqueue, *_grid_cells(spec)):
+        study.enqueue_trial({k: encode(params_by_name[k], v) for k, v in params.items()}, skip_if_exists=True)
     return study
+
+
+def _grid_cells(spec: StudySpec) -> list[dict]:
+    """Every cell of a grid search, queued once: parallel workers then pop distinct cells, where
+    Optuna's GridSampler alone lets two workers draw the same one (it is not coordinated)."""
+    if spec.study.sampler["name"] != "grid":
+        return []
+    names = [p.name for p in spec.search_space]
+    return [dict(zip(names, values)) for values in itertools.product(*(p.choices for p in spec.search_space))]
 
 
 def _check_local_gpus(spec: StudySpec) -> None:

@@ -17,7 +17,7 @@ import optuna
 from core.config import check
 from core.errors import ConfigError
 
-__all__ = ["Param", "parse_param", "suggest", "decode", "to_optuna"]
+__all__ = ["Param", "parse_param", "suggest", "encode", "decode", "to_optuna"]
 
 _SCALAR = (type(None), bool, int, float, str)
 _KEYS = {"float": {"type", "low", "high", "log", "step"}, "int": {"type", "low", "high", "log", "step"},
@@ -107,6 +107,13 @@ def suggest(trial: optuna.Trial, p: Param) -> Any:
     if p.type == "int":
         return trial.suggest_int(p.name, int(p.low), int(p.high), log=p.log, step=int(p.step or 1))
     return trial.suggest_float(p.name, p.low, p.high, log=p.log, step=p.step)
+
+
+def encode(p: Param, value: Any) -> Any:
+    """The value Optuna stores for a study-file value (a list choice becomes its JSON text)."""
+    if p.type == "categorical" and not isinstance(value, _SCALAR):
+        return json.dumps(value)
+    return value
 
 
 def decode(p: Param, value: Any) -> Any:

@@ -84,3 +84,19 @@ def test_every_pruner_is_reachable_from_yaml(tmp_path, name: str) -> None:
     args = {"threshold": {"upper": 100.0}, "percentile": {"percentile": 50.0}, "patient": {"patience": 1, "wrapped": {"name": "median"}}}.get(name, {})
     study = _run(tmp_path, study_doc(f"p-{name}", study={"pruner": {"name": name, **args}}), 3)
     assert all(t.state.is_finished() for t in study.get_trials())
+
+
+def test_grid_cells_are_queued_once_and_list_choices_enqueue(tmp_path) -> None:
+    doc = {"study": {"name": "grid", "storage": f"sqlite:///{tmp_path}/study.db", "artifacts": str(tmp_path / "a"),
+                     "direction": "maximize", "metric": "test_acc", "n_trials": 4, "sampler": {"name": "grid"},
+                     "enqueue": [{"train.lr": 0.02, "model.widths": [8, 8]}]},
+           "experiment": {"kind": "imp", "imp": {"target_params": 20}},
+           "search_space": {"train.lr": {"type": "categorical", "choices": [0.01, 0.02]},
+                            "model.widths": {"type": "categorical", "choices": [[8, 8], [16]]}}}
+    spec = parse_spec(doc)
+    prepare_study(spec)
+    study = prepare_study(spec)  # a resume queues nothing twice
+    queued = [t.system_attrs["fixed_params"] for t in study.get_trials()]
+    assert queued[0] == {"train.lr": 0.02, "model.widths": "[8, 8]"} and len(queued) == 4
+    cells = [{"train.lr": a, "model.widths": b} for a in (0.01, 0.02) for b in ("[8, 8]", "[16]")]
+    assert sorted(map(str, queued)) == sorted(map(str, cells))
