@@ -32,7 +32,7 @@ from search.progress import Progress
 from search.space import encode
 from search.report import write_report
 from search.spec import SpecError, StudySpec, load_spec
-from search.storage import StorageUnavailable, open_storage, public_url, sqlite_path
+from search.storage import StorageUnavailable, artifact_store, open_storage, public_url, sqlite_path
 from search.summary import summary
 from search.worker import StudyWorker, overhead, storage_outage
 
@@ -54,6 +54,11 @@ def absolute_paths(spec: StudySpec) -> StudySpec:
 def prepare_study(spec: StudySpec) -> optuna.Study:
     """Create or load the study, check it matches the file, enqueue the known configurations."""
     res = spec.resources
+    try:  # before the storage: an unusable directory must not leave a new study behind
+        artifact_store(spec.study.artifacts)
+    except OSError as err:
+        raise SpecError("study.artifacts", f"cannot create the artifact directory {spec.study.artifacts}: "
+                        f"{err.strerror or err}") from None
     storage = open_storage(spec.study.storage, heartbeat_interval=res.heartbeat_interval,
                            max_retries=res.max_retries, create_dirs=True)
     study = optuna.create_study(storage=storage, study_name=spec.study.name, directions=list(spec.study.directions),

@@ -209,7 +209,18 @@ def _draw(spec: StudySpec, trials: list[FrozenTrial], done: list[FrozenTrial], f
 
 
 def _upload(study: optuna.Study, spec: StudySpec, files: Sequence[Path]) -> None:
-    """Upload as study artifacts; a file whose name was uploaded before replaces that artifact."""
+    """Upload as study artifacts; a file whose name was uploaded before replaces that artifact.
+
+    The report on disk is what matters: a full or unwritable artifact store costs only the copy
+    in the dashboard, said in one line."""
+    try:
+        _upload_files(study, spec, files)
+    except OSError as err:
+        print(f"warning: report not uploaded to the artifact store {spec.study.artifacts}: "
+              f"{err.strerror or err}", file=sys.stderr)
+
+
+def _upload_files(study: optuna.Study, spec: StudySpec, files: Sequence[Path]) -> None:
     store = artifact_store(spec.study.artifacts)
     # Read the metadata ourselves: optuna-dashboard marks an artifact deleted in the dashboard with
     # a JSON null, which optuna.artifacts.get_all_artifact_meta cannot parse.

@@ -147,3 +147,16 @@ def test_bad_input_one_line_exit_2_nothing_created(write_study, tmp_path: Path, 
     assert "--out: " in _bad(capsys, [str(tmp_path / "study.yaml"), "--out", "file"])
     assert not (tmp_path / "runs").exists() and (tmp_path / "file").read_text() == ""
     assert optuna.get_all_study_names(f"sqlite:///{tmp_path}/study.db") == ["other"]
+
+
+def test_full_artifact_store_still_writes_the_report(write_study, tmp_path: Path, capsys, monkeypatch) -> None:
+    _, spec, study = make_study(write_study, mixed_doc("full"), 3)
+    import search.report as report_module
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report_module, "artifact_store", disk_full)
+    path = report_module.write_report(study, spec, tmp_path / "out")
+    assert path.is_file() and "## Trials by state" in path.read_text()
+    assert capsys.readouterr().err.strip().endswith("No space left on device")

@@ -119,3 +119,13 @@ def test_cli_bad_file_exits_2_with_one_line_and_creates_nothing(write_study, tmp
 def test_cli_missing_file_exits_2(tmp_path: Path) -> None:
     out = run_cli("search.launch", str(tmp_path / "nope.yaml"), cwd=tmp_path)
     assert out.returncode == 2 and "cannot read" in out.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_artifact_directory_that_cannot_exist_is_one_line_and_no_study(write_study, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    path = write_study(study_doc(study={"artifacts": str(blocker / "artifacts")}))
+    out = run_cli("search.launch", str(path), cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        f"error: {path}: study.artifacts: cannot create the artifact directory {blocker / 'artifacts'}: Not a directory"]
+    assert not (tmp_path / "study.db").exists()
