@@ -248,6 +248,8 @@ def _drive(spec: StudySpec, study: optuna.Study) -> LaunchResult:
         if started_ray:
             ray.shutdown()
     left = _fail_leftovers(study, launch_id, "interrupted: the launcher stopped before the trial ended")
+    # Workers that could not run at all cannot fail the stale trials a killed launch left behind.
+    optuna.storages.fail_stale_trials(study)
     requeued = _requeue_interrupted(study, launch_id) if stopper.requests else 0
     progress.poll(final=True)
     print(summary(study, spec), flush=True)

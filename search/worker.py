@@ -55,6 +55,21 @@ def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
 
 
+def _outage_tolerant(fn, index: int):
+    """``fn()``, retried while the database is unreachable (a worker started during a restart)."""
+    since = time.monotonic()
+    while True:
+        try:
+            return fn()
+        except Exception as err:  # noqa: BLE001  re-raised unless it is a storage outage
+            cause = storage_outage(err)
+            if cause is None or time.monotonic() - since > STORAGE_OUTAGE_S:
+                raise
+            print(f"worker {index}: storage unavailable, retrying in {_OUTAGE_POLL_S:g} s: "
+                  f"{_first_line(cause.__cause__ or cause)}", file=sys.stderr, flush=True)
+            time.sleep(_OUTAGE_POLL_S)
+
+
 def budget_counts(storage: optuna.storages.BaseStorage, study_id: int) -> tuple[int, int]:
     """(finished, running) trial counts, straight from the database."""
     finished = storage.get_n_trials(study_id, (TrialState.COMPLETE, TrialState.PRUNED))
@@ -90,13 +105,8 @@ class StudyWorker:
     def stop(self) -> None:
         self._stop.set()
 
-    def run(self) -> dict[str, Any]:
-        import torch
-
+    def _connect(self) -> tuple[optuna.storages.BaseStorage, optuna.Study, int]:
         spec, res = self.spec, self.spec.resources
-        threads = max(1, int(res.cpus_per_trial))
-        torch.set_num_threads(threads)
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         storage = open_storage(spec.study.storage, heartbeat_interval=res.heartbeat_interval,
                                max_retries=res.max_retries)
         sampler_args = dict(spec.study.sampler)
@@ -106,7 +116,16 @@ class StudyWorker:
         study = optuna.load_study(study_name=spec.study.name, storage=storage,
                                   sampler=make_sampler(sampler_args, grid if sampler_args["name"] == "grid" else None),
                                   pruner=make_pruner(spec.study.pruner))
-        study_id = storage.get_study_id_from_name(spec.study.name)
+        return storage, study, storage.get_study_id_from_name(spec.study.name)
+
+    def run(self) -> dict[str, Any]:
+        import torch
+
+        spec, res = self.spec, self.spec.resources
+        threads = max(1, int(res.cpus_per_trial))
+        torch.set_num_threads(threads)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage, study, study_id = _outage_tolerant(self._connect, self.index)
         objective = Objective(spec, device=_device(res.gpus_per_trial), threads=threads,
                               launch_id=self.launch_id, artifacts=artifact_store(spec.study.artifacts),
                               stop=self._stop)
