@@ -18,13 +18,7 @@ from core.lottery.train import train_level
 
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny networks train faster on one thread, and the machine's two cores are shared.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SMALL = {
