@@ -40,8 +40,8 @@ def describe_trial(t: FrozenTrial) -> str:
 class Progress:
     """Polls the storage; prints each newly finished trial once and a status line."""
 
-    def __init__(self, study: optuna.Study, spec: StudySpec, *, stream=sys.stdout) -> None:
-        self.study, self.spec, self.stream = study, spec, stream
+    def __init__(self, study: optuna.Study, spec: StudySpec, *, stream=None) -> None:
+        self.study, self.spec, self.stream = study, spec, stream or sys.stdout  # at call time: redirectable
         self.started = time.monotonic()
         self.seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
         self.finished_before = self._counts()[0]
