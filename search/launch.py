@@ -17,6 +17,7 @@ import dataclasses
 import itertools
 import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -54,13 +55,14 @@ def absolute_paths(spec: StudySpec) -> StudySpec:
 def prepare_study(spec: StudySpec) -> optuna.Study:
     """Create or load the study, check it matches the file, enqueue the known configurations."""
     res = spec.resources
-    try:  # before the storage: an unusable directory must not leave a new study behind
-        artifact_store(spec.study.artifacts)
-    except OSError as err:
-        raise SpecError("study.artifacts", f"cannot create the artifact directory {spec.study.artifacts}: "
-                        f"{err.strerror or err}") from None
-    storage = open_storage(spec.study.storage, heartbeat_interval=res.heartbeat_interval,
-                           max_retries=res.max_retries, create_dirs=True)
+    created = _make_artifact_dir(Path(spec.study.artifacts))  # before the storage: no study for a bad dir
+    try:
+        storage = open_storage(spec.study.storage, heartbeat_interval=res.heartbeat_interval,
+                               max_retries=res.max_retries, create_dirs=True)
+    except StorageUnavailable:
+        if created is not None:  # bad input changes nothing on disk
+            shutil.rmtree(created, ignore_errors=True)
+        raise
     study = optuna.create_study(storage=storage, study_name=spec.study.name, directions=list(spec.study.directions),
                                 load_if_exists=True)
     stored = [d.name.lower() for d in study.directions]
@@ -73,6 +75,19 @@ def prepare_study(spec: StudySpec) -> optuna.Study:
     for params in (*spec.study.enqueue, *_grid_cells(spec)):
         study.enqueue_trial({k: encode(params_by_name[k], v) for k, v in params.items()}, skip_if_exists=True)
     return study
+
+
+def _make_artifact_dir(path: Path) -> Path | None:
+    """Create the artifact directory; return the topmost directory this created (None if none)."""
+    top, probe = None, path
+    while not probe.exists() and probe != probe.parent:
+        top, probe = probe, probe.parent
+    try:
+        artifact_store(path)
+    except OSError as err:
+        raise SpecError("study.artifacts", f"cannot create the artifact directory {path}: "
+                        f"{err.strerror or err}") from None
+    return top
 
 
 def _grid_cells(spec: StudySpec) -> list[dict]:

@@ -129,3 +129,12 @@ def test_artifact_directory_that_cannot_exist_is_one_line_and_no_study(write_stu
     assert out.returncode == 2 and out.stderr.strip().splitlines() == [
         f"error: {path}: study.artifacts: cannot create the artifact directory {blocker / 'artifacts'}: Not a directory"]
     assert not (tmp_path / "study.db").exists()
+
+
+def test_unreachable_storage_leaves_no_directory_behind(tmp_path: Path) -> None:
+    path = tmp_path / "q.yaml"
+    path.write_text((ROOT / "studies" / "quickstart.yaml").read_text())
+    out = run_cli("search.launch", str(path), "--storage", "postgresql://u:secret@127.0.0.1:1/db", cwd=tmp_path)
+    assert out.returncode == 2 and "study.storage: cannot open storage postgresql://u:***@" in out.stderr
+    assert "secret" not in out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q.yaml"]
