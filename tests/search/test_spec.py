@@ -138,3 +138,10 @@ def test_unreachable_storage_leaves_no_directory_behind(tmp_path: Path) -> None:
     assert out.returncode == 2 and "study.storage: cannot open storage postgresql://u:***@" in out.stderr
     assert "secret" not in out.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["q.yaml"]
+
+
+def test_the_readme_example_study_is_valid() -> None:
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    spec = parse_spec(yaml.safe_load(example))
+    assert spec.kind == "imp" and {p.name for p in spec.search_space} >= {"train.lr", "model.widths"}
