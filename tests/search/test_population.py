@@ -10,6 +10,7 @@ from optuna.trial import TrialState
 
 from core import NullReporter, RunContext, get_experiment
 from core.config import from_dict
+from search.choices import make_sampler
 from search.launch import prepare_study
 from search.objective import Objective
 from search.population import run_population_round
@@ -38,6 +39,7 @@ def _imp_doc(tmp_path, **resources) -> dict:
 def _round(tmp_path, doc: dict, size: int) -> optuna.Study:
     spec = parse_spec(doc)
     study = prepare_study(spec)
+    study.sampler = make_sampler(spec.study.sampler)  # the file's seeded sampler, as a worker sets it
     objective = Objective(spec, device="cpu", threads=1, launch_id="t", artifacts=artifact_store(spec.study.artifacts),
                           stop=threading.Event())
     assert run_population_round(study, objective, size, heartbeat_s=1.0) == size
