@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import optuna
@@ -37,7 +38,8 @@ def test_trial_timeout_fails_with_reason(tmp_path) -> None:
     doc = study_doc("timeout", experiment={"steps": 6, "step_seconds": 0.3}, resources={"trial_timeout": 0.5})
     (trial,) = _run(tmp_path, doc, 1).get_trials()
     assert trial.state == TrialState.FAIL
-    assert trial.user_attrs["fail_reason"].startswith("TrialTimeout: exceeded trial_timeout of 0.5 s at step 2")
+    # The step depends on machine load (the trial's own storage writes count too); never all 6 steps.
+    assert re.match(r"TrialTimeout: exceeded trial_timeout of 0.5 s at step [1-3]$", trial.user_attrs["fail_reason"])
 
 
 def test_median_pruner_prunes_bad_curves_and_records_why(tmp_path) -> None:
