@@ -143,7 +143,7 @@ class Objective:
     def succeed(self, run: TrialRun, result: Result) -> list[float]:
         """Objective values from a finished run; stores its metrics and uploads its artifacts."""
         values = self._values(result.metrics)
-        self._finish(run.trial, result, run.reporter, run.reporter.started)
+        self._finish(run, result)
         return values
 
     def fail(self, run: TrialRun, err: BaseException) -> None:
@@ -152,7 +152,7 @@ class Objective:
             reason = str(err) or "pruned"
         else:
             reason = str(err) if isinstance(err, ConfigError) else f"{type(err).__name__}: {err}"
-        self._record(run.trial, run.reporter, run.reporter.started, reason=reason)
+        self._record(run, reason=reason)
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         run = self.start(trial)
@@ -182,18 +182,19 @@ class Objective:
             values.append(value)
         return values
 
-    def _record(self, trial: optuna.Trial, reporter: TrialReporter, started: float, reason: str = "") -> None:
-        trial.set_user_attr("wall_time_s", round(time.monotonic() - started, 3))
-        if reporter.history:
-            trial.set_user_attr("history", reporter.history)
+    def _record(self, run: TrialRun, reason: str = "") -> None:
+        run.trial.set_user_attr("wall_time_s", round(time.monotonic() - run.reporter.started, 3))
+        if run.reporter.history:
+            run.trial.set_user_attr("history", run.reporter.history)
         if reason:
-            trial.set_user_attr("fail_reason", reason[:1000])
+            run.trial.set_user_attr("fail_reason", reason[:1000])
 
-    def _finish(self, trial: optuna.Trial, result, reporter: TrialReporter, started: float) -> None:
+    def _finish(self, run: TrialRun, result: Result) -> None:
+        trial = run.trial
         for key, value in result.metrics.items():
             if isinstance(value, (int, float)) and math.isfinite(value):
                 trial.set_user_attr(key, float(value))
-        self._record(trial, reporter, started)  # after the metrics: the trial's wall time wins over the run's
+        self._record(run)  # after the metrics: the trial's wall time wins over the run's
         errors = []
         for name, path in result.artifacts.items():
             if Path(path).is_file():
