@@ -29,6 +29,7 @@ from optuna.trial import TrialState
 
 from search.cli import input_error
 from search.dashboard import DEFAULT_HOST, DEFAULT_PORT, DashboardError, DashboardProcess
+from search.heartbeat import fail_stale
 from search.progress import Progress
 from search.space import encode
 from search.report import write_report
@@ -263,8 +264,9 @@ def _drive(spec: StudySpec, study: optuna.Study) -> LaunchResult:
         if started_ray:
             ray.shutdown()
     left = _fail_leftovers(study, launch_id, "interrupted: the launcher stopped before the trial ended")
-    # Workers that could not run at all cannot fail the stale trials a killed launch left behind.
-    optuna.storages.fail_stale_trials(study)
+    # Workers that could not run at all cannot fail the stale trials a killed launch left behind;
+    # orphans (no heartbeat at all) get one, so that the next launch's workers fail them.
+    fail_stale(study)
     requeued = _requeue_interrupted(study, launch_id) if stopper.requests else 0
     progress.poll(final=True)
     print(summary(study, spec), flush=True)

@@ -27,6 +27,7 @@ from optuna.artifacts import upload_artifact
 
 from core import ConfigError, Diverged, Result, RunContext, get_experiment
 from core.config import config_hash, replace_paths, to_dict
+from search.heartbeat import Heartbeats
 from search.space import suggest
 from search.spec import StudySpec
 
@@ -107,6 +108,7 @@ class Objective:
         self.artifacts, self.stop = artifacts, stop
         self.experiment = get_experiment(spec.kind)
         self.busy_s = 0.0  # time spent inside the experiment itself: the rest is service overhead
+        self.last_trial: optuna.Trial | None = None
 
     def _mark(self, trial: optuna.Trial, config: Any) -> None:
         attrs = {"config": to_dict(config), "config_hash": config_hash(config), "seed": getattr(config, "seed", None),
@@ -117,7 +119,22 @@ class Objective:
 
     def start(self, trial: optuna.Trial) -> TrialRun:
         """The trial's run record, its clock started (no storage access yet)."""
+        self.last_trial = trial
         return TrialRun(trial, TrialReporter(trial, self.spec, self.stop, time.monotonic()))
+
+    def taken_over(self, trial: optuna.Trial | None = None) -> optuna.trial.FrozenTrial | None:
+        """``trial`` (default: the last one started here) when it is no longer RUNNING although this
+        worker did not finish it: its heartbeat went stale (a long database outage), another worker
+        failed it and queued its retry. Telling it is refused; the worker goes on with the next one.
+        None when the trial is still RUNNING or the storage cannot say."""
+        trial = trial or self.last_trial
+        if trial is None:
+            return None
+        try:
+            frozen = trial.study._storage.get_trial(trial._trial_id)
+        except Exception:  # noqa: BLE001  cannot tell: the caller's original error stands
+            return None
+        return frozen if frozen.state.is_finished() else None
 
     def configure(self, run: TrialRun) -> None:
         """Suggest the trial's values and record its config; errors are the caller's to ``fail``."""
@@ -157,11 +174,13 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         run = self.start(trial)
         try:
-            self.configure(run)
-            workdir = self.workdir(run.config)
-            workdir.mkdir(parents=True, exist_ok=True)
-            result = self.timed(self.experiment.run, run.config, run.reporter, self.context(workdir))
-            values = self.succeed(run, result)
+            # Beside Optuna's own heartbeat, which stops for good at the first database error.
+            with Heartbeats(trial.study._storage, [trial._trial_id], self.spec.resources.heartbeat_interval):
+                self.configure(run)
+                workdir = self.workdir(run.config)
+                workdir.mkdir(parents=True, exist_ok=True)
+                result = self.timed(self.experiment.run, run.config, run.reporter, self.context(workdir))
+                values = self.succeed(run, result)
         except (Exception, KeyboardInterrupt) as err:
             self.fail(run, err)
             if isinstance(err, optuna.TrialPruned):

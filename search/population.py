@@ -10,8 +10,8 @@ like any other.
 
 from __future__ import annotations
 
+import sys
 import tempfile
-import threading
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -19,33 +19,10 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from search.heartbeat import Heartbeats
 from search.objective import Objective, TrialRun
 
 __all__ = ["run_population_round"]
-
-
-class _Heartbeats:
-    """Records a heartbeat for every trial of the population until the block ends."""
-
-    def __init__(self, storage: optuna.storages.BaseStorage, trial_ids: list[int], interval: float) -> None:
-        self.storage, self.trial_ids, self.interval = storage, trial_ids, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True)
-
-    def _beat(self) -> None:
-        while True:
-            for trial_id in self.trial_ids:
-                self.storage.record_heartbeat(trial_id)
-            if self._stop.wait(self.interval):
-                return
-
-    def __enter__(self) -> "_Heartbeats":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _tell(study: optuna.Study, objective: Objective, run: TrialRun, outcome) -> None:
@@ -66,7 +43,7 @@ def run_population_round(study: optuna.Study, objective: Objective, size: int, h
     experiment, storage = objective.experiment, study._storage
     runs: list[TrialRun] = []
     for _ in range(size):
-        with warnings.catch_warnings():  # "heartbeat is meant for optimize": _Heartbeats records them here
+        with warnings.catch_warnings():  # "heartbeat is meant for optimize": Heartbeats records them here
             warnings.simplefilter("ignore", UserWarning)
             run = objective.start(study.ask())
         try:
@@ -79,7 +56,7 @@ def run_population_round(study: optuna.Study, objective: Objective, size: int, h
     for run in runs:
         groups[experiment.population_key(run.config)].append(run)
     ids = [storage.get_trial_id_from_study_id_trial_number(study._study_id, r.trial.number) for r in runs]
-    with _Heartbeats(storage, ids, heartbeat_s), tempfile.TemporaryDirectory(prefix="population-") as workdir:
+    with Heartbeats(storage, ids, heartbeat_s), tempfile.TemporaryDirectory(prefix="population-") as workdir:
         for group in groups.values():
             try:
                 outcomes = objective.timed(experiment.run_population, [r.config for r in group],
@@ -87,5 +64,11 @@ def run_population_round(study: optuna.Study, objective: Objective, size: int, h
             except Exception as err:  # noqa: BLE001  (the batched run itself broke: every member fails)
                 outcomes = [err] * len(group)
             for run, outcome in zip(group, outcomes):
-                _tell(study, objective, run, outcome)
+                try:
+                    _tell(study, objective, run, outcome)
+                except Exception:
+                    if objective.taken_over(run.trial) is None:
+                        raise
+                    print(f"trial {run.trial.number} was failed as stale while it ran (its heartbeat "
+                          "stopped); its retry runs instead", file=sys.stderr, flush=True)
     return size

@@ -2,8 +2,9 @@
 
 The budget counts finished trials (COMPLETE or PRUNED) across every launch of the study.
 A worker asks for a new trial only while finished + running < ``n_trials``; when the only
-thing missing is a RUNNING trial, it waits and fails stale trials (their worker died), so
-that their retry (a WAITING copy made by ``RetryHeartbeatStaleTrialCallback``) gets run.
+thing missing is a RUNNING trial, it waits and fails stale trials (their worker died; see
+``search.heartbeat`` for trials that never had a heartbeat), so that their retry (a WAITING
+copy made by ``RetryHeartbeatStaleTrialCallback``) gets run.
 Several workers asking at the same instant can overshoot by at most ``workers - 1``.
 A storage outage (the database restarting) pauses a worker instead of ending it, for up to
 ``STORAGE_OUTAGE_S``.
@@ -23,6 +24,7 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from search.choices import make_pruner, make_sampler
+from search.heartbeat import fail_stale
 from search.objective import Objective
 from search.population import run_population_round
 from search.spec import StudySpec
@@ -137,17 +139,23 @@ class StudyWorker:
                 if budget_met(spec, finished):
                     break
                 if spec.study.n_trials is not None and finished + running >= spec.study.n_trials:
-                    optuna.storages.fail_stale_trials(study)
+                    fail_stale(study)
                     time.sleep(_STALE_POLL_S)
                     continue
                 if res.population > 1:
                     room = spec.study.n_trials - finished - running if spec.study.n_trials else res.population
                     ran += run_population_round(study, objective, min(res.population, room), res.heartbeat_interval)
                 else:
+                    objective.last_trial = None
                     study.optimize(objective, n_trials=1, catch=(Exception,))
                     ran += 1
             except Exception as err:  # noqa: BLE001  re-raised unless it is a storage outage
                 outage, cause = outage or time.monotonic(), storage_outage(err)
+                if cause is None and (lost := objective.taken_over()) is not None:
+                    outage = None
+                    print(f"worker {self.index}: trial {lost.number} was failed as stale while it ran "
+                          "(its heartbeat stopped); its retry runs instead", file=sys.stderr, flush=True)
+                    continue
                 if cause is None or time.monotonic() - outage > STORAGE_OUTAGE_S:
                     raise
                 # The database restarted or is briefly unreachable (pool_pre_ping reconnects once it is
