@@ -264,9 +264,12 @@ def _drive(spec: StudySpec, study: optuna.Study) -> LaunchResult:
         if started_ray:
             ray.shutdown()
     left = _fail_leftovers(study, launch_id, "interrupted: the launcher stopped before the trial ended")
-    # Workers that could not run at all cannot fail the stale trials a killed launch left behind;
-    # orphans (no heartbeat at all) get one, so that the next launch's workers fail them.
-    fail_stale(study)
+    # Workers that could not run at all cannot fail the stale trials a killed launch left behind.
+    # Orphans (RUNNING with no heartbeat at all) get one here; unless a live worker of another
+    # launch beats for them, they are stale a grace period later and failed before we exit.
+    if fail_stale(study):
+        time.sleep(3 * res.heartbeat_interval + 2)  # the grace period, plus SQLite's whole seconds
+        fail_stale(study)
     requeued = _requeue_interrupted(study, launch_id) if stopper.requests else 0
     progress.poll(final=True)
     print(summary(study, spec), flush=True)

@@ -24,7 +24,7 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from search.choices import make_pruner, make_sampler
-from search.heartbeat import fail_stale
+from search.heartbeat import adopt_orphans, fail_stale
 from search.objective import Objective
 from search.population import run_population_round
 from search.spec import StudySpec
@@ -131,11 +131,14 @@ class StudyWorker:
         objective = Objective(spec, device=_device(res.gpus_per_trial), threads=threads,
                               launch_id=self.launch_id, artifacts=artifact_store(spec.study.artifacts),
                               stop=self._stop)
-        ran, started, outage = 0, time.perf_counter(), None
+        ran, started, outage, next_adopt = 0, time.perf_counter(), None, 0.0
         while not self._stop.is_set() and not (self.deadline and time.time() >= self.deadline):
             try:
                 finished, running = budget_counts(storage, study_id)
                 outage = None  # the database answers again
+                if running and time.monotonic() >= next_adopt:  # Optuna's own stale check runs per trial
+                    adopt_orphans(study)
+                    next_adopt = time.monotonic() + res.heartbeat_interval
                 if budget_met(spec, finished):
                     break
                 if spec.study.n_trials is not None and finished + running >= spec.study.n_trials:

@@ -22,7 +22,8 @@ from search.storage import open_storage
 from tests.helpers import study_doc
 from tests.search.faults import Launch, by_state
 
-pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning"),
+              pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed:UserWarning")]  # ask() on purpose
 INTERVAL = 1  # grace period 3 s
 
 
@@ -124,6 +125,21 @@ def test_a_launch_does_not_wait_for_ever_on_an_orphan(write_study, tmp_path) -> 
     trials = launch.trials()
     assert trials[orphan.number].state == TrialState.FAIL
     assert len(by_state(trials, TrialState.COMPLETE)) == 2 and not by_state(trials, TrialState.RUNNING)
+
+
+@pytest.mark.slow
+def test_a_study_with_only_a_time_limit_ends_without_an_orphan_running(write_study) -> None:
+    """No budget, so workers never wait on RUNNING trials: they adopt orphans as they go, and
+    the launcher fails what is left before it exits."""
+    path = write_study(study_doc("orphan-timeout", study={"n_trials": None, "timeout": 6},
+                                 resources={"workers": 1, "heartbeat_interval": INTERVAL}))
+    study = prepare_study(parse_spec(__import__("yaml").safe_load(path.read_text())))
+    orphan = study.ask()
+    launch = Launch(path)
+    assert launch.finish(timeout=240) == 0, launch.output()
+    trials = launch.trials()
+    assert trials[orphan.number].state == TrialState.FAIL
+    assert by_state(trials, TrialState.COMPLETE) and not by_state(trials, TrialState.RUNNING)
 
 
 def test_a_worker_whose_trial_was_failed_as_stale_goes_on(tmp_path, capsys) -> None:
