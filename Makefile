@@ -9,7 +9,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test clean-runs
+.PHONY: setup demo test bench clean-runs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,16 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+# Every benchmark in benchmarks/, one after another, each printing its own markdown table
+# (hours on a 2-core CPU; docs/results/performance.md has the tables and the machine).
+# PostgreSQL rows need SPARSESEARCH_TEST_POSTGRES; benchmarks/reliability.py is separate (root).
+bench: setup
+	$(PY) benchmarks/bench_dendritic.py
+	$(PY) benchmarks/bench_population.py
+	$(PY) benchmarks/bench_service.py
+	$(PY) benchmarks/bench_search.py
+	$(PY) benchmarks/bench_imp.py trial
 
 clean-runs:
 	rm -rf runs

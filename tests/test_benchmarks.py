@@ -1,0 +1,54 @@
+"""The benchmarks still run (smoke sizes) and print the tables the docs quote. No timing is asserted."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _rows(stdout: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip("|").split("|")] for line in stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("| ---")][1:]
+
+
+def _bench(script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_bench_imp_level_prints_a_rate_and_ratio_per_row() -> None:
+    proc = _bench("bench_imp_level.py", "--epochs", "1", "--repeats", "1", "--devices", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    rows = _rows(proc.stdout)
+    names = ["IMP level (core)", "dense MLP, same loop", "dense MLP, DataLoader"]
+    threads = sorted({1, os.cpu_count() or 1})
+    assert [(r[0], int(r[1]), r[2]) for r in rows] == [("cpu", t, n) for t in threads for n in names]
+    for group in (rows[i:i + 3] for i in range(0, len(rows), 3)):
+        rates = [float(r[3].replace(",", "")) for r in group]
+        assert all(rate > 0 for rate in rates)
+        assert [float(r[4]) for r in group] == pytest.approx([rate / rates[2] for rate in rates], abs=0.006)
+
+
+def test_bench_search_runs_the_quickstart_study_through_the_launcher() -> None:
+    proc = _bench("bench_search.py", "--quick", "--cases", "quickstart")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = _rows(proc.stdout)
+    assert [r[:2] for r in rows] == [["quickstart", "1 worker"], ["quickstart", "2 workers"]]
+    for row in rows:
+        finished, failed = int(row[3]), int(row[4])
+        assert finished >= 2 and failed == 0  # the 2-trial budget, met
+        assert float(row[2].replace(",", "")) == pytest.approx(finished * 3600 / float(row[5]), rel=0.05)
+
+
+def test_bench_search_rejects_an_unknown_case_in_one_line() -> None:
+    proc = _bench("bench_search.py", "--cases", "quickstart,nope")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert re.fullmatch(r"error: --cases: unknown case 'nope'; expected one of .+\n", proc.stderr)
