@@ -30,7 +30,6 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 from core.data.mnist import load_mnist
-from core.experiment import NullReporter
 from core.experiments.dendritic import DendriticConfig, ModelConfig, build_model
 from core.plasticity import Plasticity
 from core.train import train

@@ -29,7 +29,7 @@ import yaml
 from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.helpers import ROOT, run_cli, study_doc  # noqa: E402
+from tests.helpers import run_cli, study_doc  # noqa: E402
 from tests.search.faults import Launch, by_state, running_with_worker  # noqa: E402
 from tests.search.test_faults_more import reap  # noqa: E402
 

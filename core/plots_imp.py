@@ -140,7 +140,7 @@ def imp_figures(history, levels, layout: TaskLayout, summary, out_dir: Path, tra
         "imp_zombies_comatose": plot_zombies(history, n_hidden, out_dir / "imp_zombies_comatose.png"),
     }
     weights = lambda lv: [lv.masks[n].cpu().numpy() for n in lv.masks if n.endswith("weight")]  # noqa: E731
-    shown = [(f"imp_graph_split", split, "at the first split")] if split >= 0 else []
+    shown = [("imp_graph_split", split, "at the first split")] if split >= 0 else []
     shown.append(("imp_graph_last", len(levels) - 1, "at the last level"))
     for name, lv, what in shown:
         h = history[lv]

@@ -6,7 +6,6 @@ import dataclasses
 import math
 
 import pytest
-import torch
 
 from core import get_experiment
 from core.config import field_paths, from_dict, replace_path

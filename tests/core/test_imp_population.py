@@ -8,7 +8,6 @@ the others are unchanged. ``imp_population_key`` separates configs that cannot s
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
