@@ -49,9 +49,15 @@ class Heartbeats:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeats")
 
+    def add(self, trial_id: int) -> None:
+        """Beat for ``trial_id`` too, from now on (the first beat is recorded at once)."""
+        if self.enabled:
+            self.storage.record_heartbeat(trial_id)
+        self.trial_ids.append(trial_id)
+
     def _beat(self) -> None:
         while True:
-            for trial_id in self.trial_ids:
+            for trial_id in list(self.trial_ids):  # a snapshot: add() may append meanwhile
                 try:
                     self.storage.record_heartbeat(trial_id)
                 except Exception:  # noqa: BLE001  the database is away: try again next interval

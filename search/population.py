@@ -40,23 +40,25 @@ def _tell(study: optuna.Study, objective: Objective, run: TrialRun, outcome) -> 
 
 def run_population_round(study: optuna.Study, objective: Objective, size: int, heartbeat_s: float) -> int:
     """Ask ``size`` trials, train them in as few batched groups as their keys allow; return ``size``."""
-    experiment, storage = objective.experiment, study._storage
+    experiment = objective.experiment
     runs: list[TrialRun] = []
-    for _ in range(size):
-        with warnings.catch_warnings():  # "heartbeat is meant for optimize": Heartbeats records them here
-            warnings.simplefilter("ignore", UserWarning)
-            run = objective.start(study.ask())
-        try:
-            objective.configure(run)
-            runs.append(run)
-        except Exception as err:  # noqa: BLE001  (a config the experiment rejects fails alone)
-            objective.fail(run, err)
-            study.tell(run.trial, state=TrialState.FAIL)
-    groups: dict[object, list[TrialRun]] = defaultdict(list)
-    for run in runs:
-        groups[experiment.population_key(run.config)].append(run)
-    ids = [storage.get_trial_id_from_study_id_trial_number(study._study_id, r.trial.number) for r in runs]
-    with Heartbeats(storage, ids, heartbeat_s), tempfile.TemporaryDirectory(prefix="population-") as workdir:
+    # Each member beats from the moment it is asked: asking and configuring 64 members takes seconds.
+    beats = Heartbeats(study._storage, [], heartbeat_s)
+    with beats, tempfile.TemporaryDirectory(prefix="population-") as workdir:
+        for _ in range(size):
+            with warnings.catch_warnings():  # "heartbeat is meant for optimize": Heartbeats records them here
+                warnings.simplefilter("ignore", UserWarning)
+                run = objective.start(study.ask())
+            beats.add(run.trial._trial_id)
+            try:
+                objective.configure(run)
+                runs.append(run)
+            except Exception as err:  # noqa: BLE001  (a config the experiment rejects fails alone)
+                objective.fail(run, err)
+                study.tell(run.trial, state=TrialState.FAIL)
+        groups: dict[object, list[TrialRun]] = defaultdict(list)
+        for run in runs:
+            groups[experiment.population_key(run.config)].append(run)
         for group in groups.values():
             try:
                 outcomes = objective.timed(experiment.run_population, [r.config for r in group],

@@ -80,6 +80,16 @@ def test_a_trial_kept_alive_by_its_worker_is_not_failed_after_adoption(tmp_path)
     assert study.get_trials()[trial.number].state == TrialState.RUNNING
 
 
+def test_a_trial_added_to_running_heartbeats_beats_at_once(tmp_path) -> None:
+    """A population adds each member as it is asked, so none is an orphan while the others are asked."""
+    study = _study(f"sqlite:///{tmp_path}/s.db", "added")
+    with Heartbeats(study._storage, [], 60) as beats:
+        for _ in range(3):
+            beats.add(study.ask()._trial_id)
+            assert adopt_orphans(study) == []
+    assert beats.trial_ids == [t._trial_id for t in study.get_trials()]
+
+
 class _Flaky:
     """A real storage whose first ``failures`` heartbeats fail as a restarting database makes them."""
 
