@@ -54,7 +54,10 @@ def zombie_comatose_flags(masks: list[np.ndarray]) -> list[tuple[np.ndarray, np.
 
 def zombies_comatose(masks: list[np.ndarray]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Per hidden layer: (#zombie, #comatose)."""
-    flags = zombie_comatose_flags(masks)
+    return _counts(zombie_comatose_flags(masks))
+
+
+def _counts(flags: list[tuple[np.ndarray, np.ndarray]]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return tuple(int(z.sum()) for z, _ in flags), tuple(int(c.sum()) for _, c in flags)
 
 
@@ -95,8 +98,12 @@ def reachable_outputs(masks: list[np.ndarray], sources: np.ndarray) -> np.ndarra
     return live
 
 
-def analyse_graph(masks: list[np.ndarray], input_task: np.ndarray, output_task: np.ndarray) -> GraphReport:
-    """Components, split, zombies and comatose for weight masks of a concatenated-task MLP."""
+def analyse_graph(masks: list[np.ndarray], input_task: np.ndarray, output_task: np.ndarray,
+                  flags: list[tuple[np.ndarray, np.ndarray]] | None = None) -> GraphReport:
+    """Components, split, zombies and comatose for weight masks of a concatenated-task MLP.
+
+    ``flags``: :func:`zombie_comatose_flags` of these masks when the caller already has them.
+    """
     masks = [np.asarray(m) != 0 for m in masks]
     last = len(masks)
     comps = []
@@ -110,5 +117,5 @@ def analyse_graph(masks: list[np.ndarray], input_task: np.ndarray, output_task: 
     connected = tuple(
         bool(reachable_outputs(masks, input_task == j)[output_task == j].all()) for j in range(k)
     )
-    z, c = zombies_comatose(masks)
+    z, c = _counts(flags if flags is not None else zombie_comatose_flags(masks))
     return GraphReport(tuple(comps), (not mixed) and all(connected), mixed, connected, z, c)

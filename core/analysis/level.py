@@ -48,7 +48,9 @@ def level_metrics(model: MaskedMLP, data: SplitData, prune_bias: bool) -> tuple[
     test = evaluate(model, data.test, data.layout)
     val = evaluate(model, data.val, data.layout)
     layout = data.layout
-    graph = analyse_graph(weight_masks_np(model), layout.input_task(), layout.output_task())
+    wmasks = weight_masks_np(model)
+    flags = zombie_comatose_flags(wmasks)  # one pass serves the graph's counts and the zombie biases
+    graph = analyse_graph(wmasks, layout.input_task(), layout.output_task(), flags=flags)
     m = param_counts(model, prune_bias)
     m.update(test_acc=test.acc, min_task_acc=min(test.task_acc), val_loss=val.loss, val_acc=val.acc)
     m.update({f"task{j}_acc": a for j, a in enumerate(test.task_acc)})
@@ -63,7 +65,7 @@ def level_metrics(model: MaskedMLP, data: SplitData, prune_bias: bool) -> tuple[
     m.update(neg_hidden_biases=float(sum(int((b < 0).sum()) for b in hidden_b)))
     # ... and zombies living longer when their bias is large and positive: log their biases.
     zb = [layer.bias.detach().cpu().numpy()[z] for layer, (z, _c) in
-          zip(model.layers[:-1], zombie_comatose_flags(weight_masks_np(model)))]
+          zip(model.layers[:-1], flags)]
     zb = np.concatenate(zb) if zb else np.zeros(0)
     m.update(zombie_bias_mean=float(zb.mean()) if zb.size else 0.0, zombie_bias_pos=float((zb > 0).sum()))
     return m, graph

@@ -19,7 +19,7 @@ from core.analysis.level import level_metrics, split_summary, trajectories
 from core.config import config_hash
 from core.data.tasks import SplitData, concat_tasks, split_rows
 from core.experiment import Reporter, Result, RunContext, register_experiment
-from core.lottery.config import ImpConfig
+from core.lottery.config import MNIST_TASKS, ImpConfig
 from core.lottery.imp import run_imp
 from core.lottery.pruning import prunable_names
 from core.nets.mlp import MaskedMLP
@@ -46,7 +46,7 @@ def final_metrics(history: list[dict[str, float]], summary: dict[str, float]) ->
 def build_data(cfg: ImpConfig, ctx: RunContext) -> SplitData:
     """The concatenated train / val / test splits the config asks for, on ``ctx.device``."""
     d = cfg.data
-    if d.task in ("mnist", "mnist_pairs"):
+    if d.task in MNIST_TASKS:
         from core.data.mnist_pairs import mnist_tasks
 
         directory = d.mnist_dir or (str(ctx.data_dir) if ctx.data_dir else None)

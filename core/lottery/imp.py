@@ -43,6 +43,10 @@ def _params(model: MaskedMLP) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, (p, _m) in model.param_masks().items()}
 
 
+def _masks(model: MaskedMLP) -> dict[str, torch.Tensor]:
+    return {n: m.detach().clone() for n, (_p, m) in model.param_masks().items()}
+
+
 def _load_params(model: MaskedMLP, values: Mapping[str, torch.Tensor]) -> None:
     with torch.no_grad():
         for n, (p, _m) in model.param_masks().items():
@@ -84,8 +88,7 @@ def run_imp(
     run_id: str = "",
 ) -> list[LevelOutcome]:
     """Run levels 0..``imp_cfg.levels`` (resuming from ``ckpt_dir`` when it holds this run)."""
-    names = prunable_names(list(model.param_masks()), imp_cfg.prune_bias)
-    initial = {n: model.param_masks()[n][1].numel() for n in names}
+    names, initial = _prune_plan(model, imp_cfg)
     rewind, done = (None, [])
     if ckpt_dir is not None:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -113,13 +116,7 @@ def run_imp(
     for level in range(len(done), imp_cfg.levels + 1):
         if imp_cfg.stop_at_split and done[-1].metrics.get("split", 0.0) >= 1.0:
             break
-        pm = model.param_masks()
-        new_masks = prune_step(
-            {n: pm[n] for n in names}, names, len(model.layers), imp_cfg.scope,
-            imp_cfg.schedule, imp_cfg, level, initial,
-        )
-        _load_params(model, rewind)
-        model.set_masks(new_masks)
+        _prune_and_rewind(model, names, initial, imp_cfg, level, rewind)
         stats = train_level(model, data, train_cfg, seed=_level_seed(seed, level))
         done.append(_finish(model, level, stats, on_level, ckpt_dir, run_id))
     return done
@@ -129,11 +126,28 @@ def _level_seed(seed: int, level: int) -> int:
     return int(seed) * 1_000_003 + level
 
 
-def _finish(model, level, stats, on_level, ckpt_dir, run_id) -> LevelOutcome:
+def _prune_plan(model: MaskedMLP, imp_cfg: "ImpSection") -> tuple[list[str], dict[str, int]]:
+    """The prunable names and each one's initial entry count (fixed for the whole run)."""
+    names = prunable_names(list(model.param_masks()), imp_cfg.prune_bias)
+    return names, {n: model.param_masks()[n][1].numel() for n in names}
+
+
+def _prune_and_rewind(model: MaskedMLP, names: list[str], initial: dict[str, int], imp_cfg: "ImpSection",
+                      level: int, rewind: Mapping[str, torch.Tensor]) -> None:
+    """Level ``level``'s pruning of the trained ``model``, then rewinding to ``rewind`` under the new masks."""
+    pm = model.param_masks()
+    new_masks = prune_step(
+        {n: pm[n] for n in names}, names, len(model.layers), imp_cfg.scope,
+        imp_cfg.schedule, imp_cfg, level, initial,
+    )
+    _load_params(model, rewind)
+    model.set_masks(new_masks)
+
+
+def _finish(model, level, stats, on_level, ckpt_dir=None, run_id="") -> LevelOutcome:
     model.apply_masks()
     metrics = {k: float(v) for k, v in on_level(level, model, stats).items()}
-    masks = {n: m.detach().clone() for n, (_p, m) in model.param_masks().items()}
-    out = LevelOutcome(level, masks, _params(model), metrics)
+    out = LevelOutcome(level, _masks(model), _params(model), metrics)
     if ckpt_dir is not None:
         _save(
             {"run_id": run_id, "level": level, "masks": out.masks, "trained": out.trained, "metrics": metrics},

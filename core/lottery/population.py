@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Mapping, Sequence
 
 import torch
@@ -21,8 +22,9 @@ from torch.nn import functional as F
 from core.data.tasks import SplitData, TaskLayout
 from core.errors import Diverged
 from core.lottery.config import ImpSection, TrainConfig
-from core.lottery.imp import LevelOutcome, _level_seed  # the reference's seed rule, so the paths cannot drift
-from core.lottery.pruning import prunable_names, prune_step
+# The reference's own helpers (seed rule, pruning, level finish), so the paths cannot drift.
+from core.lottery.imp import (LevelOutcome, _finish, _level_seed, _load_params, _masks, _params, _prune_and_rewind,
+                              _prune_plan)
 from core.lottery.population_optim import PopulationOptimizer
 from core.lottery.train import TrainStats
 from core.nets.mlp import MaskedMLP
@@ -203,20 +205,6 @@ def train_population_level(
     return out  # type: ignore[return-value]
 
 
-def _params(model: MaskedMLP) -> dict[str, torch.Tensor]:
-    return {n: p.detach().clone() for n, (p, _m) in model.param_masks().items()}
-
-
-@torch.no_grad()
-def _load(model: MaskedMLP, values: Mapping[str, torch.Tensor]) -> None:
-    for n, (p, _m) in model.param_masks().items():
-        p.copy_(values[n])
-
-
-def _masks(model: MaskedMLP) -> dict[str, torch.Tensor]:
-    return {n: m.detach().clone() for n, (_p, m) in model.param_masks().items()}
-
-
 def run_imp_population(
     members: Sequence[Member],
     on_level: OnMemberLevel,
@@ -231,6 +219,7 @@ def run_imp_population(
     """
     errors: list[BaseException | None] = [None] * len(members)
     running = list(range(len(members)))
+    plans: dict[int, tuple[list[str], dict[str, int]]] = {}  # member → prunable names, initial counts
     level = 0
     while running:
         trainees = []
@@ -240,14 +229,9 @@ def run_imp_population(
                 if level == 0:
                     # rewind_step 0: rewind to the initial values, taken before any training.
                     m.rewind = _params(m.model) if m.imp.rewind_step == 0 else None
+                    plans[i] = _prune_plan(m.model, m.imp)
                 else:
-                    names = prunable_names(list(m.model.param_masks()), m.imp.prune_bias)
-                    pm = m.model.param_masks()
-                    initial = {n: pm[n][1].numel() for n in names}
-                    new = prune_step({n: pm[n] for n in names}, names, len(m.model.layers), m.imp.scope,
-                                     m.imp.schedule, m.imp, level, initial)
-                    _load(m.model, m.rewind)  # type: ignore[arg-type]
-                    m.model.set_masks(new)
+                    _prune_and_rewind(m.model, *plans[i], m.imp, level, m.rewind)  # type: ignore[arg-type]
                 trainees.append(i)
             except Exception as err:  # a pruning error ends this member only
                 errors[i] = err
@@ -264,19 +248,17 @@ def run_imp_population(
             if res.error is not None:
                 errors[i] = res.error
                 continue
-            _load(m.model, res.state)  # type: ignore[arg-type]
+            _load_params(m.model, res.state)  # type: ignore[arg-type]
             if level == 0 and m.rewind is None:
                 # Training stopped before the rewind step: rewind to where level 0 ended.
                 m.rewind = res.captured if res.captured is not None else _params(m.model)
-            m.model.apply_masks()
-            try:
-                reported = on_level(i, level, m.model, res.stats)  # type: ignore[arg-type]
-                metrics = {k: float(v) for k, v in reported.items()}
+            try:  # the reference's level finish, without checkpoints
+                outcome = _finish(m.model, level, res.stats, partial(on_level, i))
             except Exception as err:  # the reporter stopped this member (pruned, interrupted, timed out)
                 errors[i] = err
                 continue
-            m.levels.append(LevelOutcome(level, _masks(m.model), _params(m.model), metrics))
-            stop = m.imp.stop_at_split and metrics.get("split", 0.0) >= 1.0
+            m.levels.append(outcome)
+            stop = m.imp.stop_at_split and outcome.metrics.get("split", 0.0) >= 1.0
             if level >= m.imp.levels or stop:
                 if on_done is not None:
                     try:

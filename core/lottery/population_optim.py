@@ -36,18 +36,20 @@ class PopulationOptimizer:
         self.steps = 0
         self.exp_avg = [torch.zeros_like(p) for p in self.params] if kind == "adam" else []
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params] if kind == "adam" else []
-        self._scalars: dict[tuple, torch.Tensor] = {}
+        # lr and weight decay are fixed per instance: their per-member tensors are built once.
+        self._decay = any(self.weight_decays)
+        self._wds = [self._per_member(self.weight_decays, p) for p in self.params] if self._decay else []
+        neg_lrs = [-lr for lr in self.lrs]
+        self._neg_lrs = [self._per_member(neg_lrs, p) for p in self.params] if kind == "sgd" else []
         # Learning rates in float64 on the device: the step size lr / (1 - beta1^t) is then
         # formed in double, as torch does in Python, without a host-to-device copy per step.
         self._lrs64 = torch.tensor(self.lrs, dtype=torch.float64, device=self.params[0].device)
 
-    def _per_member(self, values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _per_member(values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
         # float32 [P, 1, ...]: the same rounding torch applies to a Python scalar in the kernel.
-        key = (tuple(values), like.dim())
-        if key not in self._scalars:
-            shape = (len(values),) + (1,) * (like.dim() - 1)
-            self._scalars[key] = torch.tensor(list(values), dtype=like.dtype, device=like.device).view(shape)
-        return self._scalars[key]
+        shape = (len(values),) + (1,) * (like.dim() - 1)
+        return torch.tensor(list(values), dtype=like.dtype, device=like.device).view(shape)
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -56,18 +58,17 @@ class PopulationOptimizer:
     @torch.no_grad()
     def step(self) -> None:
         self.steps += 1
-        decay = any(self.weight_decays)
         if self.kind == "adam":
             bias_correction1 = 1 - _BETA1**self.steps
             bias_correction2_sqrt = (1 - _BETA2**self.steps) ** 0.5
             neg_step = (self._lrs64 / bias_correction1).neg_().to(self.params[0].dtype)
         for i, param in enumerate(self.params):
             grad = param.grad
-            if decay:
+            if self._decay:
                 # torch: grad.add(param, alpha=wd); a zero wd leaves the grad exactly as it is.
-                grad = torch.addcmul(grad, param, self._per_member(self.weight_decays, param))
+                grad = torch.addcmul(grad, param, self._wds[i])
             if self.kind == "sgd":
-                param.addcmul_(grad, self._per_member([-lr for lr in self.lrs], param))
+                param.addcmul_(grad, self._neg_lrs[i])
                 continue
             exp_avg, exp_avg_sq = self.exp_avg[i], self.exp_avg_sq[i]
             exp_avg.lerp_(grad, 1 - _BETA1)

@@ -86,12 +86,7 @@ class PopulationMLP:
         shapes = {n: tuple(states[0][n].shape) for n in names}
         flat = torch.stack([torch.cat([s[n].detach().reshape(-1) for n in names]) for s in states])
         flat_mask = torch.stack([torch.cat([m[n].reshape(-1) for n in names]) for m in masks])
-        return cls(flat.requires_grad_(), flat_mask, shapes, activation, mode)
-
-    @property
-    def size(self) -> int:
-        """Number of members P."""
-        return self.flat.shape[0]
+        return cls(flat, flat_mask, shapes, activation, mode)  # __init__ makes flat require grad
 
     def parameters(self) -> list[torch.Tensor]:
         return [self.flat]
@@ -101,16 +96,6 @@ class PopulationMLP:
         lead = rows.shape[:-1]
         parts = rows.split(self._numels, dim=-1)
         return {n: t.view(*lead, *shape) for (n, shape), t in zip(self.shapes.items(), parts)}
-
-    @property
-    def params(self) -> dict[str, torch.Tensor]:
-        """Named views of the stacked parameters."""
-        return self.unflatten(self.flat)
-
-    @property
-    def masks(self) -> dict[str, torch.Tensor]:
-        """Named views of the stacked masks."""
-        return self.unflatten(self.flat_mask)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` [P, N, in] → logits [P, N, out]; member p sees only row p of everything."""
@@ -134,10 +119,5 @@ class PopulationMLP:
     def select(self, rows: Sequence[int]) -> "PopulationMLP":
         """A smaller population of the given rows (members that stopped leave the batch)."""
         idx = torch.tensor(list(rows), dtype=torch.long, device=self.flat.device)
-        flat = self.flat.detach().index_select(0, idx)
         flat, mask = self.flat.detach().index_select(0, idx), self.flat_mask.index_select(0, idx)
         return PopulationMLP(flat, mask, self.shapes, self.activation, self.mode)
-
-    def footprint_bytes(self) -> int:
-        """Bytes held by parameters and masks (all members)."""
-        return 2 * self.flat.numel() * self.flat.element_size()
