@@ -19,6 +19,7 @@ training rows (epochs × rows / seconds). Population training (many trials in on
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import sys
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from core.experiment import RunContext  # noqa: E402
 from core.experiments.imp import build_data, build_model  # noqa: E402
-from core.lottery.config import ImpConfig, TrainConfig  # noqa: E402
+from core.lottery.config import ImpConfig  # noqa: E402
 from core.lottery.train import evaluate, task_loss, train_level  # noqa: E402
 from core.config import from_dict  # noqa: E402
 
@@ -51,7 +52,7 @@ def _core(cfg: ImpConfig, data, epochs: int, device: str) -> float:
     for w, m in zip((layer.weight for layer in model.layers), model.weight_masks()):
         m.copy_((torch.rand_like(w) < 0.3).float())  # a pruned level: ~30 % of the weights left
     model.apply_masks()
-    train = TrainConfig(optimizer="adam", lr=0.01, batch_size=64, max_epochs=epochs, patience=epochs + 1)
+    train = dataclasses.replace(cfg.train, max_epochs=epochs, patience=epochs + 1)  # no early stop
     t0 = time.perf_counter()
     train_level(model, data, train, seed=0)
     _sync(device)
@@ -76,15 +77,15 @@ def _step(model, opt, x, y, layout) -> None:
 
 def _dense_loop(cfg: ImpConfig, data, epochs: int, device: str) -> float:
     model = _dense(cfg, data, device)
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    gen, batch = torch.Generator().manual_seed(0), cfg.train.batch_size
     x, y, n = data.train.x, data.train.y, len(data.train.x)
     t0 = time.perf_counter()
     for _ in range(epochs):
         model.train()
         order = torch.randperm(n, generator=gen).to(x.device)
-        for b in range(0, n, 64):
-            idx = order[b : b + 64]
+        for b in range(0, n, batch):
+            idx = order[b : b + batch]
             _step(model, opt, x[idx], y[idx], data.layout)
         evaluate(model, data.val, data.layout)
     _sync(device)
@@ -93,9 +94,9 @@ def _dense_loop(cfg: ImpConfig, data, epochs: int, device: str) -> float:
 
 def _dense_dataloader(cfg: ImpConfig, data, epochs: int, device: str) -> float:
     model = _dense(cfg, data, device)
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     ds = torch.utils.data.TensorDataset(data.train.x.cpu(), data.train.y.cpu())
-    loader = torch.utils.data.DataLoader(ds, batch_size=64, shuffle=True, num_workers=0)
+    loader = torch.utils.data.DataLoader(ds, batch_size=cfg.train.batch_size, shuffle=True, num_workers=0)
     t0 = time.perf_counter()
     for _ in range(epochs):
         model.train()

@@ -29,6 +29,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 import sqlalchemy
 from optuna_dashboard import wsgi
 
+from search.cli import input_error
 from search.spec import SpecError, StudySpec, load_spec
 from search.storage import StorageUnavailable, artifact_store, open_storage, public_url, sqlite_path
 
@@ -289,8 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = load_spec(args.study_file, storage=args.storage)
         return serve(spec, args.host, args.port)
     except (SpecError, DashboardError) as err:
-        print(f"error: {args.study_file}: {err}", file=sys.stderr)
-        return 2
+        return input_error(args.study_file, err)
     except KeyboardInterrupt:  # Ctrl-C while still starting
         return 130
 

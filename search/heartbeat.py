@@ -82,7 +82,7 @@ def adopt_orphans(study: optuna.Study) -> list[int]:
     A live worker between ``ask`` and its first heartbeat is harmless to adopt: its own
     heartbeats overwrite this one. A trial already adopted has a heartbeat and is left alone."""
     storage = _rdb(study._storage)
-    if not _has_heartbeats(storage):
+    if storage is None or storage.get_heartbeat_interval() is None:
         return []
     trial, beat = models.TrialModel, models.TrialHeartbeatModel
     with orm.Session(storage.engine) as session:
@@ -96,10 +96,10 @@ def adopt_orphans(study: optuna.Study) -> list[int]:
     return [number for _trial_id, number in rows]
 
 
-def fail_stale(study: optuna.Study) -> list[int]:
-    """Adopt orphans (they fail a grace period later), then fail the stale trials and queue their
-    retries as Optuna does; return the numbers of the orphans adopted."""
-    adopted = adopt_orphans(study)
+def fail_stale(study: optuna.Study, *, adopt: bool = True) -> list[int]:
+    """Adopt orphans (they fail a grace period later) unless ``adopt`` is off, then fail the stale
+    trials and queue their retries as Optuna does; return the numbers of the orphans adopted."""
+    adopted = adopt_orphans(study) if adopt else []
     with warnings.catch_warnings():  # fail_stale_trials is "experimental" in Optuna 5
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)

@@ -301,11 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_spec(args.study_file, storage=args.storage, ray_address=args.ray_address)
         return run(spec, (args.dashboard_host, args.dashboard_port) if args.dashboard else None).code
-    except (SpecError, StorageUnavailable) as err:
+    except (SpecError, StorageUnavailable, DashboardError) as err:
         return input_error(args.study_file, err)
-    except DashboardError as err:
-        print(f"error: {args.study_file}: {err}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":

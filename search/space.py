@@ -38,7 +38,7 @@ class Param:
 
     @property
     def encoded_choices(self) -> tuple[Any, ...]:
-        return tuple(c if isinstance(c, _SCALAR) else json.dumps(c) for c in self.choices)
+        return tuple(encode(self, c) for c in self.choices)
 
 
 def _number(value: Any, path: str, kind: str) -> float:

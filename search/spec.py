@@ -263,7 +263,7 @@ def parse_spec(doc: Any, source: str = "<string>", *, storage: str | None = None
         _check_enqueue(study.enqueue, space)
         resources = _resources(_section(doc, "resources", _RESOURCE_KEYS, required=False), ray_address)
         check(resources.population == 1 or experiment.run_population is not None, "resources.population",
-              f"experiment kind {kind!r} cannot train trials together; expected 1")
+              f"experiment kind {kind!r} cannot train trials together; expected 1, got {resources.population}")
     except SpecError:
         raise
     except ConfigError as err:

@@ -57,6 +57,17 @@ def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
 
 
+def _wait_out(err: Exception, since: float, index: int) -> None:
+    """Re-raise ``err`` unless it is a storage outage that began less than ``STORAGE_OUTAGE_S`` ago
+    (at ``since``); else say so and wait before the caller retries."""
+    cause = storage_outage(err)
+    if cause is None or time.monotonic() - since > STORAGE_OUTAGE_S:
+        raise err
+    print(f"worker {index}: storage unavailable, retrying in {_OUTAGE_POLL_S:g} s: "
+          f"{_first_line(cause.__cause__ or cause)}", file=sys.stderr, flush=True)
+    time.sleep(_OUTAGE_POLL_S)
+
+
 def _outage_tolerant(fn, index: int):
     """``fn()``, retried while the database is unreachable (a worker started during a restart)."""
     since = time.monotonic()
@@ -64,12 +75,7 @@ def _outage_tolerant(fn, index: int):
         try:
             return fn()
         except Exception as err:  # noqa: BLE001  re-raised unless it is a storage outage
-            cause = storage_outage(err)
-            if cause is None or time.monotonic() - since > STORAGE_OUTAGE_S:
-                raise
-            print(f"worker {index}: storage unavailable, retrying in {_OUTAGE_POLL_S:g} s: "
-                  f"{_first_line(cause.__cause__ or cause)}", file=sys.stderr, flush=True)
-            time.sleep(_OUTAGE_POLL_S)
+            _wait_out(err, since, index)
 
 
 def budget_counts(storage: optuna.storages.BaseStorage, study_id: int) -> tuple[int, int]:
@@ -142,7 +148,7 @@ class StudyWorker:
                 if budget_met(spec, finished):
                     break
                 if spec.study.n_trials is not None and finished + running >= spec.study.n_trials:
-                    fail_stale(study)
+                    fail_stale(study, adopt=False)  # adopted above, once per heartbeat interval
                     time.sleep(_STALE_POLL_S)
                     continue
                 if res.population > 1:
@@ -153,18 +159,14 @@ class StudyWorker:
                     study.optimize(objective, n_trials=1, catch=(Exception,))
                     ran += 1
             except Exception as err:  # noqa: BLE001  re-raised unless it is a storage outage
-                outage, cause = outage or time.monotonic(), storage_outage(err)
-                if cause is None and (lost := objective.taken_over()) is not None:
+                if storage_outage(err) is None and (lost := objective.taken_over()) is not None:
                     outage = None
                     print(f"worker {self.index}: trial {lost.number} was failed as stale while it ran "
                           "(its heartbeat stopped); its retry runs instead", file=sys.stderr, flush=True)
                     continue
-                if cause is None or time.monotonic() - outage > STORAGE_OUTAGE_S:
-                    raise
                 # The database restarted or is briefly unreachable (pool_pre_ping reconnects once it is
                 # back). A trial caught mid-tell stays RUNNING, goes stale and is retried by heartbeat.
-                print(f"worker {self.index}: storage unavailable, retrying in {_OUTAGE_POLL_S:g} s: "
-                      f"{_first_line(cause.__cause__ or cause)}", file=sys.stderr, flush=True)
-                time.sleep(_OUTAGE_POLL_S)
+                outage = outage or time.monotonic()
+                _wait_out(err, outage, self.index)
         return {"worker": self.index, "trials": ran, "wall_s": time.perf_counter() - started,
                 "busy_s": objective.busy_s}
