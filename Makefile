@@ -26,11 +26,12 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
-# Every benchmark in benchmarks/, one after another, each printing its own markdown table
+# Every benchmark in benchmarks/, one after another, each printing its own markdown table (bench_imp: JSON)
 # (hours on a 2-core CPU; docs/results/performance.md has the tables and the machine).
 # PostgreSQL rows need SPARSESEARCH_TEST_POSTGRES; benchmarks/reliability.py is separate (root).
 bench: setup
 	$(PY) benchmarks/bench_dendritic.py
+	$(PY) benchmarks/bench_imp_level.py
 	$(PY) benchmarks/bench_population.py
 	$(PY) benchmarks/bench_service.py
 	$(PY) benchmarks/bench_search.py
