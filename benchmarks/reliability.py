@@ -30,8 +30,7 @@ from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.helpers import run_cli, study_doc  # noqa: E402
-from tests.search.faults import Launch, by_state, running_with_worker  # noqa: E402
-from tests.search.test_faults_more import reap  # noqa: E402
+from tests.search.faults import Launch, by_state, reap, running_with_worker  # noqa: E402
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 ENQUEUED = [{"x": 2.0, "y": -1.0}, {"x": 1.0, "y": 1.0}]

@@ -13,11 +13,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+import search.dashboard
+import search.launch
+import search.report
+import search.rerun
 
 HERE = Path(__file__).resolve().parent
 STUDIES = HERE / "studies"
 EXPERIMENTS = HERE / "experiments"
 TEN_MB = 10 * 1024 * 1024
+# Every study entry point: its ``main(argv)`` and the extra arguments it needs to run at all.
+ENTRY_POINTS: dict[str, tuple[Callable[[list[str]], int], list[str]]] = {
+    "launch": (search.launch.main, []),
+    "dashboard": (search.dashboard.main, ["--port", "0"]),
+    "report": (search.report.main, []),
+    "rerun": (search.rerun.main, ["--trial", "0"]),
+}
 
 
 @dataclass(frozen=True)

@@ -18,24 +18,14 @@ from typing import Callable
 import pytest
 
 import core.run
-import search.dashboard
 import search.launch
-import search.report
-import search.rerun
-from tests.bad_input.corpus import EXPERIMENTS, STUDIES, Case, experiment_cases, study_cases
+from tests.bad_input.corpus import ENTRY_POINTS, EXPERIMENTS, STUDIES, Case, experiment_cases, study_cases
 from tests.helpers import run_cli
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
-ENTRY_POINTS: dict[str, tuple[Callable[[list[str]], int], list[str]]] = {
-    "launch": (search.launch.main, []),
-    "dashboard": (search.dashboard.main, ["--port", "0"]),
-    "report": (search.report.main, []),
-    "rerun": (search.rerun.main, ["--trial", "0"]),
-}
 STUDY_CASES = study_cases()
 EXPERIMENT_CASES = experiment_cases()
-CORE_KNOWN: dict[str, str] = {}  # corpus files a core entry point is known to mishandle (none now)
 
 
 def listing(*roots: Path) -> set[str]:
@@ -89,8 +79,7 @@ def test_bad_study_file(case: Case, entry: str, rundir: Path, tmp_path: Path, ca
     assert listing(tmp_path, STUDIES) == before, "something was created on disk"
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=[pytest.mark.xfail(
-    reason=CORE_KNOWN[c.name], strict=True)] if c.name in CORE_KNOWN else []) for c in EXPERIMENT_CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in EXPERIMENT_CASES])
 def test_bad_experiment_file(case: Case, rundir: Path, tmp_path: Path, capsys) -> None:
     path = case.path(tmp_path, EXPERIMENTS)
     before = listing(tmp_path, EXPERIMENTS)
@@ -147,13 +136,11 @@ def test_gpu_shortfall_is_one_line_and_creates_no_storage(rundir: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_bad_study_files_create_no_study_in_postgresql(rundir: Path, tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("storage_url", ["postgresql"], indirect=True)
+def test_bad_study_files_create_no_study_in_postgresql(storage_url: str, rundir: Path, tmp_path: Path,
+                                                       capsys) -> None:
     """The same corpus against the real PostgreSQL server (``--storage``): no new study appears."""
-    url = os.environ.get("SPARSESEARCH_TEST_POSTGRES")
-    if not url:
-        if os.environ.get("SPARSESEARCH_REQUIRE_POSTGRES") == "1":
-            pytest.fail("SPARSESEARCH_REQUIRE_POSTGRES=1 but SPARSESEARCH_TEST_POSTGRES is not set")
-        pytest.skip("needs SPARSESEARCH_TEST_POSTGRES")
+    url = storage_url
     import optuna
 
     def names() -> set[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,8 @@ import pytest
 import search.dashboard
 import search.launch
 import search.report
-import search.rerun
 from search.spec import SpecError, parse_spec
+from tests.bad_input.corpus import ENTRY_POINTS
 from tests.helpers import ROOT, run_cli, study_doc
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -35,10 +34,11 @@ def _calls(tree: ast.AST):
             yield node, ast.unparse(node.func)
 
 
-def _scan(path: Path) -> list[str]:
-    """Unsafe deserialisation and unsafe YAML in one source file, as 'file:line what' strings."""
+def _scan(path: Path, root: Path = ROOT) -> list[str]:
+    """Unsafe deserialisation and unsafe YAML in one source file, as 'file:line what' strings
+    (the file named relative to ``root``)."""
     tree, bad = ast.parse(path.read_text(encoding="utf-8")), []
-    where = lambda n: f"{path.relative_to(ROOT)}:{n.lineno}"  # noqa: E731
+    where = lambda n: f"{path.relative_to(root)}:{n.lineno}"  # noqa: E731
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) else [])
@@ -63,16 +63,13 @@ def _scan(path: Path) -> list[str]:
 
 
 def test_scanner_finds_what_it_looks_for(tmp_path: Path) -> None:
-    sample = ROOT / "search" / "_scan_sample_never_committed.py"
+    sample = tmp_path / "scan_sample.py"
     sample.write_text("import pickle\nimport yaml, torch, numpy as np\nyaml.load(s)\n"
                       "yaml.load(s, Loader=yaml.Loader)\n"
                       "yaml.unsafe_load(s)\ntorch.load(f)\ntorch.load(f, weights_only=False)\n"
                       "np.load(f, allow_pickle=True)\nyaml.load(s, Loader=yaml.SafeLoader)\n"
                       "torch.load(f, weights_only=True)\n")
-    try:
-        found = _scan(sample)
-    finally:
-        sample.unlink()
+    found = _scan(sample, root=tmp_path)
     assert len(found) == 8, found  # every line but the last two
 
 
@@ -99,9 +96,8 @@ def test_storage_errors_never_show_the_password(url: str, entry: str, write_stud
                                                 capsys) -> None:
     monkeypatch.chdir(tmp_path)
     path = write_study(study_doc(study={"storage": url}))
-    main = {"launch": search.launch.main, "dashboard": search.dashboard.main, "report": search.report.main,
-            "rerun": search.rerun.main}[entry]
-    code = main([str(path), *{"dashboard": ["--port", "0"], "rerun": ["--trial", "0"]}.get(entry, [])])
+    main, extra = ENTRY_POINTS[entry]
+    code = main([str(path), *extra])
     out, err = capsys.readouterr()
     assert code == 2 and "study.storage" in err, err
     assert PASSWORD not in out + err
@@ -109,14 +105,11 @@ def test_storage_errors_never_show_the_password(url: str, entry: str, write_stud
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_password_is_in_no_attribute_report_or_launch_output(write_study, tmp_path, study_name,
+@pytest.mark.parametrize("storage_url", ["postgresql"], indirect=True)
+def test_password_is_in_no_attribute_report_or_launch_output(storage_url, write_study, tmp_path, study_name,
                                                              monkeypatch, capsys) -> None:
     """A tiny real study on PostgreSQL through a URL with its password: the password is nowhere."""
-    url = os.environ.get("SPARSESEARCH_TEST_POSTGRES")
-    if not url:
-        if os.environ.get("SPARSESEARCH_REQUIRE_POSTGRES") == "1":
-            pytest.fail("SPARSESEARCH_REQUIRE_POSTGRES=1 but SPARSESEARCH_TEST_POSTGRES is not set")
-        pytest.skip("needs SPARSESEARCH_TEST_POSTGRES")
+    url = storage_url
     from sqlalchemy.engine import make_url
 
     password = make_url(url).password

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -92,15 +91,18 @@ def test_mutated_study_documents_raise_only_spec_error(doc) -> None:
     _parse(doc)
 
 
-_DIR = Path(tempfile.mkdtemp(prefix="spec-bytes-"))
+@pytest.fixture(scope="module")
+def bytes_dir(tmp_path_factory) -> Path:
+    """Where the random-bytes files go (module-scoped: Hypothesis reruns the test body many times)."""
+    return tmp_path_factory.mktemp("spec-bytes")
 
 
 @SETTINGS
 @given(data=st.binary(max_size=2000) | st.text(max_size=400).map(lambda t: t.encode("utf-8", "surrogatepass"))
        | st.sampled_from([b"[" * 40, b"a: &x 1\nb: *x\n", b"!!python/name:os.system\n", b"\xff\xfe",
                           b"study: !!set {a, b}\n", b"- !!binary aGk=\n", b"x: 2020-01-01\n"]))
-def test_random_bytes_raise_only_spec_error(data: bytes) -> None:
-    path = _DIR / f"s{os.getpid()}.yaml"
+def test_random_bytes_raise_only_spec_error(bytes_dir: Path, data: bytes) -> None:
+    path = bytes_dir / f"s{os.getpid()}.yaml"
     path.write_bytes(data)
     try:
         load_spec(path)

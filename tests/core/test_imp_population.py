@@ -70,14 +70,19 @@ def _same_result(ref, pop) -> None:
 
 @pytest.fixture(scope="module")
 def references(tmp_path_factory):
-    """Unbatched runs of every variant: (config, Result, reported rows)."""
+    """Unbatched runs of every variant: (config, Result, reported rows). Runs on one thread and
+    gives the previous thread count back when the module is done."""
+    threads = torch.get_num_threads()
     out = []
-    for i, over in enumerate(VARIANTS):
-        cfg, rec = _cfg(over), _Record()
-        torch.set_num_threads(1)
-        r = get_experiment("imp").run(cfg, rec, RunContext(workdir=tmp_path_factory.mktemp(f"ref{i}")))
-        out.append((cfg, r, rec.rows))
-    return out
+    try:
+        for i, over in enumerate(VARIANTS):
+            cfg, rec = _cfg(over), _Record()
+            torch.set_num_threads(1)
+            r = get_experiment("imp").run(cfg, rec, RunContext(workdir=tmp_path_factory.mktemp(f"ref{i}")))
+            out.append((cfg, r, rec.rows))
+        yield out
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_population_matches_every_unbatched_run_exactly(references, tmp_path):

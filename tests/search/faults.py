@@ -1,4 +1,5 @@
-"""Helpers for fault tests: run the launcher as a separate process group and watch its study."""
+"""Helpers for fault tests: run the launcher as a separate process group and watch its study,
+kill what it leaves behind, and make the error a restarting database raises."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from tests.helpers import ROOT
+
+
+def outage_error(statement: str = "SELECT 1", message: str = "the database system is shutting down") -> Exception:
+    """The ``OperationalError`` SQLAlchemy raises while PostgreSQL restarts."""
+    import sqlalchemy
+
+    return sqlalchemy.exc.OperationalError(statement, {}, Exception(message))
 
 
 class Launch:
@@ -65,3 +73,14 @@ def running_with_worker(trials: list[FrozenTrial]) -> list[FrozenTrial]:
 
 def by_state(trials: list[FrozenTrial], *states: TrialState) -> list[FrozenTrial]:
     return [t for t in trials if t.state in states]
+
+
+def reap(launch: Launch) -> None:
+    """Kill what the launch's session left behind (only its own processes; also used by
+    benchmarks/reliability.py)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getsid(int(entry.name)) == launch.proc.pid:
+                os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:
+            pass

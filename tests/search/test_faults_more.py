@@ -4,12 +4,10 @@ cannot take a trial's files. ``benchmarks/reliability.py`` repeats these and cou
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import optuna
 import pytest
@@ -21,7 +19,7 @@ from search.launch import prepare_study
 from search.objective import Objective
 from search.spec import parse_spec
 from tests.helpers import study_doc
-from tests.search.faults import Launch, by_state, running_with_worker
+from tests.search.faults import Launch, by_state, reap, running_with_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -36,17 +34,6 @@ def _doc(name: str, storage: str) -> dict:
 
 def _busy(trials) -> bool:
     return bool(by_state(trials, *DONE)) and len(running_with_worker(trials)) == 2
-
-
-def reap(launch: Launch) -> None:
-    """Kill what the launch's session left behind (only its own processes; also used by
-    benchmarks/reliability.py)."""
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and os.getsid(int(entry.name)) == launch.proc.pid:
-                os.kill(int(entry.name), signal.SIGKILL)
-        except OSError:
-            pass
 
 
 def _check_end_state(trials, before: dict) -> None:
@@ -135,65 +122,3 @@ def test_trial_whose_artifacts_cannot_be_stored_completes_with_artifact_error(tm
     assert "NotADirectoryError" in trial.user_attrs["artifact_error"]
     assert "imp_accuracy_params" in trial.user_attrs["artifact_error"]
     assert "split_min_task_acc" in trial.user_attrs and "config" in trial.user_attrs
-
-
-def _outage_error() -> Exception:
-    import sqlalchemy
-
-    return sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("the database system is shutting down"))
-
-
-def _worker(tmp_path, monkeypatch, failures: int, error=_outage_error):
-    """A worker whose first ``failures`` budget queries fail as a restarting database makes them fail."""
-    import search.worker as worker
-
-    spec = parse_spec(study_doc("outage", study={"storage": f"sqlite:///{tmp_path}/study.db", "n_trials": 2,
-                                                 "artifacts": str(tmp_path / "artifacts")},
-                                experiment={"steps": 1}))
-    prepare_study(spec)
-    calls = {"n": 0}
-    real = worker.budget_counts
-
-    def flaky(*args):
-        calls["n"] += 1
-        if calls["n"] <= failures:
-            raise error()
-        return real(*args)
-
-    monkeypatch.setattr(worker, "budget_counts", flaky)
-    monkeypatch.setattr(worker, "_OUTAGE_POLL_S", 0.01)
-    return worker.StudyWorker(spec, index=0, launch_id="t", deadline=None), spec
-
-
-def test_worker_rides_out_a_storage_outage(tmp_path, monkeypatch, capsys) -> None:
-    w, spec = _worker(tmp_path, monkeypatch, failures=3)
-    assert w.run()["trials"] == 2
-    assert capsys.readouterr().err.count("storage unavailable, retrying") == 3
-    study = optuna.load_study(study_name="outage", storage=spec.study.storage)
-    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 2
-
-
-def test_worker_still_fails_on_other_errors_and_on_long_outages(tmp_path, monkeypatch) -> None:
-    import search.worker as worker
-
-    w, _ = _worker(tmp_path, monkeypatch, failures=1, error=lambda: KeyError("a bug"))
-    with pytest.raises(KeyError):
-        w.run()
-    monkeypatch.setattr(worker, "STORAGE_OUTAGE_S", 0.0)
-    (tmp_path / "b").mkdir()
-    w, _ = _worker(tmp_path / "b", monkeypatch, failures=1)
-    with pytest.raises(Exception, match="shutting down"):
-        w.run()
-
-
-def test_storage_outage_sees_through_optunas_masking_error() -> None:
-    from search.worker import storage_outage
-
-    try:
-        try:
-            raise _outage_error()
-        except Exception:
-            raise UnboundLocalError("cannot access local variable 'updated_state'")  # noqa: B904
-    except UnboundLocalError as masked:
-        assert "shutting down" in str(storage_outage(masked))
-    assert storage_outage(UnboundLocalError("a real bug")) is None

@@ -11,7 +11,6 @@ import time
 
 import optuna
 import pytest
-import sqlalchemy
 import yaml
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
@@ -21,7 +20,7 @@ from search.launch import prepare_study
 from search.spec import parse_spec
 from search.storage import open_storage
 from tests.helpers import study_doc
-from tests.search.faults import Launch, by_state
+from tests.search.faults import Launch, by_state, outage_error
 
 pytestmark = [pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning"),
               pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed:UserWarning")]  # ask() on purpose
@@ -100,7 +99,7 @@ class _Flaky:
     def record_heartbeat(self, trial_id: int) -> None:
         if self.failures > 0:
             self.failures -= 1
-            raise sqlalchemy.exc.OperationalError("UPDATE", {}, Exception("the database system is shutting down"))
+            raise outage_error("UPDATE")
         self.storage.record_heartbeat(trial_id)
 
 

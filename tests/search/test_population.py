@@ -73,9 +73,8 @@ def test_population_needs_a_kind_that_can_batch() -> None:
 
 
 @pytest.mark.slow
-def test_a_launch_with_population_runs_its_budget(tmp_path) -> None:
-    path = tmp_path / "pop.yaml"
-    path.write_text(__import__("yaml").safe_dump(_imp_doc(tmp_path)))
+def test_a_launch_with_population_runs_its_budget(tmp_path, write_study) -> None:
+    path = write_study(_imp_doc(tmp_path), "pop.yaml")
     out = run_cli("search.launch", str(path), cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     study = optuna.load_study(study_name="pop", storage=f"sqlite:///{tmp_path}/s.db")
