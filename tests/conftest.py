@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import require_mnist
+
 
 @pytest.fixture
 def write_study(tmp_path: Path):
@@ -23,6 +25,13 @@ def write_study(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    """The real MNIST files (tests.helpers.MNIST_DIR); skipped without them, failed under
+    SPARSESEARCH_REQUIRE_MNIST=1."""
+    return require_mnist()
 
 
 def _postgres_url() -> str | None:

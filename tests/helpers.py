@@ -8,10 +8,27 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
-MNIST_DIR = Path(os.environ.get("MNIST_DIR", SHARED / "data" / "mnist"))
+# The one place that says where the test MNIST files are: $MNIST_DIR, else ../shared/data/mnist.
+MNIST_DIR = Path(os.environ.get("MNIST_DIR") or SHARED / "data" / "mnist")
+
+
+def require_mnist(directory: Path = MNIST_DIR) -> Path:
+    """``directory`` when it holds the four MNIST IDX files; otherwise skip the test, or fail it
+    when ``SPARSESEARCH_REQUIRE_MNIST=1`` (CI: a missing file must not turn into a green run)."""
+    from core.data.mnist import MNIST_FILES
+
+    missing = [name for name in MNIST_FILES if not (directory / name).is_file()]
+    if missing:
+        reason = f"MNIST: {directory} ($MNIST_DIR) lacks {', '.join(missing)}"
+        if os.environ.get("SPARSESEARCH_REQUIRE_MNIST") == "1":
+            pytest.fail(f"MNIST is required (SPARSESEARCH_REQUIRE_MNIST=1) but {reason}")
+        pytest.skip(f"{reason} (set SPARSESEARCH_REQUIRE_MNIST=1 to make this a failure)")
+    return directory
 
 
 def study_doc(name: str = "t", **sections: Any) -> dict:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from core import get_experiment
 from core.config import from_dict
 from core.experiment import RunContext
+from tests.helpers import MNIST_DIR as SHARED
 
-SHARED = Path("/work/shared/data/mnist")
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs the real MNIST files")
+pytestmark = pytest.mark.usefixtures("mnist_dir")  # skipped without the files; failed under CI's requirement
 
 
 class Recorder:

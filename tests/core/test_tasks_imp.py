@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -12,8 +10,6 @@ from core.config import from_dict
 from core.data.tasks import TASKS, concat_tasks, split_rows
 from core.errors import ConfigError
 from core.lottery.config import DataConfig
-
-MNIST = Path("/work/shared/data/mnist")
 
 
 @pytest.mark.parametrize("name", TASKS.names())
@@ -66,15 +62,14 @@ def test_data_config_errors_name_the_field():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not MNIST.is_dir(), reason="needs the shared MNIST files")
-def test_mnist_digit_pairs_concatenated():
+def test_mnist_digit_pairs_concatenated(mnist_dir):
     from core.data.mnist import load_mnist
     from core.data.mnist_pairs import mnist_tasks
 
     d = DataConfig(task="mnist_pairs", k=2, digits=(3, 8, 1, 7), mnist_val=5000)
-    data = mnist_tasks(d, str(MNIST), seed=0)
+    data = mnist_tasks(d, str(mnist_dir), seed=0)
     assert data.layout.in_sizes == (784, 784) and data.layout.n_classes == (2, 2)
-    m = load_mnist(str(MNIST))
+    m = load_mnist(str(mnist_dir))
     n_test = min(int(((m.test_y == 3) | (m.test_y == 8)).sum()), int(((m.test_y == 1) | (m.test_y == 7)).sum()))
     assert len(data.test.x) == n_test
     assert set(data.train.y.unique().tolist()) == {0, 1}
@@ -83,6 +78,6 @@ def test_mnist_digit_pairs_concatenated():
     assert [int(m.test_y[j]) for j in idx] == [3 if int(c) == 0 else 8 for c in data.test.y[:20, 0]]
     # validation and training images are disjoint and together come from the training set
     assert len(data.val.x) + len(data.train.x) < 60000
-    full = mnist_tasks(DataConfig(task="mnist", k=1), str(MNIST), seed=0)
+    full = mnist_tasks(DataConfig(task="mnist", k=1), str(mnist_dir), seed=0)
     assert (len(full.train.x), len(full.val.x), len(full.test.x)) == (55000, 5000, 10000)
     assert full.layout.n_classes == (10,)
