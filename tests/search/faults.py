@@ -26,13 +26,14 @@ def outage_error(statement: str = "SELECT 1", message: str = "the database syste
 
 
 class Launch:
-    """``python -m search.launch FILE`` in its own session (like a terminal job)."""
+    """``python -m search.launch FILE`` in its own session (like a terminal job), run in ``cwd``
+    (where the launch writes its report, ``runs/<study>/report``)."""
 
-    def __init__(self, study_file: Path, *args: str) -> None:
+    def __init__(self, study_file: Path, *args: str, cwd: Path = ROOT) -> None:
         doc = yaml.safe_load(study_file.read_text())
         self.name, self.url = doc["study"]["name"], doc["study"]["storage"]
         self.log = study_file.with_suffix(f".{time.monotonic_ns()}.log")
-        self.proc = subprocess.Popen([sys.executable, "-m", "search.launch", str(study_file), *args], cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, "-m", "search.launch", str(study_file), *args], cwd=cwd,
                                      stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
 

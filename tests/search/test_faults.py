@@ -10,7 +10,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from tests.helpers import study_doc
-from tests.search.faults import Launch, by_state, running_with_worker
+from tests.search.faults import Launch, by_state, reap, running_with_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -20,6 +20,10 @@ def _doc(name: str, storage: str, **experiment) -> dict:
     return study_doc(name, study={"storage": storage, "n_trials": 5},
                      experiment={"steps": 8, "step_seconds": 0.4, **experiment},
                      resources={"workers": 2, "heartbeat_interval": 1, "max_retries": 2})
+
+
+def _two_running(trials):
+    return running if len(running := running_with_worker(trials)) == 2 else []
 
 
 def test_killed_worker_trial_fails_is_retried_and_budget_is_met(write_study, storage_url, study_name) -> None:
@@ -41,13 +45,18 @@ def test_killed_worker_trial_fails_is_retried_and_budget_is_met(write_study, sto
 def test_sigint_then_relaunch_leaves_nothing_running_and_meets_budget(write_study, tmp_path, group) -> None:
     path = write_study(_doc(f"sigint-{group}", f"sqlite:///{tmp_path}/study.db"))
     launch = Launch(path)
-    launch.wait_for("two running trials", lambda ts: len(running_with_worker(ts)) == 2)
+    running = launch.wait_for("two running trials", _two_running)
     launch.signal(signal.SIGINT, group=group)
     assert launch.finish(timeout=90) == 130, launch.output()
     trials = launch.trials()
     assert not by_state(trials, TrialState.RUNNING), launch.output()
     interrupted = [t for t in by_state(trials, TrialState.FAIL) if "nterrupted" in t.user_attrs.get("fail_reason", "")]
-    assert len(interrupted) == 2, launch.output()
+    # A trial may finish (or its worker start the next one) before the stop reaches the workers, so
+    # not exactly 2: each trial running at the SIGINT ends COMPLETE or interrupted, none is lost.
+    assert 1 <= len(interrupted) <= 2, launch.output()
+    ended = {t.number: t.state for t in trials}
+    assert all(ended[t.number] == TrialState.COMPLETE or t.number in {i.number for i in interrupted}
+               for t in running), launch.output()
     queued = by_state(trials, TrialState.WAITING)
     assert sorted(t.system_attrs["fixed_params"]["x"] for t in queued) == sorted(t.params["x"] for t in interrupted)
 
@@ -58,6 +67,49 @@ def test_sigint_then_relaunch_leaves_nothing_running_and_meets_budget(write_stud
     assert 5 <= len(by_state(trials, *DONE)) <= 6
     done_x = {t.params["x"] for t in by_state(trials, *DONE)}
     assert all(t.params["x"] in done_x for t in interrupted), "interrupted configurations were run again"
+
+
+def test_ray_restarts_a_killed_worker_and_it_pulls_further_trials(write_study, tmp_path) -> None:
+    """One worker only: after its kill -9 nothing but the worker Ray restarts can meet the budget."""
+    doc = _doc("restart", f"sqlite:///{tmp_path}/study.db")
+    doc["study"]["n_trials"], doc["resources"]["workers"] = 2, 1
+    launch = Launch(write_study(doc), cwd=tmp_path)
+    try:
+        victim = launch.wait_for("a running trial", running_with_worker)[0]
+        os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+        assert launch.finish() == 0, launch.output()
+    finally:
+        reap(launch)
+    trials = launch.trials()
+    assert trials[victim.number].state == TrialState.FAIL and len(by_state(trials, TrialState.COMPLETE)) == 2
+    later = [t for t in trials if t.number != victim.number]
+    workers = {t.user_attrs.get("worker") for t in later}
+    assert len(workers) == 1 and victim.user_attrs["worker"] not in workers, "a new worker process ran them"
+
+
+def test_a_second_ctrl_c_stops_at_once_and_leaves_nothing_running(write_study, tmp_path) -> None:
+    """The first Ctrl-C waits for the running trials' next step (20 s away here); the second must
+    not: the trials end without a step, failed and queued again by the launcher itself."""
+    doc = study_doc("twice", study={"storage": f"sqlite:///{tmp_path}/study.db", "n_trials": 4},
+                    experiment={"steps": 2, "step_seconds": 20}, resources={"workers": 2, "heartbeat_interval": 1})
+    launch = Launch(write_study(doc), cwd=tmp_path)
+    try:
+        running = launch.wait_for("two running trials", _two_running)
+        launch.signal(signal.SIGINT)
+        launch.wait_for("the first Ctrl-C to be seen", lambda ts: "Ctrl-C again to stop now" in launch.output())
+        launch.signal(signal.SIGINT)
+        assert launch.finish(timeout=120) == 130, launch.output()
+    finally:
+        reap(launch)
+    assert "stopping now" in launch.output()
+    trials = launch.trials()
+    assert not by_state(trials, TrialState.RUNNING), launch.output()
+    for t in running:  # not "interrupted by the launcher at step 1": no step ended
+        ended = trials[t.number]
+        assert ended.state == TrialState.FAIL and "history" not in ended.user_attrs, launch.output()
+        assert ended.user_attrs["fail_reason"] == "interrupted: the launcher stopped before the trial ended"
+    queued = by_state(trials, TrialState.WAITING)
+    assert sorted(t.system_attrs["fixed_params"]["x"] for t in queued) == sorted(t.params["x"] for t in running)
 
 
 def test_nan_and_raising_trials_fail_with_reason_and_search_goes_on(write_study, tmp_path) -> None:
