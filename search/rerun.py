@@ -107,9 +107,16 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([lines[0], "-+-".join("-" * w for w in widths), *lines[1:]])
 
 
+def _measured(name: str) -> bool:
+    """A time measured during the run (``train_time_s``): a rerun cannot repeat it, only show it."""
+    return name.endswith("_time_s")
+
+
 def _history_line(stored: Sequence[Mapping[str, float]], new: Sequence[Mapping[str, float]]) -> str:
     if not stored:
         return f"history: none stored; the rerun reported {len(new)} steps"
+    timed = any(_measured(k) for step in stored for k in step)
+    stored, new = ([{k: v for k, v in step.items() if not _measured(k)} for step in h] for h in (stored, new))
     for old, now in zip(stored, new):
         if old != now:
             keys = [k for k in old if k in now and old[k] != now[k]] or sorted(set(old) ^ set(now))
@@ -118,7 +125,7 @@ def _history_line(stored: Sequence[Mapping[str, float]], new: Sequence[Mapping[s
     if len(stored) != len(new):
         return (f"history: same over the first {min(len(stored), len(new))} steps; "
                 f"stored {len(stored)} steps, rerun {len(new)}")
-    return f"history: identical over all {len(new)} steps"
+    return f"history: identical over all {len(new)} steps" + (" (measured times aside)" if timed else "")
 
 
 def rerun(spec: StudySpec, trial: FrozenTrial, *, device: str = "cpu", quiet: bool = False) -> int:
