@@ -55,6 +55,12 @@ def absolute_paths(spec: StudySpec) -> StudySpec:
 
 def prepare_study(spec: StudySpec) -> optuna.Study:
     """Create or load the study, check it matches the file, enqueue the known configurations."""
+    return _prepare(spec)[0]
+
+
+def _prepare(spec: StudySpec) -> tuple[optuna.Study, bool]:
+    """:func:`prepare_study`, and whether this call created the study (of several launchers
+    starting at once, exactly one does: the database's unique study name decides)."""
     res = spec.resources
     created = _make_artifact_dir(Path(spec.study.artifacts))  # before the storage: no study for a bad dir
     try:
@@ -64,8 +70,12 @@ def prepare_study(spec: StudySpec) -> optuna.Study:
         if created is not None:  # bad input changes nothing on disk
             shutil.rmtree(created, ignore_errors=True)
         raise
-    study = optuna.create_study(storage=storage, study_name=spec.study.name, directions=list(spec.study.directions),
-                                load_if_exists=True)
+    try:
+        study = optuna.create_study(storage=storage, study_name=spec.study.name,
+                                    directions=list(spec.study.directions))
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study, created = optuna.load_study(study_name=spec.study.name, storage=storage), False
     stored = [d.name.lower() for d in study.directions]
     if stored != list(spec.study.directions):
         raise SpecError("study.direction", f"the stored study {spec.study.name!r} has directions {stored}, "
@@ -75,7 +85,7 @@ def prepare_study(spec: StudySpec) -> optuna.Study:
     params_by_name = {p.name: p for p in spec.search_space}
     for params in (*spec.study.enqueue, *_grid_cells(spec)):
         study.enqueue_trial({k: encode(params_by_name[k], v) for k, v in params.items()}, skip_if_exists=True)
-    return study
+    return study, created
 
 
 def _make_artifact_dir(path: Path) -> Path | None:
@@ -199,7 +209,7 @@ def run(spec: StudySpec, dashboard: tuple[str, int] | None = None) -> LaunchResu
     """
     spec = absolute_paths(spec)
     _check_local_gpus(spec)  # before the study exists: bad input must leave nothing behind
-    study = prepare_study(spec)
+    study, created = _prepare(spec)
     finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.get_trials(deepcopy=False))
     if spec.study.n_trials is not None and finished >= spec.study.n_trials:
         print(f"study {spec.study.name!r} already has {finished} finished trials (budget "
@@ -210,7 +220,7 @@ def run(spec: StudySpec, dashboard: tuple[str, int] | None = None) -> LaunchResu
         if dashboard is not None:
             url = stack.enter_context(DashboardProcess(spec, host=dashboard[0], port=dashboard[1]))
             print(f"dashboard: {url}  (open it in a browser; it stops when the launch ends)", flush=True)
-        return _drive(spec, study)
+        return _drive(spec, study, created)
 
 
 def _poll(progress: Progress) -> None:
@@ -223,7 +233,7 @@ def _poll(progress: Progress) -> None:
         print("progress: storage unavailable, retrying", file=sys.stderr, flush=True)
 
 
-def _drive(spec: StudySpec, study: optuna.Study) -> LaunchResult:
+def _drive(spec: StudySpec, study: optuna.Study, created: bool) -> LaunchResult:
     """Start Ray and the workers, follow progress until they end, then clean up and summarise."""
     import ray
 
@@ -233,7 +243,8 @@ def _drive(spec: StudySpec, study: optuna.Study) -> LaunchResult:
     res = spec.resources
     remote = ray.remote(StudyWorker).options(num_cpus=res.cpus_per_trial, num_gpus=res.gpus_per_trial,
                                              max_restarts=-1, max_task_retries=-1, max_concurrency=2)
-    actors = [remote.remote(spec, index=i, launch_id=launch_id, deadline=deadline) for i in range(res.workers)]
+    actors = [remote.remote(spec, index=i, launch_id=launch_id, deadline=deadline, created_study=created)
+              for i in range(res.workers)]
     pending = {actor.run.remote(): actor for actor in actors}
     print(f"study {spec.study.name!r} on {public_url(spec.study.storage)}: {res.workers} workers, "
           f"budget {spec.study.n_trials or '-'} trials, launch {launch_id}", flush=True)

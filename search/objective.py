@@ -27,6 +27,7 @@ from optuna.artifacts import upload_artifact
 
 from core import ConfigError, Diverged, Result, RunContext, get_experiment
 from core.config import config_hash, replace_paths, to_dict
+from search.claims import claim, finished_twin, record_repeat
 from search.heartbeat import Heartbeats
 from search.space import suggest
 from search.spec import StudySpec
@@ -103,8 +104,9 @@ class Objective:
     """Callable for ``study.optimize``; one instance per worker."""
 
     def __init__(self, spec: StudySpec, *, device: str, threads: int | None, launch_id: str,
-                 artifacts, stop: threading.Event) -> None:
+                 artifacts, stop: threading.Event, sampler_seed: int | None = None) -> None:
         self.spec, self.device, self.threads, self.launch_id = spec, device, threads, launch_id
+        self.sampler_seed = sampler_seed  # recorded on each trial: which sampler stream proposed it
         self.artifacts, self.stop = artifacts, stop
         self.experiment = get_experiment(spec.kind)
         self.busy_s = 0.0  # time spent inside the experiment itself: the rest is service overhead
@@ -113,7 +115,7 @@ class Objective:
     def _mark(self, trial: optuna.Trial, config: Any) -> None:
         attrs = {"config": to_dict(config), "config_hash": config_hash(config), "seed": getattr(config, "seed", None),
                  "device": self.device, "worker": f"{socket.gethostname()}:{os.getpid()}",
-                 "launch_id": self.launch_id, **provenance()}
+                 "launch_id": self.launch_id, "sampler_seed": self.sampler_seed, **provenance()}
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
 
@@ -178,16 +180,51 @@ class Objective:
             with Heartbeats(trial.study._storage, [trial._trial_id], self.spec.resources.heartbeat_interval):
                 self.configure(run)
                 workdir = self.workdir(run.config)
-                workdir.mkdir(parents=True, exist_ok=True)
-                result = self.timed(self.experiment.run, run.config, run.reporter, self.context(workdir))
-                values = self.succeed(run, result)
+                # Another trial of this configuration (any launcher on this machine) is waited for:
+                # one work directory, one training (search.claims).
+                with claim(workdir.with_name(workdir.name + ".lock"), self._check_stop):
+                    values = self._train_or_repeat(run, workdir)
         except (Exception, KeyboardInterrupt) as err:
             self.fail(run, err)
-            if isinstance(err, optuna.TrialPruned):
-                shutil.rmtree(self.workdir(run.config), ignore_errors=True)
             raise
-        shutil.rmtree(workdir, ignore_errors=True)  # finished: its checkpoints are not needed any more
         return values[0] if len(values) == 1 else tuple(values)
+
+    def _train_or_repeat(self, run: TrialRun, workdir: Path) -> list[float]:
+        """Under the configuration's claim: reuse a COMPLETE twin's result, else train. The work
+        directory is removed, still under the claim, once it is of no use (finished or pruned);
+        a failed trial's stays for its retry."""
+        values = self.repeat(run)
+        if values is None:
+            workdir.mkdir(parents=True, exist_ok=True)
+            try:
+                result = self.timed(self.experiment.run, run.config, run.reporter, self.context(workdir))
+            except optuna.TrialPruned:
+                self._remove(workdir)
+                raise
+            values = self.succeed(run, result)
+        self._remove(workdir)
+        return values
+
+    def repeat(self, run: TrialRun) -> list[float] | None:
+        """When a COMPLETE trial has this run's configuration, record the run as its repeat
+        (``repeat_of``, its metrics) and return its values; else None: the run must train."""
+        twin = finished_twin(run.trial.study, config_hash(run.config), run.trial.number, self._check_stop)
+        if twin is None:
+            return None
+        values = record_repeat(run.trial, twin)
+        self._record(run)
+        return values
+
+    def _check_stop(self) -> None:
+        """Called while a trial waits for its configuration's claim: the launcher's stop ends it."""
+        if self.stop.is_set():
+            raise Interrupted("interrupted by the launcher while waiting for the same configuration")
+
+    @staticmethod
+    def _remove(workdir: Path) -> None:
+        """Remove a finished trial's work directory and its lock file (see ``search.claims.claim``)."""
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.with_name(workdir.name + ".lock").unlink(missing_ok=True)
 
     def _values(self, metrics: Mapping[str, float]) -> list[float]:
         values = []

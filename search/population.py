@@ -52,10 +52,15 @@ def run_population_round(study: optuna.Study, objective: Objective, size: int, h
             beats.add(run.trial._trial_id)
             try:
                 objective.configure(run)
-                runs.append(run)
+                values = objective.repeat(run)  # a finished configuration is not trained again
             except Exception as err:  # noqa: BLE001  (a config the experiment rejects fails alone)
                 objective.fail(run, err)
                 study.tell(run.trial, state=TrialState.FAIL)
+                continue
+            if values is None:
+                runs.append(run)
+            else:
+                study.tell(run.trial, values[0] if len(values) == 1 else values)
         groups: dict[object, list[TrialRun]] = defaultdict(list)
         for run in runs:
             groups[experiment.population_key(run.config)].append(run)

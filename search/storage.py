@@ -82,6 +82,7 @@ def open_storage(url: str, *, heartbeat_interval: int = 10, max_retries: int = 2
         # makes ~20); a crashed process still loses nothing, only an OS crash or power cut can
         # drop the last commits. Measured in benchmarks/bench_service.py.
         sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
+        sqlalchemy.event.listen(storage.engine, "begin", _sqlite_begin_immediate)
         storage.engine.dispose()
     return storage
 
@@ -90,6 +91,18 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # Python's sqlite3 begins a transaction only at the first write, so Optuna's read-then-write
+    # updates (``SELECT ... FOR UPDATE``, which SQLite ignores, then ``UPDATE``) are not atomic:
+    # two processes popping the same WAITING trial both saw it WAITING and both ran it (seen with
+    # two launchers, tests/search/test_many_launchers.py). SQLAlchemy's recipe for pysqlite: let
+    # SQLAlchemy begin every transaction itself, see _sqlite_begin_immediate.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin_immediate(connection) -> None:
+    """Begin with SQLite's write lock, so a transaction's reads and writes are one atomic step
+    across processes (others wait, up to the busy timeout; WAL readers outside it are not blocked)."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def artifact_store(directory: str | Path, create: bool = True) -> FileSystemArtifactStore:

@@ -14,6 +14,7 @@ A storage outage (the database restarting) pauses a worker instead of ending it,
 
 from __future__ import annotations
 
+import random
 import sys
 import threading
 import time
@@ -30,7 +31,7 @@ from search.population import run_population_round
 from search.spec import StudySpec
 from search.storage import artifact_store, open_storage
 
-__all__ = ["StudyWorker", "budget_counts", "budget_met", "overhead", "storage_outage", "STORAGE_OUTAGE_S"]
+__all__ = ["StudyWorker", "sampler_seed", "budget_counts", "budget_met", "overhead", "storage_outage", "STORAGE_OUTAGE_S"]
 
 _STALE_POLL_S = 1.0
 _OUTAGE_POLL_S = 2.0
@@ -94,6 +95,26 @@ def overhead(stats: list[dict[str, Any]]) -> float:
     return 1.0 - sum(s["busy_s"] for s in stats) / wall if wall > 0 else 0.0
 
 
+def sampler_seed(base: Any, index: int, *, fresh: bool) -> int:
+    """The seed of worker ``index``'s sampler (recorded on each of its trials as ``sampler_seed``).
+
+    In the launch that created the study, worker i gets ``base + i``: a study run by one worker
+    in one launch proposes the same sequence every time. Every other worker (a resumed launch,
+    a second launcher on the same study, an actor Ray restarted after a crash) would otherwise
+    replay a sequence that has already been proposed, so it draws a fresh seed instead. Grid,
+    bruteforce and enqueued trials do not depend on it."""
+    if isinstance(base, int) and not isinstance(base, bool) and not fresh:
+        return base + index
+    return random.SystemRandom().randrange(2**31)
+
+
+def _restarted_by_ray() -> bool:
+    """Whether this process is a Ray actor that Ray started again after it died."""
+    import ray
+
+    return ray.is_initialized() and ray.get_runtime_context().was_current_actor_reconstructed
+
+
 def _device(gpus: float) -> str:
     if gpus > 0:
         import torch
@@ -106,8 +127,11 @@ def _device(gpus: float) -> str:
 class StudyWorker:
     """Runs trials of one study until its budget or the deadline; ``stop()`` ends it early."""
 
-    def __init__(self, spec: StudySpec, *, index: int, launch_id: str, deadline: float | None) -> None:
+    def __init__(self, spec: StudySpec, *, index: int, launch_id: str, deadline: float | None,
+                 created_study: bool = True) -> None:
         self.spec, self.index, self.launch_id, self.deadline = spec, index, launch_id, deadline
+        self.created_study = created_study  # this launch created the study: see sampler_seed
+        self.sampler_seed: int | None = None
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -118,8 +142,9 @@ class StudyWorker:
         storage = open_storage(spec.study.storage, heartbeat_interval=res.heartbeat_interval,
                                max_retries=res.max_retries)
         sampler_args = dict(spec.study.sampler)
-        if isinstance(sampler_args.get("seed"), int):  # same seed in every worker → same suggestions
-            sampler_args["seed"] += self.index
+        self.sampler_seed = sampler_seed(sampler_args.get("seed"), self.index,
+                                         fresh=not self.created_study or _restarted_by_ray())
+        sampler_args["seed"] = self.sampler_seed
         grid = {p.name: p.encoded_choices for p in spec.search_space}
         study = optuna.load_study(study_name=spec.study.name, storage=storage,
                                   sampler=make_sampler(sampler_args, grid if sampler_args["name"] == "grid" else None),
@@ -136,7 +161,7 @@ class StudyWorker:
         storage, study, study_id = _outage_tolerant(self._connect, self.index)
         objective = Objective(spec, device=_device(res.gpus_per_trial), threads=threads,
                               launch_id=self.launch_id, artifacts=artifact_store(spec.study.artifacts),
-                              stop=self._stop)
+                              stop=self._stop, sampler_seed=self.sampler_seed)
         ran, started, outage, next_adopt = 0, time.perf_counter(), None, 0.0
         while not self._stop.is_set() and not (self.deadline and time.time() >= self.deadline):
             try:

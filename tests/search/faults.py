@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -67,6 +68,13 @@ class Launch:
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
 
+    def launch_id(self) -> str | None:
+        """The id the launcher printed on its first line (``..., launch <id>``), once it has."""
+        for line in self.log.read_text(errors="replace").splitlines():
+            if ", launch " in line:
+                return line.rsplit(" ", 1)[-1]
+        return None
+
 
 def running_with_worker(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     return [t for t in trials if t.state == TrialState.RUNNING and "worker" in t.user_attrs]
@@ -85,3 +93,50 @@ def reap(launch: Launch) -> None:
                 os.kill(int(entry.name), signal.SIGKILL)
         except OSError:
             pass
+
+
+def launch_together(study_file: Path, n: int, kill_one: bool = False,
+                    timeout: float = 240) -> tuple[list[int], list[Launch], list[FrozenTrial]]:
+    """Start ``n`` launchers of one study file at once (as on n machines); with ``kill_one``, kill -9
+    the last one's process group (launcher and its Ray, as if its machine died) while one of its
+    trials runs. Return the exit statuses, the launches and the trials killed mid-run."""
+    runs = [Launch(study_file) for _ in range(n)]
+    killed: list[FrozenTrial] = []
+    try:
+        if kill_one:
+            victim = runs[-1]
+            killed = victim.wait_for("a trial of the victim running", lambda ts: [
+                t for t in running_with_worker(ts) if t.user_attrs["launch_id"] == victim.launch_id()], timeout=180)
+            victim.signal(signal.SIGKILL, group=True)
+            reap(victim)
+        return [launch.finish(timeout=timeout) for launch in runs], runs, killed
+    finally:
+        for launch in runs:
+            reap(launch)
+
+
+def one_study_problems(trials: list[FrozenTrial], budget: int, workers: int, baseline: dict) -> list[str]:
+    """What several launchers of one study must never do, as readable lines (none: all is well):
+    trials left RUNNING or FAIL (killed ones are the caller's to allow), the budget missed or
+    overshot by more than ``workers - 1``, a configuration trained twice, the enqueued baseline not
+    trained exactly once, a repeat whose values are not its original's, two workers on one seed."""
+    problems = []
+    if running := by_state(trials, TrialState.RUNNING):
+        problems.append(f"{len(running)} left RUNNING")
+    done = by_state(trials, TrialState.COMPLETE, TrialState.PRUNED)
+    if not budget <= len(done) <= budget + workers - 1:
+        problems.append(f"{len(done)} finished for a budget of {budget} with {workers} workers")
+    trained = [t for t in by_state(trials, TrialState.COMPLETE) if "repeat_of" not in t.user_attrs]
+    twice = [h for h, n in Counter(t.user_attrs["config_hash"] for t in trained).items() if n > 1]
+    if twice:
+        problems.append(f"{len(twice)} configurations trained twice")
+    if (n := sum(t.params == baseline for t in trained)) != 1:
+        problems.append(f"the enqueued baseline trained {n} times")
+    for t in done:
+        original = trials[t.user_attrs["repeat_of"]] if "repeat_of" in t.user_attrs else t
+        if original.user_attrs["config_hash"] != t.user_attrs["config_hash"] or original.values != t.values:
+            problems.append(f"trial {t.number} is not an exact repeat of trial {original.number}")
+    seeds = {t.user_attrs["worker"]: t.user_attrs["sampler_seed"] for t in done}
+    if len(set(seeds.values())) != len(seeds):
+        problems.append(f"workers shared a sampler seed: {sorted(seeds.values())}")
+    return problems
