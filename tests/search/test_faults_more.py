@@ -101,6 +101,40 @@ def test_postgres_restart_mid_study_loses_nothing(write_study, storage_url, stud
     _check_end_state(launch.trials(), before)
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("storage_url", ["postgresql"], indirect=True)
+@pytest.mark.xfail(strict=True, reason="search/objective.py: TrialReporter.report calls trial.report and "
+                   "should_prune without riding out a storage outage, so a trial that reports during a "
+                   "restart raises, its heartbeat stops and it is failed (as stale) and retried")
+def test_a_trial_training_through_a_short_postgres_restart_is_not_failed(write_study, storage_url, study_name,
+                                                                        tmp_path) -> None:
+    """The README's claim. The server is down for 2 s, so the trial reports (every 0.5 s) during the
+    outage whatever the machine's speed (a bare restart can take 0.3 s and fall between two
+    reports); that is well inside the grace period (9 s here), and the trial still has seconds of
+    training left afterwards, so it is neither told mid-outage nor stale."""
+    doc = study_doc(study_name, study={"storage": storage_url, "n_trials": 1},
+                    experiment={"steps": 16, "step_seconds": 0.5}, resources={"workers": 1, "heartbeat_interval": 3})
+    launch = Launch(write_study(doc), cwd=tmp_path)
+    try:
+        fresh = launch.wait_for("a trial before its first step",
+                                lambda ts: [t for t in running_with_worker(ts) if not t.intermediate_values])[0]
+        for action in ("stop", "start"):
+            subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", action], check=True,
+                           capture_output=True, timeout=120)
+            time.sleep(2 if action == "stop" else 0)  # the outage: several of the trial's reports long
+        _wait_for_postgres(storage_url)
+        code = launch.finish(timeout=300)
+    finally:
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "start"], capture_output=True,
+                       timeout=120)  # already running unless the test broke off between stop and start
+        reap(launch)
+        _wait_for_postgres(storage_url)
+    assert code == 0, launch.output()
+    trials = launch.trials()
+    assert [(t.number, t.state) for t in trials] == [(fresh.number, TrialState.COMPLETE)], launch.output()
+    assert not by_state(trials, TrialState.FAIL)
+
+
 def test_trial_whose_artifacts_cannot_be_stored_completes_with_artifact_error(tmp_path) -> None:
     """Metrics are worth more than plots: the trial is COMPLETE and says what was lost."""
     doc = study_doc("artifacts", study={"storage": f"sqlite:///{tmp_path}/study.db", "n_trials": 1,
