@@ -12,6 +12,7 @@ retried (:class:`optuna.storages.RetryHeartbeatStaleTrialCallback`).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import optuna
@@ -23,6 +24,7 @@ __all__ = ["open_storage", "artifact_store", "public_url", "StorageUnavailable"]
 
 SQLITE_BUSY_TIMEOUT_S = 60
 CONNECT_TIMEOUT_S = 10
+_SCHEMA_RACE_ATTEMPTS = 4
 
 
 class StorageUnavailable(RuntimeError):
@@ -63,13 +65,7 @@ def open_storage(url: str, *, heartbeat_interval: int = 10, max_retries: int = 2
         elif not path.exists():
             raise StorageUnavailable(f"no study database at {path}")
     try:
-        storage = optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=_engine_kwargs(url),
-            heartbeat_interval=heartbeat_interval,
-            grace_period=3 * heartbeat_interval,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retries),
-        )
+        storage = _rdb_storage(url, heartbeat_interval, max_retries)
     except ImportError as err:  # no driver for this URL's dialect
         raise StorageUnavailable(f"cannot open storage {public_url(url)}: {err}") from None
     except (sqlalchemy.exc.SQLAlchemyError, OSError) as err:
@@ -85,6 +81,32 @@ def open_storage(url: str, *, heartbeat_interval: int = 10, max_retries: int = 2
         sqlalchemy.event.listen(storage.engine, "begin", _sqlite_begin_immediate)
         storage.engine.dispose()
     return storage
+
+
+def _rdb_storage(url: str, heartbeat_interval: int, max_retries: int) -> optuna.storages.RDBStorage:
+    """Optuna's storage; tried again when another process created the tables at the same moment.
+
+    Optuna creates its schema and version row on first use with check-then-insert steps, so of
+    several launchers opening a new database at once all but one can hit the unique constraint
+    (``alembic_version.version_num``) or find a table it was about to create ("already exists"). The schema is whole
+    once the first one committed, so a second attempt just opens it."""
+    for attempt in range(_SCHEMA_RACE_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=_engine_kwargs(url),
+                heartbeat_interval=heartbeat_interval,
+                grace_period=3 * heartbeat_interval,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=max_retries),
+            )
+        except sqlalchemy.exc.DBAPIError as err:
+            lost_race = isinstance(err, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)) or (
+                "already exists" in str(err.orig))  # SQLite: an OperationalError
+            if not lost_race or attempt == _SCHEMA_RACE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

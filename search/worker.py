@@ -18,6 +18,7 @@ import random
 import sys
 import threading
 import time
+import warnings
 from typing import Any
 
 import optuna
@@ -112,7 +113,11 @@ def _restarted_by_ray() -> bool:
     """Whether this process is a Ray actor that Ray started again after it died."""
     import ray
 
-    return ray.is_initialized() and ray.get_runtime_context().was_current_actor_reconstructed
+    if not ray.is_initialized():
+        return False
+    with warnings.catch_warnings():  # Ray 2.60's property warns about its own use of actor_id
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return ray.get_runtime_context().was_current_actor_reconstructed
 
 
 def _device(gpus: float) -> str:

@@ -175,3 +175,21 @@ def test_created_flag_resume_draws_fresh_seeds(write_study, tmp_path) -> None:
     assert trials[3].user_attrs["sampler_seed"] != 3
     assert len({(t.params["x"], t.params["y"]) for t in trials}) == 6, "the resume replayed proposals"
     assert not any("repeat_of" in t.user_attrs for t in trials)
+
+
+def _open(url: str) -> str:
+    from search.storage import open_storage as open_
+
+    open_(url, create_dirs=True)
+    return "ok"
+
+
+def test_launchers_opening_a_new_database_at_once_all_succeed(tmp_path) -> None:
+    """Optuna creates its schema with check-then-insert steps; the losers of that race try again."""
+    import concurrent.futures
+    import multiprocessing
+
+    with concurrent.futures.ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for i in range(3):
+            url = f"sqlite:///{tmp_path}/new{i}.db"
+            assert list(pool.map(_open, [url] * 4)) == ["ok"] * 4
