@@ -36,7 +36,7 @@ from search.storage import StorageUnavailable
 __all__ = ["main", "find_trial", "stored_metrics", "rerun"]
 
 # Numeric user attributes that describe the run rather than measure it.
-_NOT_METRICS = {"seed", "wall_time_s", "requeued_from"}
+_NOT_METRICS = {"seed", "wall_time_s", "requeued_from", "sampler_seed", "repeat_of"}
 
 
 class _Recorder:

@@ -61,12 +61,9 @@ def _check_rerun(path: Path, trial, metric: str, capsys) -> None:
     out = capsys.readouterr().out
     assert "matches the stored one" in out, out
     rows = _rows(out)
-    assert len(rows) > 5, out
-    # A row the rerun has no value for is a number the service stored beside the metrics
-    # (bookkeeping, not a result); every metric the rerun produced was stored, and is equal.
-    compared = {name: row for name, row in rows.items() if row[1] != "-"}
-    assert all(row[0] != "-" for row in compared.values()) and trial.user_attrs.get(metric) is not None, out
-    differ = {name: row for name, row in compared.items() if row[2] != "0" and name not in TIMES}
+    assert len(rows) > 5 and list(rows)[0] == metric, out
+    assert all("-" not in row[:2] for row in rows.values()), f"a metric only on one side:\n{out}"
+    differ = {name: row for name, row in rows.items() if row[2] != "0" and name not in TIMES}
     assert not differ, f"the rerun changed these metrics (stored, rerun, diff): {differ}\n{out}"
     assert "history: identical over all" in out, out
 
