@@ -34,9 +34,10 @@ from search.progress import Progress
 from search.space import encode
 from search.report import write_report
 from search.spec import SpecError, StudySpec, load_spec
-from search.storage import StorageUnavailable, artifact_store, open_storage, public_url, sqlite_path
+from search.storage import (StorageUnavailable, artifact_store, open_storage, public_url, sqlite_path,
+                            storage_outage)
 from search.summary import summary
-from search.worker import StudyWorker, overhead, storage_outage
+from search.worker import StudyWorker, overhead
 
 __all__ = ["main", "run", "LaunchResult", "prepare_study", "absolute_paths"]
 

@@ -31,6 +31,7 @@ from search.claims import claim, finished_twin, record_repeat
 from search.heartbeat import Heartbeats
 from search.space import suggest
 from search.spec import StudySpec
+from search.storage import through_outage
 
 __all__ = ["Interrupted", "TrialTimeout", "TrialReporter", "TrialRun", "Objective", "build_config", "provenance"]
 
@@ -86,8 +87,10 @@ class TrialReporter:
             return
         if not math.isfinite(value):
             raise Diverged(f"{self.spec.study.metrics[0]} is {value} at step {step}")
-        self.trial.report(float(value), step)
-        if self.trial.should_prune():
+        # A database restart must not fail a trial that is training well: report through it.
+        who, stopped = f"trial {self.trial.number}", self.stop.is_set
+        through_outage(lambda: self.trial.report(float(value), step), who, stopped)
+        if through_outage(self.trial.should_prune, who, stopped):
             raise optuna.TrialPruned(f"pruned at step {step} with {self.spec.study.metrics[0]}={value:.6g}")
 
 

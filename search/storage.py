@@ -12,23 +12,75 @@ retried (:class:`optuna.storages.RetryHeartbeatStaleTrialCallback`).
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import optuna
 import sqlalchemy
 from optuna.artifacts import FileSystemArtifactStore
 from sqlalchemy.engine import make_url
 
-__all__ = ["open_storage", "artifact_store", "public_url", "StorageUnavailable"]
+__all__ = ["open_storage", "artifact_store", "public_url", "StorageUnavailable", "storage_outage", "wait_out",
+           "through_outage", "STORAGE_OUTAGE_S"]
 
 SQLITE_BUSY_TIMEOUT_S = 60
 CONNECT_TIMEOUT_S = 10
 _SCHEMA_RACE_ATTEMPTS = 4
+OUTAGE_POLL_S = 2.0
+STORAGE_OUTAGE_S = 300.0  # a database away for longer than this ends the worker (the launcher reports it)
+
+
+T = TypeVar("T")
 
 
 class StorageUnavailable(RuntimeError):
     """The storage URL is well formed but the database cannot be reached or opened."""
+
+
+def storage_outage(err: BaseException) -> BaseException | None:
+    """The database error in ``err``'s chain when it says the database could not be reached, else None.
+
+    The chain matters: when the database drops during ``tell``, Optuna 5's ``_run_trial`` masks
+    the storage error with an ``UnboundLocalError`` whose ``__context__`` is the real one.
+    """
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                            optuna.exceptions.StorageInternalError)):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+
+
+def wait_out(err: Exception, since: float, who: str) -> None:
+    """Re-raise ``err`` unless it is a storage outage that began less than ``STORAGE_OUTAGE_S`` ago
+    (at ``since``); else say so (as ``who``) and wait before the caller retries."""
+    cause = storage_outage(err)
+    if cause is None or time.monotonic() - since > STORAGE_OUTAGE_S:
+        raise err
+    print(f"{who}: storage unavailable, retrying in {OUTAGE_POLL_S:g} s: "
+          f"{_first_line(cause.__cause__ or cause)}", file=sys.stderr, flush=True)
+    time.sleep(OUTAGE_POLL_S)
+
+
+def through_outage(fn: Callable[[], T], who: str, stop: Callable[[], bool] = lambda: False) -> T:
+    """``fn()``, retried while the database is unreachable (a restart), for up to ``STORAGE_OUTAGE_S``;
+    any other error, or any error once ``stop()`` is true, is raised at once."""
+    since = time.monotonic()
+    while True:
+        try:
+            return fn()
+        except Exception as err:  # noqa: BLE001  re-raised unless it is a storage outage
+            if stop():
+                raise
+            wait_out(err, since, who)
 
 
 def public_url(url: str) -> str:
@@ -88,8 +140,8 @@ def _rdb_storage(url: str, heartbeat_interval: int, max_retries: int) -> optuna.
 
     Optuna creates its schema and version row on first use with check-then-insert steps, so of
     several launchers opening a new database at once all but one can hit the unique constraint
-    (``alembic_version.version_num``) or find a table it was about to create ("already exists"). The schema is whole
-    once the first one committed, so a second attempt just opens it."""
+    (``alembic_version.version_num``) or find a table it was about to create ("already exists").
+    The schema is whole once the first one committed, so a second attempt just opens it."""
     for attempt in range(_SCHEMA_RACE_ATTEMPTS):
         try:
             return optuna.storages.RDBStorage(

@@ -7,7 +7,7 @@ thing missing is a RUNNING trial, it waits and fails stale trials (their worker 
 copy made by ``RetryHeartbeatStaleTrialCallback``) gets run.
 Several workers asking at the same instant can overshoot by at most ``workers - 1``.
 A storage outage (the database restarting) pauses a worker instead of ending it, for up to
-``STORAGE_OUTAGE_S``.
+``search.storage.STORAGE_OUTAGE_S``.
 
 :class:`StudyWorker` is plain Python; ``launch`` wraps it as a Ray actor.
 """
@@ -30,56 +30,11 @@ from search.heartbeat import adopt_orphans, fail_stale
 from search.objective import Objective
 from search.population import run_population_round
 from search.spec import StudySpec
-from search.storage import artifact_store, open_storage
+from search.storage import artifact_store, open_storage, storage_outage, through_outage, wait_out
 
-__all__ = ["StudyWorker", "sampler_seed", "budget_counts", "budget_met", "overhead", "storage_outage", "STORAGE_OUTAGE_S"]
+__all__ = ["StudyWorker", "sampler_seed", "budget_counts", "budget_met", "overhead"]
 
 _STALE_POLL_S = 1.0
-_OUTAGE_POLL_S = 2.0
-STORAGE_OUTAGE_S = 300.0  # a database away for longer than this ends the worker (the launcher reports it)
-
-
-def storage_outage(err: BaseException) -> BaseException | None:
-    """The database error in ``err``'s chain when it says the database could not be reached, else None.
-
-    The chain matters: when the database drops during ``tell``, Optuna 5's ``_run_trial`` masks
-    the storage error with an ``UnboundLocalError`` whose ``__context__`` is the real one.
-    """
-    seen: set[int] = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-                            optuna.exceptions.StorageInternalError)):
-            return err
-        err = err.__cause__ or err.__context__
-    return None
-
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-
-
-def _wait_out(err: Exception, since: float, index: int) -> None:
-    """Re-raise ``err`` unless it is a storage outage that began less than ``STORAGE_OUTAGE_S`` ago
-    (at ``since``); else say so and wait before the caller retries."""
-    cause = storage_outage(err)
-    if cause is None or time.monotonic() - since > STORAGE_OUTAGE_S:
-        raise err
-    print(f"worker {index}: storage unavailable, retrying in {_OUTAGE_POLL_S:g} s: "
-          f"{_first_line(cause.__cause__ or cause)}", file=sys.stderr, flush=True)
-    time.sleep(_OUTAGE_POLL_S)
-
-
-def _outage_tolerant(fn, index: int):
-    """``fn()``, retried while the database is unreachable (a worker started during a restart)."""
-    since = time.monotonic()
-    while True:
-        try:
-            return fn()
-        except Exception as err:  # noqa: BLE001  re-raised unless it is a storage outage
-            _wait_out(err, since, index)
-
-
 def budget_counts(storage: optuna.storages.BaseStorage, study_id: int) -> tuple[int, int]:
     """(finished, running) trial counts, straight from the database."""
     finished = storage.get_n_trials(study_id, (TrialState.COMPLETE, TrialState.PRUNED))
@@ -163,7 +118,7 @@ class StudyWorker:
         threads = max(1, int(res.cpus_per_trial))
         torch.set_num_threads(threads)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        storage, study, study_id = _outage_tolerant(self._connect, self.index)
+        storage, study, study_id = through_outage(self._connect, f"worker {self.index}")
         objective = Objective(spec, device=_device(res.gpus_per_trial), threads=threads,
                               launch_id=self.launch_id, artifacts=artifact_store(spec.study.artifacts),
                               stop=self._stop, sampler_seed=self.sampler_seed)
@@ -197,6 +152,6 @@ class StudyWorker:
                 # The database restarted or is briefly unreachable (pool_pre_ping reconnects once it is
                 # back). A trial caught mid-tell stays RUNNING, goes stale and is retried by heartbeat.
                 outage = outage or time.monotonic()
-                _wait_out(err, outage, self.index)
+                wait_out(err, outage, f"worker {self.index}")
         return {"worker": self.index, "trials": ran, "wall_s": time.perf_counter() - started,
                 "busy_s": objective.busy_s}

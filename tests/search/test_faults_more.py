@@ -103,9 +103,6 @@ def test_postgres_restart_mid_study_loses_nothing(write_study, storage_url, stud
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("storage_url", ["postgresql"], indirect=True)
-@pytest.mark.xfail(strict=True, reason="search/objective.py: TrialReporter.report calls trial.report and "
-                   "should_prune without riding out a storage outage, so a trial that reports during a "
-                   "restart raises, its heartbeat stops and it is failed (as stale) and retried")
 def test_a_trial_training_through_a_short_postgres_restart_is_not_failed(write_study, storage_url, study_name,
                                                                         tmp_path) -> None:
     """The README's claim. The server is down for 2 s, so the trial reports (every 0.5 s) during the

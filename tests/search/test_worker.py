@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
+import search.storage as storage
 import search.worker as worker
 from search.launch import prepare_study
 from search.spec import parse_spec
@@ -32,23 +33,23 @@ def _down_then_up(failures: int, calls: list):
 
 
 def test_a_worker_starting_during_an_outage_waits_for_the_database(monkeypatch, capsys) -> None:
-    monkeypatch.setattr(worker, "_OUTAGE_POLL_S", 0.01)
+    monkeypatch.setattr(storage, "OUTAGE_POLL_S", 0.01)
     calls: list = []
-    assert worker._outage_tolerant(_down_then_up(2, calls), 0) == "connected" and len(calls) == 3
+    assert storage.through_outage(_down_then_up(2, calls), "worker 0") == "connected" and len(calls) == 3
     assert capsys.readouterr().err.count("storage unavailable, retrying") == 2
 
 
 def test_an_outage_longer_than_the_limit_and_other_errors_are_raised(monkeypatch) -> None:
-    monkeypatch.setattr(worker, "_OUTAGE_POLL_S", 0.01)
-    monkeypatch.setattr(worker, "STORAGE_OUTAGE_S", 0.0)
+    monkeypatch.setattr(storage, "OUTAGE_POLL_S", 0.01)
+    monkeypatch.setattr(storage, "STORAGE_OUTAGE_S", 0.0)
     with pytest.raises(StorageUnavailable):
-        worker._outage_tolerant(_down_then_up(5, []), 0)
+        storage.through_outage(_down_then_up(5, []), "worker 0")
 
     def bug():
         raise KeyError("not an outage")
 
     with pytest.raises(KeyError):
-        worker._outage_tolerant(bug, 0)
+        storage.through_outage(bug, "worker 0")
 
 
 def _worker(tmp_path, monkeypatch, failures: int, error=outage_error):
@@ -67,7 +68,7 @@ def _worker(tmp_path, monkeypatch, failures: int, error=outage_error):
         return real(*args)
 
     monkeypatch.setattr(worker, "budget_counts", flaky)
-    monkeypatch.setattr(worker, "_OUTAGE_POLL_S", 0.01)
+    monkeypatch.setattr(storage, "OUTAGE_POLL_S", 0.01)
     return worker.StudyWorker(spec, index=0, launch_id="t", deadline=None), spec
 
 
@@ -83,7 +84,7 @@ def test_worker_still_fails_on_other_errors_and_on_long_outages(tmp_path, monkey
     w, _ = _worker(tmp_path, monkeypatch, failures=1, error=lambda: KeyError("a bug"))
     with pytest.raises(KeyError):
         w.run()
-    monkeypatch.setattr(worker, "STORAGE_OUTAGE_S", 0.0)
+    monkeypatch.setattr(storage, "STORAGE_OUTAGE_S", 0.0)
     (tmp_path / "b").mkdir()
     w, _ = _worker(tmp_path / "b", monkeypatch, failures=1)
     with pytest.raises(Exception, match="shutting down"):
@@ -97,5 +98,5 @@ def test_storage_outage_sees_through_optunas_masking_error() -> None:
         except Exception:
             raise UnboundLocalError("cannot access local variable 'updated_state'")  # noqa: B904
     except UnboundLocalError as masked:
-        assert "shutting down" in str(worker.storage_outage(masked))
-    assert worker.storage_outage(UnboundLocalError("a real bug")) is None
+        assert "shutting down" in str(storage.storage_outage(masked))
+    assert storage.storage_outage(UnboundLocalError("a real bug")) is None
