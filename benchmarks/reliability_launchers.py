@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import optuna
@@ -32,6 +33,7 @@ from benchmarks.reliability import LOCAL_PG, machine  # noqa: E402
 from tests.helpers import study_doc  # noqa: E402
 from tests.search.faults import by_state, launch_together, one_study_problems  # noqa: E402
 
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # retried_trial_number
 BASELINE = {"x": 2.0, "y": -1.0}
 N_TRIALS = 10
 SCENARIOS = {  # name: (backend, launchers, kill one)

@@ -19,6 +19,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from core.config import config_hash
 from search.heartbeat import Heartbeats
 from search.objective import Objective, TrialRun
 
@@ -39,9 +40,13 @@ def _tell(study: optuna.Study, objective: Objective, run: TrialRun, outcome) -> 
 
 
 def run_population_round(study: optuna.Study, objective: Objective, size: int, heartbeat_s: float) -> int:
-    """Ask ``size`` trials, train them in as few batched groups as their keys allow; return ``size``."""
-    experiment = objective.experiment
+    """Ask ``size`` trials, train them in as few batched groups as their keys allow; return ``size``.
+
+    A member whose configuration has a COMPLETE trial is recorded as its repeat, and one whose
+    configuration another member of this round already has waits for that member's outcome
+    (``search.claims``): the same configuration never trains twice in a round."""
     runs: list[TrialRun] = []
+    later: list[TrialRun] = []  # same config hash as a member of this round: its repeat, if it completes
     # Each member beats from the moment it is asked: asking and configuring 64 members takes seconds.
     beats = Heartbeats(study._storage, [], heartbeat_s)
     with beats, tempfile.TemporaryDirectory(prefix="population-") as workdir:
@@ -50,32 +55,52 @@ def run_population_round(study: optuna.Study, objective: Objective, size: int, h
                 warnings.simplefilter("ignore", UserWarning)
                 run = objective.start(study.ask())
             beats.add(run.trial._trial_id)
-            try:
-                objective.configure(run)
-                values = objective.repeat(run)  # a finished configuration is not trained again
-            except Exception as err:  # noqa: BLE001  (a config the experiment rejects fails alone)
-                objective.fail(run, err)
-                study.tell(run.trial, state=TrialState.FAIL)
+            if _told_without_training(study, objective, run):
                 continue
-            if values is None:
-                runs.append(run)
-            else:
-                study.tell(run.trial, values[0] if len(values) == 1 else values)
-        groups: dict[object, list[TrialRun]] = defaultdict(list)
-        for run in runs:
-            groups[experiment.population_key(run.config)].append(run)
-        for group in groups.values():
-            try:
-                outcomes = objective.timed(experiment.run_population, [r.config for r in group],
-                                           [r.reporter for r in group], objective.context(Path(workdir)))
-            except Exception as err:  # noqa: BLE001  (the batched run itself broke: every member fails)
-                outcomes = [err] * len(group)
-            for run, outcome in zip(group, outcomes):
-                try:
-                    _tell(study, objective, run, outcome)
-                except Exception:
-                    if objective.taken_over(run.trial) is None:
-                        raise
-                    print(f"trial {run.trial.number} was failed as stale while it ran (its heartbeat "
-                          "stopped); its retry runs instead", file=sys.stderr, flush=True)
+            twin = any(config_hash(r.config) == config_hash(run.config) for r in runs)
+            (later if twin else runs).append(run)
+        _train(study, objective, runs, Path(workdir))
+        for run in later:  # the twin has been told: reuse its result, or train when it did not complete
+            if not _told_without_training(study, objective, run, configured=True):
+                _train(study, objective, [run], Path(workdir))
     return size
+
+
+def _told_without_training(study: optuna.Study, objective: Objective, run: TrialRun,
+                           configured: bool = False) -> bool:
+    """Configure ``run`` (unless ``configured``); tell it FAIL when its config is rejected, or as a
+    repeat when its configuration has a COMPLETE trial. False: the run must train."""
+    try:
+        if not configured:
+            objective.configure(run)
+        values = objective.repeat(run)  # a finished configuration is not trained again
+    except Exception as err:  # noqa: BLE001  (a config the experiment rejects fails alone)
+        objective.fail(run, err)
+        study.tell(run.trial, state=TrialState.FAIL)
+        return True
+    if values is None:
+        return False
+    study.tell(run.trial, values[0] if len(values) == 1 else values)
+    return True
+
+
+def _train(study: optuna.Study, objective: Objective, runs: list[TrialRun], workdir: Path) -> None:
+    """Train ``runs`` in batched groups (one per population key) and tell each member its outcome."""
+    experiment = objective.experiment
+    groups: dict[object, list[TrialRun]] = defaultdict(list)
+    for run in runs:
+        groups[experiment.population_key(run.config)].append(run)
+    for group in groups.values():
+        try:
+            outcomes = objective.timed(experiment.run_population, [r.config for r in group],
+                                       [r.reporter for r in group], objective.context(workdir))
+        except Exception as err:  # noqa: BLE001  (the batched run itself broke: every member fails)
+            outcomes = [err] * len(group)
+        for run, outcome in zip(group, outcomes):
+            try:
+                _tell(study, objective, run, outcome)
+            except Exception:
+                if objective.taken_over(run.trial) is None:
+                    raise
+                print(f"trial {run.trial.number} was failed as stale while it ran (its heartbeat "
+                      "stopped); its retry runs instead", file=sys.stderr, flush=True)

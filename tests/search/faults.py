@@ -16,7 +16,6 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from tests.helpers import ROOT
 
 
 def outage_error(statement: str = "SELECT 1", message: str = "the database system is shutting down") -> Exception:
@@ -28,13 +27,15 @@ def outage_error(statement: str = "SELECT 1", message: str = "the database syste
 
 class Launch:
     """``python -m search.launch FILE`` in its own session (like a terminal job), run in ``cwd``
-    (where the launch writes its report, ``runs/<study>/report``)."""
+    (where the launch writes its report, ``runs/<study>/report``; default: the study file's
+    directory, so that nothing is written into the checkout)."""
 
-    def __init__(self, study_file: Path, *args: str, cwd: Path = ROOT) -> None:
+    def __init__(self, study_file: Path, *args: str, cwd: Path | None = None) -> None:
         doc = yaml.safe_load(study_file.read_text())
         self.name, self.url = doc["study"]["name"], doc["study"]["storage"]
         self.log = study_file.with_suffix(f".{time.monotonic_ns()}.log")
-        self.proc = subprocess.Popen([sys.executable, "-m", "search.launch", str(study_file), *args], cwd=cwd,
+        self.proc = subprocess.Popen([sys.executable, "-m", "search.launch", str(study_file), *args],
+                                     cwd=cwd or study_file.parent,
                                      stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import optuna
@@ -119,3 +120,28 @@ def test_a_failed_trial_leaves_checkpoints_and_its_retry_resumes(tmp_path, monke
     alone = get_experiment("imp").run(config, NullReporter(), RunContext(workdir=tmp_path / "alone", threads=1))
     assert retry.value == alone.metrics["min_task_acc"] and retry.user_attrs["n_params"] == alone.metrics["n_params"]
     assert not workdir.exists(), "a completed trial's work directory is removed"
+
+
+def test_a_configuration_trains_once_per_round_and_later_rounds_repeat_it(tmp_path) -> None:
+    """Two members with one configuration (an enqueued baseline popped twice): one trains, the other
+    records its result; a later round's copy is a repeat too."""
+    doc = _imp_doc(tmp_path)
+    doc["study"]["enqueue"] = [{"train.lr": 0.01, "imp.target_params": 30, "seed": 1}]
+    spec = parse_spec(doc)
+    study = prepare_study(spec)
+    for _ in range(2):
+        study.enqueue_trial({"train.lr": 0.01, "imp.target_params": 30, "seed": 1})
+    objective = Objective(spec, device="cpu", threads=1, launch_id="t", artifacts=artifact_store(spec.study.artifacts),
+                          stop=threading.Event())
+    calls, run_population = [], objective.experiment.run_population
+    objective.experiment = dataclasses.replace(
+        objective.experiment, run_population=lambda cfgs, *a: calls.append(len(cfgs)) or run_population(cfgs, *a))
+    run_population_round(study, objective, 3, heartbeat_s=1.0)
+    study.enqueue_trial({"train.lr": 0.01, "imp.target_params": 30, "seed": 1}, skip_if_exists=False)
+    run_population_round(study, objective, 1, heartbeat_s=1.0)
+    trials = study.get_trials()
+    assert calls == [1], "one member trained; the twins waited for it"
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    trained = [t for t in trials if "repeat_of" not in t.user_attrs]
+    assert len(trained) == 1 and all(t.user_attrs.get("repeat_of", t.number) == trained[0].number for t in trials)
+    assert len({t.value for t in trials}) == 1
