@@ -107,7 +107,7 @@ def launch_together(study_file: Path, n: int, kill_one: bool = False,
         if kill_one:
             victim = runs[-1]
             killed = victim.wait_for("a trial of the victim running", lambda ts: [
-                t for t in running_with_worker(ts) if t.user_attrs["launch_id"] == victim.launch_id()], timeout=180)
+                t for t in running_with_worker(ts) if t.user_attrs.get("launch_id") == victim.launch_id()], timeout=180)
             victim.signal(signal.SIGKILL, group=True)
             reap(victim)
         return [launch.finish(timeout=timeout) for launch in runs], runs, killed
