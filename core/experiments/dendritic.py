@@ -16,14 +16,15 @@ from typing import Literal
 import torch
 
 from core.config import check, config_hash
-from core.data.mnist import load_mnist
+from core.data.mnist import MNIST, load_mnist
 from core.experiment import Reporter, Result, RunContext, register_experiment
-from core.nets.dendritic import ACTIVATIONS, DANN
+from core.nets.dendritic import ACTIVATIONS, DANN, DendriticLayer
 from core.nets.dense import DenseMLP
 from core.plasticity import CRITERIA, GROWTH, NEW_WEIGHTS, SCHEDULES, Plasticity, ks_to_normal, weight_entropy
 from core.train import OPTIMIZERS, make_optimizer, train
 
-__all__ = ["ModelConfig", "PlasticityConfig", "TrainConfig", "DendriticConfig", "run_dendritic", "build_model"]
+__all__ = ["ModelConfig", "PlasticityConfig", "TrainConfig", "DendriticConfig", "Prepared", "run_dendritic", "build_model",
+           "load_data", "prepare", "epoch_metrics", "finish"]
 
 
 def _known(registry, name: str, path: str) -> None:
@@ -143,17 +144,33 @@ def build_model(mc: ModelConfig, n_classes: int, gen: torch.Generator, device) -
                 gen=gen, device=device)
 
 
-@register_experiment("dendritic", DendriticConfig)
-def run_dendritic(cfg: DendriticConfig, reporter: Reporter, ctx: RunContext) -> Result:
-    """Train the dANN (or dense baseline) on MNIST, resampling synapses when enabled."""
-    t_start = time.perf_counter()
-    if ctx.threads:
-        torch.set_num_threads(ctx.threads)
-    device = torch.device(ctx.device)
-    data = load_mnist(ctx.data_dir, device=device, scaling=cfg.train.input_scaling)
+@dataclass
+class Prepared:
+    """One run's parts before training: what the reference loop and the population both start from."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    layer: DendriticLayer | None
+    plasticity: Plasticity | None
+    steps_per_epoch: int
+    start: dict[str, torch.Tensor]
+
+
+def load_data(cfg: DendriticConfig, ctx: RunContext) -> MNIST:
+    """The run's MNIST (subset, scaling) on ``ctx.device``; checks the model's input size."""
+    data = load_mnist(ctx.data_dir, device=torch.device(ctx.device), scaling=cfg.train.input_scaling)
     data = data.subset(cfg.train.train_subset, cfg.train.test_subset)
     check(data.n_inputs == cfg.model.n_inputs, "model.n_inputs",
           f"expected {data.n_inputs} (the data's input size), got {cfg.model.n_inputs}")
+    return data
+
+
+def prepare(cfg: DendriticConfig, n_train: int, device) -> Prepared:
+    """Seed, build the model, optimizer and plasticity of one run, in the reference order.
+
+    The generator that initialises the model is the one plasticity draws from afterwards, so
+    a run's random stream (and with it every rewiring) depends only on its config.
+    """
     torch.manual_seed(cfg.seed)
     gen = torch.Generator(device).manual_seed(cfg.seed)
     model = build_model(cfg.model, 10, gen, device)
@@ -161,19 +178,23 @@ def run_dendritic(cfg: DendriticConfig, reporter: Reporter, ctx: RunContext) -> 
     opt = make_optimizer(tc.optimizer, model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay,
                          momentum=tc.momentum)
     layer = getattr(model, "dendritic", None)
-    steps_per_epoch = -(-data.train_x.shape[0] // tc.batch_size)
+    steps_per_epoch = -(-n_train // tc.batch_size)
     plast = None
     if layer is not None and cfg.plasticity.enabled:
         plast = Plasticity(layer, opt, cfg.plasticity, steps_per_epoch=steps_per_epoch,
                            total_steps=steps_per_epoch * tc.epochs, gen=gen)
-    start = _snapshot(layer)
+    return Prepared(model, opt, layer, plast, steps_per_epoch, _snapshot(layer))
 
-    def on_epoch(epoch: int) -> dict[str, float]:
-        return {"rounds": float(plast.rounds if plast else 0),
-                "synapses_moved": float(plast.moved if plast else 0)}
 
-    history = train(model, data, epochs=tc.epochs, batch_size=tc.batch_size, optimizer=opt,
-                    reporter=reporter, seed=cfg.seed, on_step=plast, on_epoch=on_epoch)
+def epoch_metrics(plast: Plasticity | None) -> dict[str, float]:
+    """Plasticity counters reported with every epoch."""
+    return {"rounds": float(plast.rounds if plast else 0), "synapses_moved": float(plast.moved if plast else 0)}
+
+
+def finish(cfg: DendriticConfig, ctx: RunContext, prep: Prepared, history: list[dict[str, float]],
+           t_start: float) -> Result:
+    """The run's Result from its trained parts and per-epoch history (metrics, figures)."""
+    model, layer, plast, tc = prep.model, prep.layer, prep.plasticity, cfg.train
     end = _snapshot(layer)
     metrics = dict(history[-1])
     metrics.update(
@@ -182,23 +203,38 @@ def run_dendritic(cfg: DendriticConfig, reporter: Reporter, ctx: RunContext) -> 
         epochs=float(tc.epochs),
     )
     if plast is not None:
-        metrics.update(plast.summary(steps_per_epoch * tc.epochs))
+        metrics.update(plast.summary(prep.steps_per_epoch * tc.epochs))
     else:
         metrics.update(rounds=0.0, synapses_moved=0.0)
     if layer is not None:
-        metrics.update(entropy_start=float(start["entropy"].mean()), entropy_end=float(end["entropy"].mean()),
-                       ks_he_start=ks_to_normal(start["weight"], layer.he_std),
+        metrics.update(entropy_start=float(prep.start["entropy"].mean()), entropy_end=float(end["entropy"].mean()),
+                       ks_he_start=ks_to_normal(prep.start["weight"], layer.he_std),
                        ks_he_end=ks_to_normal(end["weight"], layer.he_std))
     artifacts = {}
     if cfg.plots:
         from core.plots_dendritic import dendritic_figures  # matplotlib only when plotting
 
         out = ctx.workdir / f"dendritic-{config_hash(cfg)}"
-        artifacts = dendritic_figures(out, history=history, start=start, end=end, plasticity=plast,
-                                      layer=layer, steps_per_epoch=steps_per_epoch, n_show=cfg.plot_dendrites)
+        artifacts = dendritic_figures(out, history=history, start=prep.start, end=end, plasticity=plast,
+                                      layer=layer, steps_per_epoch=prep.steps_per_epoch, n_show=cfg.plot_dendrites)
     metrics["wall_time_s"] = time.perf_counter() - t_start
     return Result(metrics=metrics, artifacts=artifacts,
-                  extra={"history": history, "device": str(device)})
+                  extra={"history": history, "device": str(torch.device(ctx.device))})
+
+
+@register_experiment("dendritic", DendriticConfig)
+def run_dendritic(cfg: DendriticConfig, reporter: Reporter, ctx: RunContext) -> Result:
+    """Train the dANN (or dense baseline) on MNIST, resampling synapses when enabled."""
+    t_start = time.perf_counter()
+    if ctx.threads:
+        torch.set_num_threads(ctx.threads)
+    data = load_data(cfg, ctx)
+    prep = prepare(cfg, data.train_x.shape[0], torch.device(ctx.device))
+    tc = cfg.train
+    history = train(prep.model, data, epochs=tc.epochs, batch_size=tc.batch_size, optimizer=prep.optimizer,
+                    reporter=reporter, seed=cfg.seed, on_step=prep.plasticity,
+                    on_epoch=lambda epoch: epoch_metrics(prep.plasticity))
+    return finish(cfg, ctx, prep, history, t_start)
 
 
 def _snapshot(layer) -> dict[str, torch.Tensor]:

@@ -1,6 +1,6 @@
-"""Adam and SGD over stacked parameters, with a learning rate and weight decay per member.
+"""Adam, AdamW and SGD over stacked parameters, with a learning rate and weight decay per member.
 
-The arithmetic is torch's single-tensor Adam / SGD (what ``torch.optim`` runs on CPU),
+The arithmetic is torch's single-tensor Adam / AdamW / SGD (what ``torch.optim`` runs on CPU),
 written once for all members: every per-member scalar becomes a ``[P, 1, ...]`` float32
 tensor, which is the value torch casts the Python scalar to inside its kernels. On CPU this
 reproduces, bitwise, the per-member ``torch.optim`` updates of the reference loop
@@ -19,25 +19,35 @@ _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults, which the 
 
 
 class PopulationOptimizer:
-    """``kind`` adam or sgd on stacked ``params`` (dim 0 = member); ``lrs``, ``weight_decays`` per member.
+    """``kind`` adam, adamw or sgd on stacked ``params`` (dim 0 = member); ``lrs``, ``weight_decays``
+    per member; ``momentum`` (sgd, dampening 0, no Nesterov) shared by all members.
 
     All members step together (a member that stops training leaves the population instead
-    of being masked), so one step counter serves all of them.
+    of being masked), so one step counter serves all of them. ``state_of(i, p)`` names member
+    p's optimizer state of parameter i the way ``torch.optim`` does (``exp_avg``, ...), as views.
     """
 
     def __init__(self, params: Sequence[torch.Tensor], kind: str, lrs: Sequence[float],
-                 weight_decays: Sequence[float]) -> None:
-        if kind not in ("adam", "sgd"):
-            raise ValueError(f"optimizer: expected adam or sgd, got {kind!r}")
+                 weight_decays: Sequence[float], momentum: float = 0.0) -> None:
+        if kind not in ("adam", "adamw", "sgd"):
+            raise ValueError(f"optimizer: expected adam, adamw or sgd, got {kind!r}")
         self.params = list(params)
         self.kind = kind
+        self.momentum = float(momentum) if kind == "sgd" else 0.0
+        # sgd momentum buffers: created from the first step's gradient, as torch does
+        self.momentum_buffer: list[torch.Tensor | None] = [None] * len(self.params)
         self.lrs = [float(v) for v in lrs]
         self.weight_decays = [float(v) for v in weight_decays]
         self.steps = 0
-        self.exp_avg = [torch.zeros_like(p) for p in self.params] if kind == "adam" else []
-        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params] if kind == "adam" else []
+        adam = kind in ("adam", "adamw")
+        self.exp_avg = [torch.zeros_like(p) for p in self.params] if adam else []
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params] if adam else []
         # lr and weight decay are fixed per instance: their per-member tensors are built once.
-        self._decay = any(self.weight_decays)
+        self._decay = any(self.weight_decays) and kind != "adamw"
+        # adamw: torch multiplies the parameter by 1 - lr * wd (a Python float, cast to float32)
+        shrink = [1.0 - lr * wd for lr, wd in zip(self.lrs, self.weight_decays)]
+        self._shrink = ([self._per_member(shrink, p) for p in self.params]
+                        if kind == "adamw" and any(self.weight_decays) else [])
         self._wds = [self._per_member(self.weight_decays, p) for p in self.params] if self._decay else []
         neg_lrs = [-lr for lr in self.lrs]
         self._neg_lrs = [self._per_member(neg_lrs, p) for p in self.params] if kind == "sgd" else []
@@ -58,7 +68,7 @@ class PopulationOptimizer:
     @torch.no_grad()
     def step(self) -> None:
         self.steps += 1
-        if self.kind == "adam":
+        if self.kind != "sgd":
             bias_correction1 = 1 - _BETA1**self.steps
             bias_correction2_sqrt = (1 - _BETA2**self.steps) ** 0.5
             neg_step = (self._lrs64 / bias_correction1).neg_().to(self.params[0].dtype)
@@ -67,7 +77,16 @@ class PopulationOptimizer:
             if self._decay:
                 # torch: grad.add(param, alpha=wd); a zero wd leaves the grad exactly as it is.
                 grad = torch.addcmul(grad, param, self._wds[i])
+            if self._shrink:
+                param.mul_(self._shrink[i])  # a member with wd 0 is multiplied by exactly 1
             if self.kind == "sgd":
+                if self.momentum:
+                    buf = self.momentum_buffer[i]
+                    if buf is None:
+                        buf = self.momentum_buffer[i] = grad.detach().clone()
+                    else:
+                        buf.mul_(self.momentum).add_(grad)  # torch: add_(grad, alpha=1 - dampening)
+                    grad = buf
                 param.addcmul_(grad, self._neg_lrs[i])
                 continue
             exp_avg, exp_avg_sq = self.exp_avg[i], self.exp_avg_sq[i]
@@ -81,10 +100,17 @@ class PopulationOptimizer:
     def select(self, rows: Sequence[int], params: Sequence[torch.Tensor]) -> "PopulationOptimizer":
         """The optimizer of the smaller population ``params`` made of ``rows``, state carried over."""
         lrs, wds = [self.lrs[r] for r in rows], [self.weight_decays[r] for r in rows]
-        out = PopulationOptimizer(params, self.kind, lrs, wds)
+        out = PopulationOptimizer(params, self.kind, lrs, wds, self.momentum)
         out.steps = self.steps
-        if self.kind == "adam":
-            idx = torch.tensor(list(rows), dtype=torch.long, device=self.params[0].device)
-            out.exp_avg = [t.index_select(0, idx) for t in self.exp_avg]
-            out.exp_avg_sq = [t.index_select(0, idx) for t in self.exp_avg_sq]
+        idx = torch.tensor(list(rows), dtype=torch.long, device=self.params[0].device)
+        out.exp_avg = [t.index_select(0, idx) for t in self.exp_avg]
+        out.exp_avg_sq = [t.index_select(0, idx) for t in self.exp_avg_sq]
+        out.momentum_buffer = [None if t is None else t.index_select(0, idx) for t in self.momentum_buffer]
         return out
+
+    def state_of(self, i: int, p: int) -> dict[str, torch.Tensor]:
+        """Member ``p``'s state of parameter ``i`` as ``torch.optim`` names it (views; writable)."""
+        if self.kind == "sgd":
+            buf = self.momentum_buffer[i]
+            return {} if buf is None else {"momentum_buffer": buf[p]}
+        return {"exp_avg": self.exp_avg[i][p], "exp_avg_sq": self.exp_avg_sq[i][p]}
