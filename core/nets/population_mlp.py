@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 import torch
 from torch.nn import functional as F
 
-__all__ = ["PopulationMLP", "LINEAR_MODES", "batched_is_exact"]
+__all__ = ["PopulationMLP", "LINEAR_MODES", "batched_is_exact", "batched_linear"]
 
 _ACTS = {"relu": F.relu, "tanh": torch.tanh}
 
@@ -55,6 +55,11 @@ def batched_is_exact(x: torch.Tensor, w: torch.Tensor) -> bool:
         return True  # no bitwise promise on GPU: the reference itself differs there (foreach Adam)
     threads_ok = rows <= 512 or torch.get_num_threads() == 1
     return min(n_in, n_out, rows) >= 2 and n_in * rows * n_out >= 400 and threads_ok
+
+
+def batched_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``F.linear(x[p], w[p], b[p])`` for every member p, batched where that rounds like the reference."""
+    return _linear_bmm(x, w, b) if batched_is_exact(x, w) else _linear_loop(x, w, b)
 
 
 class PopulationMLP:

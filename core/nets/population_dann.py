@@ -1,0 +1,123 @@
+"""P dendritic ANNs of one shape as one batched model ("many dendritic trials at once").
+
+Member ``p`` is a real :class:`~core.nets.dendritic.DANN` whose parameters and synapse table
+``idx`` are views into row ``p`` of the population's stacked tensors: all parameters of a
+member in one row of ``flat`` [P, D] (the reference's ``named_parameters`` order, flattened),
+the synapse tables in ``idx`` [P, n_dendrites, synapses]. Training runs on the stacked
+tensors; everything else (rewiring, criteria, summaries, figures) is the reference's own code
+acting on the member's module, and writes through its views into the population.
+
+The forward pass is the reference's arithmetic with the member dimension in front: one
+``embedding_bag`` over the bags of all members (member p's inputs are rows ``p·n_in + j`` of
+a stacked, transposed input table), the dendrite stage in dendrite-major layout, the soma and
+output stages in batch-major layout. The layouts are chosen so that every reduction of the
+backward pass (bias gradients over the batch, the output layer's gemm) sums in the order the
+reference does: on CPU each member's outputs and gradients are bitwise the reference's
+(``tests/core/test_dendritic_population.py``), and elementwise kernels never mix layouts
+(mixing them made ReLU's backward 6x slower).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch.nn import functional as F
+
+from core.nets.dendritic import DANN
+from core.nets.population_mlp import batched_linear
+
+__all__ = ["PopulationDANN"]
+
+
+class _ToBatchMajor(torch.autograd.Function):
+    """[P, nd, B] → contiguous [P, B, nd]; the gradient goes back contiguous [P, nd, B].
+
+    Plain ``transpose().contiguous()`` would hand the dendrite stage a batch-major gradient:
+    its bias gradient would then sum over the batch in another order than the reference's,
+    and the activation's backward would mix layouts (slow).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.transpose(1, 2).contiguous()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.transpose(1, 2).contiguous()
+
+
+class PopulationDANN:
+    """Stacked parameters and synapse tables of P same-shaped :class:`DANN` s, with a batched forward."""
+
+    def __init__(self, models: Sequence[DANN]) -> None:
+        self.models = list(models)
+        first = self.models[0].dendritic
+        self.n_inputs, self.n_somata = first.n_inputs, first.n_somata
+        self.dps, self.synapses, self.n_dendrites = first.dendrites_per_soma, first.synapses, first.n_dendrites
+        self.f_dendrite, self.f_soma = first.f_dendrite, first.f_soma
+        self.shapes = [tuple(p.shape) for p in self.models[0].parameters()]
+        self._numels = [math.prod(s) for s in self.shapes]
+        flat = torch.stack([torch.cat([p.detach().reshape(-1) for p in m.parameters()]) for m in self.models])
+        self.flat = flat.requires_grad_()
+        self.idx = torch.stack([m.dendritic.idx for m in self.models])
+        self._bind()
+
+    def _bind(self) -> None:
+        # Each member's module now reads and writes its row of the stacked tensors.
+        rows = self.flat.detach()
+        for p, m in enumerate(self.models):
+            for param, view in zip(m.parameters(), self.unflatten(rows[p])):
+                param.data = view
+            m.dendritic.idx = self.idx[p]
+
+    @property
+    def size(self) -> int:
+        return len(self.models)
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [self.flat]
+
+    def unflatten(self, rows: torch.Tensor) -> list[torch.Tensor]:
+        """``rows`` [P, D] (or [D]) as the reference's parameters, each [P, *shape] (or [*shape])."""
+        lead = rows.shape[:-1]
+        return [t.view(*lead, *s) for t, s in zip(rows.split(self._numels, dim=-1), self.shapes)]
+
+    def weight_slice(self, row: torch.Tensor) -> torch.Tensor:
+        """The synapse weights [n_dendrites, synapses] inside one flat row (optimizer state too)."""
+        return row[: self._numels[0]].view(self.shapes[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` [P, B, n_in] (member p's batch in row p) → logits [P, B, classes]."""
+        p, b, n_in = x.shape
+        table = x.transpose(1, 2).contiguous().view(p * n_in, b)  # the reference's x.T, per member
+        offsets = torch.arange(p, device=x.device).view(p, 1, 1) * n_in
+        bags = (self.idx + offsets).view(-1, self.synapses)
+        return self._after_gather(bags, table, b)
+
+    __call__ = forward
+
+    def forward_shared(self, x: torch.Tensor) -> torch.Tensor:
+        """The same ``x`` [N, n_in] through every member (evaluation) → logits [P, N, classes]."""
+        return self._after_gather(self.idx.view(-1, self.synapses), x.T.contiguous(), x.shape[0])
+
+    def _after_gather(self, bags: torch.Tensor, table: torch.Tensor, b: int) -> torch.Tensor:
+        p = self.size
+        w, db, sw, sb, wo, bo = self.unflatten(self.flat)
+        d = F.embedding_bag(bags, table, per_sample_weights=w.reshape(-1, self.synapses), mode="sum")
+        a = self.f_dendrite(d.view(p, self.n_dendrites, b) + db.unsqueeze(2))
+        a = _ToBatchMajor.apply(a).view(p, b, self.n_somata, self.dps)
+        h = self.f_soma((a * sw.unsqueeze(1)).sum(-1) + sb.unsqueeze(1))
+        return batched_linear(h, wo, bo)
+
+    def select(self, rows: Sequence[int]) -> "PopulationDANN":
+        """The population of the given members only (the others left); their modules are rebound."""
+        out = PopulationDANN.__new__(PopulationDANN)
+        out.__dict__.update(self.__dict__)
+        idx = torch.tensor(list(rows), dtype=torch.long, device=self.flat.device)
+        out.models = [self.models[r] for r in rows]
+        out.flat = self.flat.detach().index_select(0, idx).requires_grad_()
+        out.idx = self.idx.index_select(0, idx)
+        out._bind()
+        return out
