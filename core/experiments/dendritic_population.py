@@ -94,7 +94,8 @@ class _Population:
         """One optimizer step of every active member on its batch ``rows`` [P, B] (indices)."""
         x, y = self.data.train_x, self.data.train_y
         p = len(self.active)
-        xb = x.index_select(0, rows.reshape(-1)).view(p, -1, x.shape[1])
+        # F.embedding is index_select's gather, measured 2.5x faster for 784-wide rows on CPU
+        xb = F.embedding(rows.reshape(-1), x).view(p, -1, x.shape[1])
         yb = y.index_select(0, rows.reshape(-1)).view(p, -1)
         logp = F.log_softmax(self.net(xb), dim=-1)
         # Sum over members of each member's mean cross-entropy: its own gradients, one graph.
