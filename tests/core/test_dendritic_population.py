@@ -258,3 +258,22 @@ def test_population_runs_on_cuda(tmp_path):
         assert not isinstance(res, BaseException), repr(res)
         assert set(res.metrics) == set(ref.metrics) and res.metrics["test_acc"] > 0.6
     assert abs(results[0].metrics["test_acc"] - ref.metrics["test_acc"]) < 0.02
+
+
+def test_seed_replicates_train_as_one_population_equal_to_each_seed_alone(tmp_path, monkeypatch):
+    from core.replicates import run_replicates
+
+    calls, real_cls = [], population._Population
+
+    def counting(cfgs, ctx):
+        calls.append(len(cfgs))
+        return real_cls(cfgs, ctx)
+
+    monkeypatch.setattr(population, "_Population", counting)
+    short = {**BASE, "train": {**BASE["train"], "epochs": 1}}
+    cfg = _cfg(MIXED[1], short)
+    results = run_replicates("dendritic", cfg, [11, 12, 13], _ctx(tmp_path, "rep"))
+    assert calls == [3], "the three seeds trained as one population"
+    for seed, res in zip((11, 12, 13), results):
+        alone = get_experiment("dendritic").run(replace_path(cfg, "seed", seed), NullReporter(), _ctx(tmp_path, "a"))
+        _same_result(alone, res)
