@@ -11,8 +11,9 @@ exception per seed, in the order of ``seeds``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from core.experiment import NullReporter, Reporter, Result, RunContext
 

@@ -24,15 +24,23 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import Any, Hashable, Sequence
+from typing import Any
 
 import torch
 from torch.nn import functional as F
 
 from core.errors import Diverged
 from core.experiment import Reporter, Result, RunContext, register_population
-from core.experiments.dendritic import DendriticConfig, epoch_metrics, finish, load_data, prepare, run_dendritic
+from core.experiments.dendritic import (
+    DendriticConfig,
+    epoch_metrics,
+    finish,
+    load_data,
+    prepare,
+    run_dendritic,
+)
 from core.lottery.population_optim import PopulationOptimizer
 from core.nets.population_dann import PopulationDANN
 
@@ -54,7 +62,7 @@ def dendritic_population_key(cfg: DendriticConfig) -> Hashable:
 class _MemberState:
     """``optimizer.state`` as the rewire step reads it: the member's slice of the population's state."""
 
-    def __init__(self, run: "_Population", member: int) -> None:
+    def __init__(self, run: _Population, member: int) -> None:
         self.run, self.member = run, member
 
     @property

@@ -20,7 +20,7 @@ reference does: on CPU each member's outputs and gradients are bitwise the refer
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch.nn import functional as F
@@ -111,7 +111,7 @@ class PopulationDANN:
         h = self.f_soma((a * sw.unsqueeze(1)).sum(-1) + sb.unsqueeze(1))
         return batched_linear(h, wo, bo)
 
-    def select(self, rows: Sequence[int]) -> "PopulationDANN":
+    def select(self, rows: Sequence[int]) -> PopulationDANN:
         """The population of the given members only (the others left); their modules are rebound."""
         out = PopulationDANN.__new__(PopulationDANN)
         out.__dict__.update(self.__dict__)
