@@ -98,9 +98,22 @@ class PopulationDANN:
 
     __call__ = forward
 
+    @torch.no_grad()
     def forward_shared(self, x: torch.Tensor) -> torch.Tensor:
-        """The same ``x`` [N, n_in] through every member (evaluation) → logits [P, N, classes]."""
-        return self._after_gather(self.idx.view(-1, self.synapses), x.T.contiguous(), x.shape[0])
+        """The same ``x`` [N, n_in] through every member (evaluation) → logits [P, N, classes].
+
+        Without a backward pass only the forward's own sums must match the reference: the
+        whole pass stays dendrite-major (no transposition), and the output gemm reads the
+        somata as the reference's transposed layout, ``h.transpose(1, 2)``.
+        """
+        p, n = self.size, x.shape[0]
+        w, db, sw, sb, wo, bo = self.unflatten(self.flat.detach())
+        d = F.embedding_bag(self.idx.view(-1, self.synapses), x.T.contiguous(),
+                            per_sample_weights=w.reshape(-1, self.synapses), mode="sum")
+        a = self.f_dendrite(d.view(p, self.n_dendrites, n) + db.unsqueeze(2))
+        a = a.view(p, self.n_somata, self.dps, n)
+        h = self.f_soma((a * sw.unsqueeze(3)).sum(2) + sb.unsqueeze(2))
+        return batched_linear(h.transpose(1, 2), wo, bo)
 
     def _after_gather(self, bags: torch.Tensor, table: torch.Tensor, b: int) -> torch.Tensor:
         p = self.size
