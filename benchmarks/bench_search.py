@@ -8,8 +8,10 @@ window, the worker count and the population changed:
   imp_split       studies/imp_split.yaml for a fixed window, 1 worker, population 1 and 32
                   (32 trials trained at once in one batched model, ``resources.population``)
   overnight       studies/resample_overnight.yaml (50-epoch MNIST dANN) for a fixed window,
-                  1 and 2 workers; its first trial is the user's own setting, so that trial's
-                  wall time is the time to the user's result on this machine
+                  1 and 2 workers, and 1 worker with population 1 and 16 with plots off (the
+                  population writes no figures; the pair measures the service's population gain);
+                  its first trial is the user's own setting, so that trial's wall time is the
+                  time to the user's result on this machine
 
 trials/h = finished (COMPLETE + PRUNED) trials × 3600 / launch wall time, where the launch wall
 time includes starting Ray and the workers and, for windowed rows, the trials still running when
@@ -48,7 +50,9 @@ from search.spec import parse_spec  # noqa: E402
 CASES = {
     "quickstart": ("studies/quickstart.yaml", [("1 worker", 1, 1), ("2 workers", 2, 1)]),
     "imp_split": ("studies/imp_split.yaml", [("1 worker", 1, 1), ("1 worker, population 32", 1, 32)]),
-    "overnight": ("studies/resample_overnight.yaml", [("1 worker", 1, 1), ("2 workers", 2, 1)]),
+    "overnight": ("studies/resample_overnight.yaml", [("1 worker", 1, 1), ("2 workers", 2, 1),
+                                                      ("1 worker, no plots", 1, 0),
+                                                      ("1 worker, population 16", 1, 16)]),
 }
 BUDGETED = {"quickstart"}  # the others run for a window
 
@@ -65,9 +69,12 @@ def _doc(case: str, tmp: str, *, workers: int, population: int, budget: int | No
         study["n_trials"], study["timeout"] = None, window_s
     resources = doc.setdefault("resources", {})
     resources.update(workers=workers, cpus_per_trial=1, gpus_per_trial=0)
-    if population > 1:
-        resources["population"] = population
-        doc["experiment"].setdefault("analysis", {}).update(plots=False, trajectories=False)
+    if population != 1:  # 0: one trial at a time, but without figures, like a population
+        resources["population"] = max(1, population)
+        if doc["experiment"]["kind"] == "dendritic":
+            doc["experiment"]["plots"] = False
+        else:
+            doc["experiment"].setdefault("analysis", {}).update(plots=False, trajectories=False)
     return doc
 
 
