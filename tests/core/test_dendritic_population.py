@@ -279,3 +279,20 @@ def test_seed_replicates_train_as_one_population_equal_to_each_seed_alone(tmp_pa
     for seed, res in zip((11, 12, 13), results):
         alone = get_experiment("dendritic").run(replace_path(cfg, "seed", seed), NullReporter(), _ctx(tmp_path, "a"))
         _same_result(alone, res)
+
+
+@pytest.mark.slow
+def test_the_benchmark_prints_a_row_per_population_with_identical_members():
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_dendritic_population.py"), "--sizes", "1,2",
+                           "--seq-trials", "2", "--epochs", "1", "--threads", "1", "--data-dir", str(MNIST_DIR)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in proc.stdout.splitlines()
+            if line.startswith("| cpu")]
+    assert [(r[1], r[2]) for r in rows] == [("sequential `run`", "1"), ("population", "1"), ("population", "2")]
+    assert [r[9] for r in rows[1:]] == ["1 of 1", "2 of 2"]
