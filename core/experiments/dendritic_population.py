@@ -102,8 +102,7 @@ class _Population:
         """One optimizer step of every active member on its batch ``rows`` [P, B] (indices)."""
         x, y = self.data.train_x, self.data.train_y
         p = len(self.active)
-        # F.embedding is index_select's gather, measured 2.5x faster for 784-wide rows on CPU
-        xb = F.embedding(rows.reshape(-1), x).view(p, -1, x.shape[1])
+        xb = F.embedding(rows.reshape(-1), x).view(p, -1, x.shape[1])  # every member's batch, one gather
         yb = y.index_select(0, rows.reshape(-1)).view(p, -1)
         logp = F.log_softmax(self.net(xb), dim=-1)
         # Sum over members of each member's mean cross-entropy: its own gradients, one graph.
@@ -136,6 +135,33 @@ def _alone(configs, reporters, ctx) -> list[Result | BaseException]:
         except Exception as err:  # noqa: BLE001  (one member's error is its own outcome)
             out.append(err)
     return out
+
+
+def _end_epoch(pop: _Population, configs, reporters, ctx: RunContext, epoch: int, step: int, train_time: float,
+               histories: list, results: list, start: float) -> list[int]:
+    """Evaluate, check, report (and finish) every active member as ``core.train.train`` does after
+    an epoch; the error of a member that diverged or whose reporter raised goes to ``results``.
+    Returns the positions of the members that train on."""
+    train_loss, train_acc = pop.evaluate(pop.data.train_x, pop.data.train_y)
+    test_loss, test_acc = pop.evaluate(pop.data.test_x, pop.data.test_y)
+    stay = []
+    for j, i in enumerate(pop.active):
+        try:
+            if not math.isfinite(train_loss[j]):
+                raise Diverged(f"train loss is {train_loss[j]} after epoch {epoch}")
+            metrics = {"train_loss": train_loss[j], "train_acc": train_acc[j], "test_loss": test_loss[j],
+                       "test_acc": test_acc[j], "train_time_s": train_time, "steps": float(step)}
+            metrics.update(epoch_metrics(pop.preps[i].plasticity))
+            reporters[i].report(epoch, metrics)
+            histories[i].append(metrics)
+            if epoch >= configs[i].train.epochs:
+                member_ctx = dataclasses.replace(ctx, workdir=Path(ctx.workdir) / f"member_{i:03d}")
+                results[i] = finish(configs[i], member_ctx, pop.preps[i], histories[i], start)
+                continue
+            stay.append(j)
+        except Exception as err:  # noqa: BLE001  (diverged, pruned, timed out: this member only)
+            results[i] = err
+    return stay
 
 
 @register_population("dendritic", key=dendritic_population_key)
@@ -182,25 +208,7 @@ def run_dendritic_population(configs: Sequence[DendriticConfig], reporters: Sequ
         train_time += time.perf_counter() - t0
         if not pop.active:
             break
-        train_loss, train_acc = pop.evaluate(x, pop.data.train_y)
-        test_loss, test_acc = pop.evaluate(pop.data.test_x, pop.data.test_y)
-        stay = []
-        for j, i in enumerate(pop.active):
-            try:
-                if not math.isfinite(train_loss[j]):
-                    raise Diverged(f"train loss is {train_loss[j]} after epoch {epoch}")
-                metrics = {"train_loss": train_loss[j], "train_acc": train_acc[j], "test_loss": test_loss[j],
-                           "test_acc": test_acc[j], "train_time_s": train_time, "steps": float(step)}
-                metrics.update(epoch_metrics(pop.preps[i].plasticity))
-                reporters[i].report(epoch, metrics)
-                histories[i].append(metrics)
-                if epoch >= configs[i].train.epochs:
-                    member_ctx = dataclasses.replace(ctx, workdir=Path(ctx.workdir) / f"member_{i:03d}")
-                    results[i] = finish(configs[i], member_ctx, pop.preps[i], histories[i], start)
-                    continue
-                stay.append(j)
-            except Exception as err:  # noqa: BLE001  (diverged, pruned, timed out: this member only)
-                results[i] = err
+        stay = _end_epoch(pop, configs, reporters, ctx, epoch, step, train_time, histories, results, start)
         if len(stay) < len(pop.active):
             if stay:
                 pop.keep(stay)
