@@ -290,9 +290,17 @@ def test_the_benchmark_prints_a_row_per_population_with_identical_members():
 
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_dendritic_population.py"), "--sizes", "1,2",
                            "--seq-trials", "2", "--epochs", "1", "--threads", "1", "--data-dir", str(MNIST_DIR)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+                          check=False, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in proc.stdout.splitlines()
             if line.startswith("| cpu")]
     assert [(r[1], r[2]) for r in rows] == [("sequential `run`", "1"), ("population", "1"), ("population", "2")]
     assert [r[9] for r in rows[1:]] == ["1 of 1", "2 of 2"]
+
+
+def test_replicates_of_a_kind_without_a_population_run_one_by_one(tmp_path):
+    from core.replicates import run_replicates
+
+    cfg = get_experiment("synthetic").default_config()
+    results = run_replicates("synthetic", replace_path(cfg, "step_seconds", 0.0), [1, 2], RunContext(workdir=tmp_path))
+    assert [type(r).__name__ for r in results] == ["Result", "Result"]
