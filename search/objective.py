@@ -103,6 +103,11 @@ class TrialRun:
     config: Any = None
 
 
+def _lock_path(workdir: Path) -> Path:
+    """The configuration's claim beside its work directory (``search.claims.claim``)."""
+    return workdir.with_name(workdir.name + ".lock")
+
+
 class Objective:
     """Callable for ``study.optimize``; one instance per worker."""
 
@@ -185,7 +190,7 @@ class Objective:
                 workdir = self.workdir(run.config)
                 # Another trial of this configuration (any launcher on this machine) is waited for:
                 # one work directory, one training (search.claims).
-                with claim(workdir.with_name(workdir.name + ".lock"), self._check_stop):
+                with claim(_lock_path(workdir), self._check_stop):
                     values = self._train_or_repeat(run, workdir)
         except (Exception, KeyboardInterrupt) as err:
             self.fail(run, err)
@@ -227,7 +232,7 @@ class Objective:
     def _remove(workdir: Path) -> None:
         """Remove a finished trial's work directory and its lock file (see ``search.claims.claim``)."""
         shutil.rmtree(workdir, ignore_errors=True)
-        workdir.with_name(workdir.name + ".lock").unlink(missing_ok=True)
+        _lock_path(workdir).unlink(missing_ok=True)
 
     def _values(self, metrics: Mapping[str, float]) -> list[float]:
         values = []
