@@ -60,7 +60,10 @@ def test_killed_launcher_trials_are_retried_by_the_others(write_study, storage_u
         # (a trial asked just before the kill has no attributes yet: an orphan, failed all the same)
         assert victim.user_attrs.get("launch_id", runs[1].launch_id()) == runs[1].launch_id()
         retries = [t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == victim.number]
-        assert retries and retries[0].state == TrialState.COMPLETE and retries[0].params == victim.params
+        # the retry keeps every parameter the victim had drawn; one killed before its first draw has
+        # none, and its retry samples them afresh (seen in CI: an orphan with params {})
+        assert retries and retries[0].state == TrialState.COMPLETE
+        assert victim.params.items() <= retries[0].params.items()
 
 
 def test_same_configuration_at_once_trains_once_and_the_other_repeats_it(tmp_path) -> None:
