@@ -27,8 +27,10 @@ from optuna.artifacts import upload_artifact
 
 from core import ConfigError, Diverged, Result, RunContext, get_experiment
 from core.config import config_hash, replace_paths, to_dict
+from core.replicates import run_replicates
 from search.claims import claim, finished_twin, record_repeat
 from search.heartbeat import Heartbeats
+from search.replicates import ReplicateReporter, combine, replicate_configs, replicate_seeds
 from search.space import suggest
 from search.spec import StudySpec
 from search.storage import through_outage
@@ -73,13 +75,17 @@ class TrialReporter:
         self.trial, self.spec, self.stop, self.started = trial, spec, stop, started
         self.history: list[dict[str, float]] = []
 
-    def report(self, step: int, metrics: Mapping[str, float]) -> None:
-        self.history.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
+    def check(self, step: int) -> None:
+        """Raise when the launcher stops or the trial has run past ``resources.trial_timeout``."""
         if self.stop.is_set():
             raise Interrupted(f"interrupted by the launcher at step {step}")
         limit = self.spec.resources.trial_timeout_s
         if limit is not None and time.monotonic() - self.started > limit:
             raise TrialTimeout(f"exceeded trial_timeout of {limit:g} s at step {step}")
+
+    def report(self, step: int, metrics: Mapping[str, float]) -> None:
+        self.history.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
+        self.check(step)
         if self.spec.multi_objective:  # Optuna cannot prune multi-objective trials
             return
         value = metrics.get(self.spec.study.metrics[0])
@@ -101,6 +107,7 @@ class TrialRun:
     trial: optuna.Trial
     reporter: TrialReporter
     config: Any = None
+    replicates: ReplicateReporter | None = None  # study.replicates > 1: the seeds' reports, averaged
 
 
 def _lock_path(workdir: Path) -> Path:
@@ -205,13 +212,40 @@ class Objective:
         if values is None:
             workdir.mkdir(parents=True, exist_ok=True)
             try:
-                result = self.timed(self.experiment.run, run.config, run.reporter, self.context(workdir))
+                result = self.timed(self._run, run, workdir)
             except optuna.TrialPruned:
                 self._remove(workdir)
                 raise
             values = self.succeed(run, result)
         self._remove(workdir)
         return values
+
+    def members(self, run: TrialRun) -> list[tuple[Any, Any]]:
+        """The (config, reporter) pairs the trial trains: one, or one per seed with ``study.replicates``."""
+        n = self.spec.study.replicates
+        if n == 1:
+            return [(run.config, run.reporter)]
+        run.replicates = ReplicateReporter(run.reporter, n)
+        return [(cfg, run.replicates.seed(i)) for i, cfg in enumerate(replicate_configs(run.config, n))]
+
+    def outcome(self, run: TrialRun, outcomes: list[Any]) -> Any:
+        """The trial's Result or exception from its members' (search.replicates.combine)."""
+        n = self.spec.study.replicates
+        stopped = run.replicates.error if run.replicates is not None else None
+        return combine(outcomes, replicate_seeds(run.config, n) if n > 1 else [None], self.spec.study.metrics,
+                       stopped)
+
+    def _run(self, run: TrialRun, workdir: Path) -> Result:
+        """Train the trial: the experiment's own run, or its seed replicates (batched where the kind can)."""
+        members = self.members(run)
+        if len(members) == 1:
+            return self.experiment.run(run.config, run.reporter, self.context(workdir))
+        seeds = replicate_seeds(run.config, len(members))
+        outcomes = run_replicates(self.spec.kind, run.config, seeds, self.context(workdir), [r for _, r in members])
+        result = self.outcome(run, outcomes)
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     def repeat(self, run: TrialRun) -> list[float] | None:
         """When a COMPLETE trial has this run's configuration, record the run as its repeat
@@ -258,6 +292,8 @@ class Objective:
         for key, value in result.metrics.items():
             if isinstance(value, (int, float)) and math.isfinite(value):
                 trial.set_user_attr(key, float(value))
+        if "replicates" in result.extra:  # every metric per seed, one attribute
+            trial.set_user_attr("replicates", result.extra["replicates"])
         self._record(run)  # after the metrics: the trial's wall time wins over the run's
         errors = []
         for name, path in result.artifacts.items():

@@ -15,6 +15,7 @@ import tempfile
 import warnings
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -85,22 +86,27 @@ def _told_without_training(study: optuna.Study, objective: Objective, run: Trial
 
 
 def _train(study: optuna.Study, objective: Objective, runs: list[TrialRun], workdir: Path) -> None:
-    """Train ``runs`` in batched groups (one per population key) and tell each member its outcome."""
+    """Train ``runs`` in batched groups (one per population key; with ``study.replicates`` every
+    seed of a trial is a member) and tell each trial its outcome."""
     experiment = objective.experiment
-    groups: dict[object, list[TrialRun]] = defaultdict(list)
-    for run in runs:
-        groups[experiment.population_key(run.config)].append(run)
+    groups: dict[object, list[tuple[int, Any, Any]]] = defaultdict(list)  # key -> (run index, config, reporter)
+    for k, run in enumerate(runs):
+        for config, reporter in objective.members(run):
+            groups[experiment.population_key(config)].append((k, config, reporter))
+    outcomes: list[list[Any]] = [[] for _ in runs]  # per run, its members' outcomes in seed order
     for group in groups.values():
         try:
-            outcomes = objective.timed(experiment.run_population, [r.config for r in group],
-                                       [r.reporter for r in group], objective.context(workdir))
+            got = objective.timed(experiment.run_population, [c for _, c, _ in group], [r for _, _, r in group],
+                                  objective.context(workdir))
         except Exception as err:  # noqa: BLE001  (the batched run itself broke: every member fails)
-            outcomes = [err] * len(group)
-        for run, outcome in zip(group, outcomes):
-            try:
-                _tell(study, objective, run, outcome)
-            except Exception:
-                if objective.taken_over(run.trial) is None:
-                    raise
-                print(f"trial {run.trial.number} was failed as stale while it ran (its heartbeat "
-                      "stopped); its retry runs instead", file=sys.stderr, flush=True)
+            got = [err] * len(group)
+        for (k, _, _), outcome in zip(group, got):
+            outcomes[k].append(outcome)
+    for run, outs in zip(runs, outcomes):
+        try:
+            _tell(study, objective, run, objective.outcome(run, outs))
+        except Exception:
+            if objective.taken_over(run.trial) is None:
+                raise
+            print(f"trial {run.trial.number} was failed as stale while it ran (its heartbeat "
+                  "stopped); its retry runs instead", file=sys.stderr, flush=True)

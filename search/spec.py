@@ -2,7 +2,8 @@
 
 A study file has four sections (see ``studies/quickstart.yaml``)::
 
-    study:        name, storage, direction(s), metric(s), sampler, pruner, n_trials, timeout, enqueue
+    study:        name, storage, direction(s), metric(s), sampler, pruner, n_trials, timeout, enqueue,
+                  replicates
     experiment:   kind + the experiment's fixed hyperparameters (nested like its config)
     search_space: dotted hyperparameter name → distribution
     resources:    workers, cpus_per_trial, gpus_per_trial, ray_address, trial_timeout, max_retries
@@ -32,7 +33,7 @@ __all__ = ["SpecError", "StudySpec", "StudySection", "Resources", "load_spec", "
 
 _SECTIONS = {"study", "experiment", "search_space", "resources"}
 _STUDY_KEYS = {"name", "storage", "artifacts", "direction", "directions", "metric", "metrics", "sampler",
-               "pruner", "n_trials", "timeout", "enqueue"}
+               "pruner", "n_trials", "timeout", "enqueue", "replicates"}
 _RESOURCE_KEYS = {"workers", "cpus_per_trial", "gpus_per_trial", "ray_address", "trial_timeout",
                   "max_retries", "heartbeat_interval", "population"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -51,6 +52,7 @@ class StudySection:
     n_trials: int | None
     timeout_s: float | None
     enqueue: tuple[Mapping[str, Any], ...] = ()
+    replicates: int = 1  # seeds per trial: config.seed, config.seed + 1, ... (search/replicates.py)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,11 +167,13 @@ def _study(raw: dict, space: tuple[Param, ...], env_storage: str | None) -> Stud
     check(n_trials is not None or timeout is not None, "study.n_trials", "expected n_trials and/or timeout")
     enqueue = raw.get("enqueue", [])
     check(isinstance(enqueue, list), "study.enqueue", f"expected a list of mappings, got {enqueue!r}")
+    replicates = _number(raw, "replicates", "study", 1, integer=True, low=1)
+    check(replicates is not None, "study.replicates", "expected an integer >= 1, got None")
     as_map = lambda v: v if isinstance(v, Mapping) else {"name": v}  # noqa: E731
     return StudySection(name=name, storage=storage, artifacts=artifacts,
                         directions=directions, metrics=metrics, sampler=as_map(sampler_raw),
                         pruner=as_map(pruner_raw), n_trials=n_trials, timeout_s=timeout,
-                        enqueue=tuple(enqueue))
+                        enqueue=tuple(enqueue), replicates=replicates)
 
 
 def check_write_path(path: str, field: str) -> None:
@@ -262,6 +266,8 @@ def parse_spec(doc: Any, source: str = "<string>", *, storage: str | None = None
         study = _study(_section(doc, "study", _STUDY_KEYS), space, storage)
         _check_enqueue(study.enqueue, space)
         resources = _resources(_section(doc, "resources", _RESOURCE_KEYS, required=False), ray_address)
+        check(study.replicates == 1 or "seed" in field_paths(type(config)), "study.replicates",
+              f"experiment kind {kind!r} has no seed to replicate; expected 1, got {study.replicates}")
         check(resources.population == 1 or experiment.run_population is not None, "resources.population",
               f"experiment kind {kind!r} cannot train trials together; expected 1, got {resources.population}")
     except SpecError:

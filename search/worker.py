@@ -137,8 +137,10 @@ class StudyWorker:
                     time.sleep(_STALE_POLL_S)
                     continue
                 if res.population > 1:
-                    room = spec.study.n_trials - finished - running if spec.study.n_trials else res.population
-                    ran += run_population_round(study, objective, min(res.population, room), res.heartbeat_interval)
+                    # a trial with study.replicates seeds is that many members of the population
+                    per_round = max(1, res.population // spec.study.replicates)
+                    room = spec.study.n_trials - finished - running if spec.study.n_trials else per_round
+                    ran += run_population_round(study, objective, min(per_round, room), res.heartbeat_interval)
                 else:
                     objective.last_trial = None
                     study.optimize(objective, n_trials=1, catch=(Exception,))

@@ -1,0 +1,126 @@
+"""study.replicates: a trial evaluates its configuration on several seeds and is judged by their mean."""
+
+from __future__ import annotations
+
+import threading
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from core import NullReporter, RunContext, get_experiment
+from core.config import from_dict
+from search.choices import make_pruner, make_sampler
+from search.launch import prepare_study
+from search.objective import Objective
+from search.replicates import ReplicateReporter, combine, spread
+from search.spec import SpecError, parse_spec
+from search.storage import artifact_store
+from tests.helpers import study_doc
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+
+def _run(tmp_path, doc: dict, n: int) -> optuna.Study:
+    doc["study"].setdefault("storage", f"sqlite:///{tmp_path}/study.db")
+    doc["study"].setdefault("artifacts", str(tmp_path / "artifacts"))
+    spec = parse_spec(doc)
+    study = prepare_study(spec)
+    study.sampler, study.pruner = make_sampler(spec.study.sampler), make_pruner(spec.study.pruner)
+    objective = Objective(spec, device="cpu", threads=1, launch_id="test",
+                          artifacts=artifact_store(spec.study.artifacts), stop=threading.Event())
+    study.optimize(objective, n_trials=n, catch=(Exception,))
+    return study
+
+
+def _alone(config: dict, seed: int) -> float:
+    exp = get_experiment("synthetic")
+    cfg = from_dict(exp.config_cls, {**config, "seed": seed})
+    return exp.run(cfg, NullReporter(), RunContext()).metrics["loss"]
+
+
+def test_spread_of_known_values() -> None:
+    s = spread([1.0, 2.0, 3.0, 4.0])
+    assert s["mean"] == 2.5
+    assert s["std"] == pytest.approx(1.2909944487358056)  # sample standard deviation, ddof 1
+    assert s["sem"] == pytest.approx(1.2909944487358056 / 2)
+    assert spread([0.0, 1.0, 1.0, 1.0])["mean"] == 0.75  # a rate: the fraction of seeds
+    assert spread([5.0]) == {"mean": 5.0, "std": 0.0, "sem": 0.0}
+
+
+def test_trial_value_is_the_mean_over_seeds_with_its_spread(tmp_path) -> None:
+    doc = study_doc("rep", study={"replicates": 3, "enqueue": [{"x": 1.0, "y": 0.5}]},
+                    experiment={"steps": 3, "step_seconds": 0.0, "noise": 0.7, "seed": 10})
+    (trial,) = _run(tmp_path, doc, 1).get_trials()
+    assert trial.state == TrialState.COMPLETE
+    config = trial.user_attrs["config"]
+    per_seed = [_alone(config, s) for s in (10, 11, 12)]
+    assert len(set(per_seed)) == 3, "the seeds really differ"
+    assert trial.value == pytest.approx(sum(per_seed) / 3, rel=1e-12)
+    rep = trial.user_attrs["replicates"]
+    assert rep["seeds"] == [10, 11, 12] and rep["per_seed"]["loss"] == per_seed
+    assert trial.user_attrs["loss_std"] == pytest.approx(spread(per_seed)["std"])
+    assert trial.user_attrs["loss_sem"] == pytest.approx(spread(per_seed)["sem"])
+    assert trial.user_attrs["n_seeds"] == 3.0
+    # every intermediate value is the mean of the seeds' values at that step
+    offsets = [p - (1.0 - 2.0) ** 2 - (0.5 + 1.0) ** 2 - 1.0 / 3 for p in per_seed]
+    for step in (1, 2, 3):
+        mean = sum((1.0 - 2.0) ** 2 + (0.5 + 1.0) ** 2 + 1.0 / step + o for o in offsets) / 3
+        assert trial.intermediate_values[step] == pytest.approx(mean, rel=1e-12)
+
+
+def test_a_failing_seed_fails_the_trial_with_its_reason(tmp_path) -> None:
+    doc = study_doc("repfail", study={"replicates": 3},
+                    experiment={"steps": 3, "step_seconds": 0.0, "fail": "raise", "fail_at_step": 2,
+                                "fail_seed": 1})
+    (trial,) = _run(tmp_path, doc, 1).get_trials()
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["fail_reason"] == \
+        "ReplicateFailed: seed 1: RuntimeError: synthetic failure at step 2"
+
+
+def test_one_replicate_is_the_plain_trial(tmp_path) -> None:
+    doc = study_doc("rep1", study={"replicates": 1, "enqueue": [{"x": 1.0, "y": 0.5}]},
+                    experiment={"steps": 2, "step_seconds": 0.0, "noise": 0.7, "seed": 4})
+    (trial,) = _run(tmp_path, doc, 1).get_trials()
+    assert trial.value == _alone(trial.user_attrs["config"], 4)
+    assert "replicates" not in trial.user_attrs and "loss_std" not in trial.user_attrs
+
+
+class _Pruning:
+    """A trial reporter that prunes at step 2."""
+
+    def __init__(self) -> None:
+        self.reported: list[tuple[int, dict]] = []
+
+    def check(self, step: int) -> None:
+        pass
+
+    def report(self, step: int, metrics) -> None:
+        self.reported.append((step, dict(metrics)))
+        if step == 2:
+            raise optuna.TrialPruned("pruned at step 2")
+
+
+def test_reports_are_the_mean_once_every_seed_reached_the_step_and_a_prune_stops_every_seed() -> None:
+    owner = _Pruning()
+    rep = ReplicateReporter(owner, 2)
+    a, b = rep.seed(0), rep.seed(1)
+    a.report(1, {"loss": 1.0})
+    assert owner.reported == []  # seed 1 has not reached step 1 yet
+    b.report(1, {"loss": 3.0})
+    assert owner.reported == [(1, {"loss": 2.0})]
+    a.report(2, {"loss": 0.0})
+    with pytest.raises(optuna.TrialPruned):
+        b.report(2, {"loss": 0.0})
+    with pytest.raises(optuna.TrialPruned):  # the seed still training stops at its next report
+        a.report(3, {"loss": 0.0})
+    assert isinstance(combine([RuntimeError("x"), RuntimeError("y")], [0, 1], ["loss"], rep.error),
+                      optuna.TrialPruned)
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, "three", True])
+def test_bad_replicates_name_the_field(value) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(study_doc("bad", study={"replicates": value}))
+    assert info.value.path == "study.replicates"
