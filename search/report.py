@@ -44,11 +44,13 @@ def report_dir(spec: StudySpec) -> Path:
     return Path("runs") / spec.study.name / "report"
 
 
-def open_existing_study(spec: StudySpec) -> optuna.Study:
-    """Load the spec's study; never create it (:class:`StorageUnavailable` or :class:`SpecError`)."""
+def open_existing_study(spec: StudySpec, storage: optuna.storages.BaseStorage | None = None) -> optuna.Study:
+    """Load the spec's study (from ``storage`` when given); never create it (:class:`StorageUnavailable`
+    or :class:`SpecError`)."""
     res = spec.resources
-    storage = open_storage(spec.study.storage, heartbeat_interval=res.heartbeat_interval,
-                           max_retries=res.max_retries)
+    if storage is None:
+        storage = open_storage(spec.study.storage, heartbeat_interval=res.heartbeat_interval,
+                               max_retries=res.max_retries)
     try:
         study = optuna.load_study(study_name=spec.study.name, storage=storage)
     except KeyError:

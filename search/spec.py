@@ -7,6 +7,7 @@ A study file has four sections (see ``studies/quickstart.yaml``)::
     experiment:   kind + the experiment's fixed hyperparameters (nested like its config)
     search_space: dotted hyperparameter name → distribution
     resources:    workers, cpus_per_trial, gpus_per_trial, ray_address, trial_timeout, max_retries
+    confirm:      (optional) how ``python -m search.confirm`` re-runs the best: metric, overrides, top, seeds
 
 Everything is checked before anything touches storage or disk; a mistake raises
 :class:`SpecError` whose message names the dotted path, the value and what was expected.
@@ -23,15 +24,16 @@ from typing import Any, Mapping
 from sqlalchemy.engine import make_url
 
 from core import ConfigError, get_experiment
-from core.config import check, field_paths, from_dict, replace_path
+from core.config import check, field_paths, from_dict, replace_path, replace_paths
 from search.choices import make_pruner, make_sampler
 from search.space import Param, parse_param
 from search.yamlfile import MAX_FILE_BYTES, SpecError, read_yaml
 
-__all__ = ["SpecError", "StudySpec", "StudySection", "Resources", "load_spec", "parse_spec", "parse_duration",
+__all__ = ["SpecError", "StudySpec", "StudySection", "Resources", "ConfirmSection", "load_spec", "parse_spec", "parse_duration",
            "check_write_path", "MAX_FILE_BYTES"]
 
-_SECTIONS = {"study", "experiment", "search_space", "resources"}
+_SECTIONS = {"study", "experiment", "search_space", "resources", "confirm"}
+_CONFIRM_KEYS = {"metric", "overrides", "top", "seeds"}
 _STUDY_KEYS = {"name", "storage", "artifacts", "direction", "directions", "metric", "metrics", "sampler",
                "pruner", "n_trials", "timeout", "enqueue", "replicates"}
 _RESOURCE_KEYS = {"workers", "cpus_per_trial", "gpus_per_trial", "ray_address", "trial_timeout",
@@ -68,6 +70,16 @@ class Resources:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ConfirmSection:
+    """How the best configurations are confirmed on fresh seeds (``search/confirm.py``)."""
+
+    metric: str  # the test metric confirmed; default: the study's ``val_X`` metric as ``test_X``
+    overrides: Mapping[str, Any]  # dotted experiment fields set for confirmation (data.val_size: 0)
+    top: int = 3
+    seeds: int = 5
+
+
+@dataclass(frozen=True, kw_only=True)
 class StudySpec:
     """A whole study file, validated. ``experiment`` is the core's frozen config object."""
 
@@ -76,6 +88,7 @@ class StudySpec:
     experiment: Any
     search_space: tuple[Param, ...]
     resources: Resources
+    confirm: ConfirmSection | None = None  # None: the study's metric has no test twin and none is named
     source: str = "<string>"
 
     @property
@@ -249,6 +262,26 @@ def _check_enqueue(entries: tuple[Mapping[str, Any], ...], space: tuple[Param, .
                   f"not in search_space; expected one of {', '.join(sorted(names))}")
 
 
+def _confirm(raw: dict, metrics: tuple[str, ...], config: Any) -> ConfirmSection | None:
+    metric = raw.get("metric")
+    if metric is None and metrics[0].startswith("val_"):
+        metric = "test_" + metrics[0][len("val_"):]
+    if metric is None:
+        check(not raw, "confirm.metric", f"expected the test metric to confirm {metrics[0]!r} on")
+        return None
+    check(isinstance(metric, str) and metric != "", "confirm.metric", f"expected a metric name, got {metric!r}")
+    overrides = raw.get("overrides", {})
+    check(isinstance(overrides, Mapping), "confirm.overrides", f"expected a mapping of experiment fields, got "
+          f"{overrides!r}")
+    try:
+        replace_paths(config, overrides)
+    except ConfigError as err:
+        raise SpecError(f"confirm.overrides.{err.path}", err.message) from None
+    return ConfirmSection(metric=metric, overrides=dict(overrides),
+                          top=_number(raw, "top", "confirm", 3, integer=True, low=1),
+                          seeds=_number(raw, "seeds", "confirm", 5, integer=True, low=2))
+
+
 def parse_spec(doc: Any, source: str = "<string>", *, storage: str | None = None,
                ray_address: str | None = None) -> StudySpec:
     """Validate a loaded YAML document. ``storage``/``ray_address`` override the file."""
@@ -270,12 +303,13 @@ def parse_spec(doc: Any, source: str = "<string>", *, storage: str | None = None
               f"experiment kind {kind!r} has no seed to replicate; expected 1, got {study.replicates}")
         check(resources.population == 1 or experiment.run_population is not None, "resources.population",
               f"experiment kind {kind!r} cannot train trials together; expected 1, got {resources.population}")
+        confirm = _confirm(_section(doc, "confirm", _CONFIRM_KEYS, required=False), study.metrics, config)
     except SpecError:
         raise
     except ConfigError as err:
         raise SpecError(err.path, err.message) from None
     return StudySpec(study=study, kind=kind, experiment=config, search_space=space,
-                     resources=resources, source=source)
+                     resources=resources, confirm=confirm, source=source)
 
 
 def load_spec(path: str | os.PathLike, *, storage: str | None = None, ray_address: str | None = None) -> StudySpec:

@@ -52,3 +52,32 @@ def run_cli(module: str, *args: str, cwd: Path | None = None, env: dict | None =
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd or ROOT, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def optimize_here(tmp_path: Path, doc: dict, n: int, population: int = 0):
+    """Run ``n`` trials of the study ``doc`` in this process, as one worker would (no Ray): with
+    ``study.optimize``, or in population rounds of ``population`` trials. Returns the study."""
+    import threading
+
+    from search.choices import make_pruner, make_sampler
+    from search.launch import prepare_study
+    from search.objective import Objective
+    from search.population import run_population_round
+    from search.spec import parse_spec
+    from search.storage import artifact_store
+
+    doc["study"].setdefault("storage", f"sqlite:///{tmp_path}/study.db")
+    doc["study"].setdefault("artifacts", str(tmp_path / "artifacts"))
+    spec = parse_spec(doc)
+    study = prepare_study(spec)
+    grid = {p.name: p.encoded_choices for p in spec.search_space}
+    study.sampler = make_sampler(spec.study.sampler, grid if spec.study.sampler["name"] == "grid" else None)
+    study.pruner = make_pruner(spec.study.pruner)
+    objective = Objective(spec, device="cpu", threads=1, launch_id="test",
+                          artifacts=artifact_store(spec.study.artifacts), stop=threading.Event())
+    if population:
+        for _ in range(0, n, population):
+            run_population_round(study, objective, population, heartbeat_s=1.0)
+    else:
+        study.optimize(objective, n_trials=n, catch=(Exception,))
+    return study

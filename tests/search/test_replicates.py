@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import threading
-
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from core import NullReporter, RunContext, get_experiment
 from core.config import from_dict
-from search.choices import make_pruner, make_sampler
-from search.launch import prepare_study
-from search.objective import Objective
 from search.replicates import ReplicateReporter, combine, spread
 from search.spec import SpecError, parse_spec
-from search.storage import artifact_store
-from tests.helpers import study_doc
+from tests.helpers import optimize_here, study_doc
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
 
 def _run(tmp_path, doc: dict, n: int) -> optuna.Study:
-    doc["study"].setdefault("storage", f"sqlite:///{tmp_path}/study.db")
-    doc["study"].setdefault("artifacts", str(tmp_path / "artifacts"))
-    spec = parse_spec(doc)
-    study = prepare_study(spec)
-    study.sampler, study.pruner = make_sampler(spec.study.sampler), make_pruner(spec.study.pruner)
-    objective = Objective(spec, device="cpu", threads=1, launch_id="test",
-                          artifacts=artifact_store(spec.study.artifacts), stop=threading.Event())
-    study.optimize(objective, n_trials=n, catch=(Exception,))
-    return study
+    return optimize_here(tmp_path, doc, n)
 
 
 def _alone(config: dict, seed: int) -> float:
