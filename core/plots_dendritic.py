@@ -30,7 +30,7 @@ def _save(fig, path: Path) -> Path:
 def _curves(history: list[dict], path: Path) -> Path:
     ep = np.arange(1, len(history) + 1)
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    for split in ("train", "test"):
+    for split in ("train", "val", "test") if "val_acc" in history[0] else ("train", "test"):
         a.plot(ep, [h[f"{split}_loss"] for h in history], marker=".", label=split)
         b.plot(ep, [100 * h[f"{split}_acc"] for h in history], marker=".", label=split)
     a.set(title="Cross-entropy loss per epoch", xlabel="epoch", ylabel="loss (nats per example)")

@@ -4,6 +4,8 @@ Batches are index slices of a per-epoch permutation. Everything experiment-speci
 in through two small callables: ``on_step(step, batch)`` after every optimizer step
 (structural plasticity, running averages) and ``on_epoch(epoch)`` before the epoch's
 metrics are reported (extra metrics). Training time is measured without evaluation.
+When the data holds a validation set (``val_x``/``val_y`` not ``None``), every epoch also
+reports ``val_loss``/``val_acc``: what a search should choose and prune on.
 """
 
 from __future__ import annotations
@@ -67,11 +69,14 @@ def train(
     on_step: Callable[[int, int], None] | None = None,
     on_epoch: Callable[[int], Mapping[str, float]] | None = None,
 ) -> list[dict[str, float]]:
-    """Train ``model`` on ``data.train_x/train_y``; report per-epoch train/test loss and accuracy.
+    """Train ``model`` on ``data.train_x/train_y``; report per-epoch train/(val)/test loss and accuracy.
+
+    ``val_loss``/``val_acc`` come with every epoch when ``data.val_x`` exists and is not ``None``.
 
     Returns the per-epoch metric dicts. Raises :class:`Diverged` on a non-finite loss.
     """
     x, y = data.train_x, data.train_y
+    val_x, val_y = getattr(data, "val_x", None), getattr(data, "val_y", None)
     n = x.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
     order_gen = torch.Generator().manual_seed(seed)  # CPU: the permutation is cheap, reproducible
@@ -94,11 +99,13 @@ def train(
             torch.cuda.synchronize()
         train_time += time.perf_counter() - t0
         train_loss, train_acc = evaluate(model, x, y)
-        test_loss, test_acc = evaluate(model, data.test_x, data.test_y)
         if not math.isfinite(train_loss):
             raise Diverged(f"train loss is {train_loss} after epoch {epoch}")
-        metrics = {"train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss,
-                   "test_acc": test_acc, "train_time_s": train_time, "steps": float(step)}
+        metrics = {"train_loss": train_loss, "train_acc": train_acc}
+        if val_x is not None:
+            metrics["val_loss"], metrics["val_acc"] = evaluate(model, val_x, val_y)
+        metrics["test_loss"], metrics["test_acc"] = evaluate(model, data.test_x, data.test_y)
+        metrics.update(train_time_s=train_time, steps=float(step))
         if on_epoch is not None:
             metrics.update(on_epoch(epoch))
         reporter.report(epoch, metrics)

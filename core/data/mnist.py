@@ -5,10 +5,15 @@ are downloaded from a public mirror and accepted only when their md5 matches the
 one, so a truncated or substituted file never reaches training. Batches are index slices
 of the tensors returned here (no DataLoader, no worker processes): for a 47 MB dataset the
 copy to the device happens once and every step afterwards is a gather on the device.
+
+A validation set is held out of the 60,000 training images by :meth:`MNIST.hold_out`
+(class-stratified, fixed by a data seed; :func:`stratified_split` gives the indices), so that
+a search chooses on validation and touches the test set only when confirming.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import os
@@ -22,7 +27,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-__all__ = ["MNIST", "MNIST_FILES", "MNIST_MIRRORS", "load_mnist", "ensure_mnist", "mnist_dir"]
+__all__ = ["MNIST", "MNIST_FILES", "MNIST_MIRRORS", "MNIST_TRAIN_SIZE", "load_mnist", "ensure_mnist", "mnist_dir",
+           "stratified_split"]
 
 # file name -> md5 of the .gz file (the values published with the dataset)
 MNIST_FILES: dict[str, str] = {
@@ -35,28 +41,79 @@ MNIST_MIRRORS: tuple[str, ...] = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
+MNIST_TRAIN_SIZE = 60000  # images in the published training set
 # the usual normalisation constants (mean and std of the training pixels in [0, 1])
 _MEAN, _STD = 0.1307, 0.3081
 
 
 @dataclass(frozen=True)
 class MNIST:
-    """Flattened, normalised images ``(n, 784)`` float32 and labels ``(n,)`` int64, on one device."""
+    """Flattened, normalised images ``(n, 784)`` float32 and labels ``(n,)`` int64, on one device.
+
+    ``val_x``/``val_y`` are the validation rows held out of the training set by
+    :meth:`hold_out` (``None`` when there is no validation set).
+    """
 
     train_x: torch.Tensor
     train_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
+    val_x: torch.Tensor | None = None
+    val_y: torch.Tensor | None = None
 
     @property
     def n_inputs(self) -> int:
         return self.train_x.shape[1]
 
     def subset(self, n_train: int = 0, n_test: int = 0) -> "MNIST":
-        """The first ``n_train`` / ``n_test`` examples (0 keeps all); for quick tests."""
+        """The first ``n_train`` / ``n_test`` examples (0 keeps all); for quick tests. Validation is kept whole."""
         tr = slice(None, n_train or None)
         te = slice(None, n_test or None)
-        return MNIST(self.train_x[tr], self.train_y[tr], self.test_x[te], self.test_y[te])
+        return dataclasses.replace(self, train_x=self.train_x[tr], train_y=self.train_y[tr],
+                                   test_x=self.test_x[te], test_y=self.test_y[te])
+
+    def hold_out(self, n_val: int, seed: int, n_train: int = 0) -> "MNIST":
+        """``n_val`` training rows moved to ``val_x``/``val_y`` by :func:`stratified_split`.
+
+        The split is made on the whole training set; then only the first ``n_train`` kept rows
+        (0 keeps all) stay for training, so a small training subset still validates on the
+        same images. Kept rows stay in their original order, validation rows are in ascending
+        original index. ``n_val`` 0: no validation set, the first ``n_train`` rows train.
+        """
+        if self.val_x is not None:
+            raise ValueError("hold_out: this dataset already has a validation set")
+        if n_val == 0:
+            return self.subset(n_train)
+        keep, val = stratified_split(self.train_y, n_val, seed)
+        keep, val = keep[: n_train or None].to(self.train_x.device), val.to(self.train_x.device)
+        return dataclasses.replace(self, train_x=self.train_x[keep], train_y=self.train_y[keep],
+                                   val_x=self.train_x[val], val_y=self.train_y[val])
+
+
+def stratified_split(labels: torch.Tensor, n_val: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices ``(keep, val)`` (ascending, CPU int64) splitting ``labels`` into two disjoint sets.
+
+    ``val`` holds exactly ``n_val`` rows; each class's count in it is its share of ``labels``
+    times ``n_val``, rounded by largest remainder (ties to the smaller class). Which rows of a
+    class are drawn depends only on ``seed`` (a CPU generator), never on the device or on the
+    global random state.
+    """
+    y = labels.detach().cpu().long()
+    n = y.shape[0]
+    if not 0 <= n_val < n:
+        raise ValueError(f"stratified_split: n_val must be in [0, {n - 1}], got {n_val}")
+    counts = torch.bincount(y).tolist()
+    exact = [n_val * c / n for c in counts]
+    quota = [int(e) for e in exact]
+    by_remainder = sorted(range(len(counts)), key=lambda k: (-(exact[k] - quota[k]), k))
+    for k in by_remainder[: n_val - sum(quota)]:
+        quota[k] += 1
+    gen = torch.Generator().manual_seed(seed)
+    is_val = torch.zeros(n, dtype=torch.bool)
+    for k, q in enumerate(quota):
+        rows = (y == k).nonzero().squeeze(1)
+        is_val[rows[torch.randperm(rows.shape[0], generator=gen)[:q]]] = True
+    return (~is_val).nonzero().squeeze(1), is_val.nonzero().squeeze(1)
 
 
 def mnist_dir(directory: str | os.PathLike | None = None) -> Path:

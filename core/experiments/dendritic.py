@@ -5,6 +5,12 @@ inputs (3,722 parameters), trained with and without resampling ("vanilla"), plus
 MLP of the same widths as a second baseline (``model.architecture: dense``). Every knob a
 study may search is a dotted field of :class:`DendriticConfig` (``plasticity.p``,
 ``train.lr``, ``model.n_somata``, ``seed``, ...).
+
+Data: ``data.val_size`` (default 10,000) of the 60,000 training images are held out as a
+class-stratified validation set fixed by ``data.seed``, and every epoch reports
+``val_loss``/``val_acc`` beside train and test: searches choose and prune on validation and
+touch the test set only when confirming. ``data.val_size: 0`` trains on all 60,000 (a
+confirmation run; every figure measured before validation existed was trained that way).
 """
 
 from __future__ import annotations
@@ -16,14 +22,14 @@ from typing import Literal
 import torch
 
 from core.config import check, config_hash
-from core.data.mnist import MNIST, load_mnist
+from core.data.mnist import MNIST, MNIST_TRAIN_SIZE, load_mnist
 from core.experiment import Reporter, Result, RunContext, register_experiment
 from core.nets.dendritic import ACTIVATIONS, DANN, DendriticLayer
 from core.nets.dense import DenseMLP
 from core.plasticity import CRITERIA, GROWTH, NEW_WEIGHTS, SCHEDULES, Plasticity, ks_to_normal, weight_entropy
 from core.train import OPTIMIZERS, make_optimizer, train
 
-__all__ = ["ModelConfig", "PlasticityConfig", "TrainConfig", "DendriticConfig", "Prepared", "run_dendritic", "build_model",
+__all__ = ["ModelConfig", "PlasticityConfig", "TrainConfig", "DataConfig", "DendriticConfig", "Prepared", "run_dendritic", "build_model",
            "load_data", "prepare", "epoch_metrics", "finish"]
 
 
@@ -93,7 +99,8 @@ class PlasticityConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    """Optimisation. ``train_subset``/``test_subset`` > 0 use only the first examples (tests)."""
+    """Optimisation. ``train_subset``/``test_subset`` > 0 use only the first examples (tests);
+    ``train_subset`` takes them from the rows left after ``data.val_size`` was held out."""
 
     epochs: int = 50
     batch_size: int = 128
@@ -117,13 +124,34 @@ class TrainConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    """Which training images are held out for validation (before ``train.train_subset`` applies).
+
+    ``val_size`` images of the 60,000 are held out, class-stratified; 0 trains on all of them
+    (no validation metrics). ``seed`` is the data seed choosing them: independent of the run's
+    ``seed`` (initialisation, batch order, plasticity draws), so seed replicates validate on
+    the same images.
+    """
+
+    val_size: int = 10000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(0 <= self.val_size < MNIST_TRAIN_SIZE, "val_size",
+              f"expected an integer in [0, {MNIST_TRAIN_SIZE - 1}] (images held out of the "
+              f"{MNIST_TRAIN_SIZE:,} training images; 0 = none), got {self.val_size}")
+        check(self.seed >= 0, "seed", f"expected an integer >= 0 (the data seed), got {self.seed}")
+
+
+@dataclass(frozen=True, kw_only=True)
 class DendriticConfig:
     """All hyperparameters of one ``dendritic`` run; a run's identity is their hash."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     plasticity: PlasticityConfig = field(default_factory=PlasticityConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    seed: int = 0  # initialisation, batch order, plasticity draws (not which images validate: data.seed)
     plots: bool = True
     plot_dendrites: int = 16  # dendrites drawn over the input grid
 
@@ -157,9 +185,11 @@ class Prepared:
 
 
 def load_data(cfg: DendriticConfig, ctx: RunContext) -> MNIST:
-    """The run's MNIST (subset, scaling) on ``ctx.device``; checks the model's input size."""
+    """The run's MNIST on ``ctx.device``: validation held out of all 60,000 training images
+    (``cfg.data``), then the training and test subsets, scaled; checks the model's input size."""
     data = load_mnist(ctx.data_dir, device=torch.device(ctx.device), scaling=cfg.train.input_scaling)
-    data = data.subset(cfg.train.train_subset, cfg.train.test_subset)
+    data = data.hold_out(cfg.data.val_size, cfg.data.seed, n_train=cfg.train.train_subset)
+    data = data.subset(n_test=cfg.train.test_subset)
     check(data.n_inputs == cfg.model.n_inputs, "model.n_inputs",
           f"expected {data.n_inputs} (the data's input size), got {cfg.model.n_inputs}")
     return data

@@ -2,7 +2,8 @@
 
 Registered as the ``run_population`` of the ``dendritic`` kind. Configs whose
 :func:`dendritic_population_key` agree share tensor shapes, data and the loop's shared knobs
-(architecture and widths, activations, data subset and scaling, optimizer, batch size); each
+(architecture and widths, activations, every ``data.*`` field (the validation split and its
+data seed), data subsets and scaling, optimizer, batch size); each
 member keeps its own seed (initialisation, data order, every random draw of its plasticity),
 learning rate, weight decay, epochs, input sampling and every ``plasticity.*`` field.
 
@@ -50,12 +51,16 @@ _EVAL_CHUNK = 1024  # core.train.evaluate's chunk: the loss sums in the same ord
 
 
 def dendritic_population_key(cfg: DendriticConfig) -> Hashable:
-    """What must agree for configs to train in one population (shapes, data, the shared loop)."""
+    """What must agree for configs to train in one population (shapes, data, the shared loop).
+
+    Not the run's ``seed``: seed replicates of one configuration share a population.
+    """
     m, t = cfg.model, cfg.train
     model = (m.architecture, m.n_inputs, m.n_somata, m.dendrites_per_soma, m.synapses_per_dendrite,
              m.dendrite_activation, m.soma_activation)
     momentum = t.momentum if t.optimizer == "sgd" else None
-    return ("dendritic", model, (t.input_scaling, t.train_subset, t.test_subset),
+    data = tuple(sorted(dataclasses.asdict(cfg.data).items()))  # every data field: the members share data
+    return ("dendritic", model, (t.input_scaling, t.train_subset, t.test_subset), data,
             (t.optimizer, momentum, t.batch_size))
 
 
@@ -142,15 +147,19 @@ def _end_epoch(pop: _Population, configs, reporters, ctx: RunContext, epoch: int
     """Evaluate, check, report (and finish) every active member as ``core.train.train`` does after
     an epoch; the error of a member that diverged or whose reporter raised goes to ``results``.
     Returns the positions of the members that train on."""
-    train_loss, train_acc = pop.evaluate(pop.data.train_x, pop.data.train_y)
-    test_loss, test_acc = pop.evaluate(pop.data.test_x, pop.data.test_y)
+    data = pop.data
+    train_loss, train_acc = pop.evaluate(data.train_x, data.train_y)
+    val = pop.evaluate(data.val_x, data.val_y) if data.val_x is not None else None
+    test_loss, test_acc = pop.evaluate(data.test_x, data.test_y)
     stay = []
     for j, i in enumerate(pop.active):
         try:
             if not math.isfinite(train_loss[j]):
                 raise Diverged(f"train loss is {train_loss[j]} after epoch {epoch}")
-            metrics = {"train_loss": train_loss[j], "train_acc": train_acc[j], "test_loss": test_loss[j],
-                       "test_acc": test_acc[j], "train_time_s": train_time, "steps": float(step)}
+            metrics = {"train_loss": train_loss[j], "train_acc": train_acc[j]}
+            if val is not None:  # core.train.train's order of keys
+                metrics["val_loss"], metrics["val_acc"] = val[0][j], val[1][j]
+            metrics.update(test_loss=test_loss[j], test_acc=test_acc[j], train_time_s=train_time, steps=float(step))
             metrics.update(epoch_metrics(pop.preps[i].plasticity))
             reporters[i].report(epoch, metrics)
             histories[i].append(metrics)
