@@ -1,0 +1,55 @@
+"""A search never reads the test set: scrambling the test labels changes no objective value, no
+intermediate value and no pruning decision (issue 12). Runs the real objective in-process, with
+seed replicates trained as population members and a median pruner that does prune."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from optuna.trial import TrialState
+
+import core.experiments.dendritic as dendritic
+from tests.helpers import MNIST_DIR, optimize_here, require_mnist
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+
+def _dendritic_doc() -> dict:
+    return {
+        "study": {"name": "blind", "direction": "maximize", "metric": "val_acc", "n_trials": 6, "replicates": 2,
+                  "sampler": {"name": "random", "seed": 5},
+                  "pruner": {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 0}},
+        "experiment": {"kind": "dendritic", "plots": False, "data": {"val_size": 600},
+                       "model": {"n_somata": 16, "synapses_per_dendrite": 8},
+                       "train": {"epochs": 3, "batch_size": 64, "train_subset": 800, "test_subset": 500}},
+        "search_space": {"train.lr": {"type": "float", "low": 1.0e-4, "high": 3.0e-2, "log": True},
+                         "plasticity.p": {"type": "float", "low": 1.0, "high": 50.0}},
+        "resources": {"workers": 1, "population": 4},
+    }
+
+
+def _scrambled_loader(load):
+    def load_scrambled(*args, **kwargs):
+        data = load(*args, **kwargs)
+        perm = torch.randperm(data.test_y.shape[0], generator=torch.Generator().manual_seed(0))
+        return dataclasses.replace(data, test_y=data.test_y[perm])
+
+    return load_scrambled
+
+
+def test_dendritic_search_is_blind_to_the_test_labels(tmp_path, monkeypatch) -> None:
+    require_mnist()
+    monkeypatch.setenv("MNIST_DIR", str(MNIST_DIR))
+    plain = optimize_here(tmp_path / "plain", _dendritic_doc(), 6, population=4).get_trials()
+    monkeypatch.setattr(dendritic, "load_mnist", _scrambled_loader(dendritic.load_mnist))
+    blind = optimize_here(tmp_path / "blind", _dendritic_doc(), 6, population=4).get_trials()
+    assert len(plain) == len(blind) >= 6
+    assert {t.state for t in plain} >= {TrialState.COMPLETE, TrialState.PRUNED}, "the pruner really decided"
+    for a, b in zip(plain, blind):
+        assert (a.params, a.state, a.values, a.intermediate_values) == (b.params, b.state, b.values,
+                                                                        b.intermediate_values)
+    done = [(a, b) for a, b in zip(plain, blind) if a.state == TrialState.COMPLETE]
+    assert any(a.user_attrs["test_acc"] != b.user_attrs["test_acc"] for a, b in done), "the scramble took effect"
+    assert all(a.user_attrs["n_seeds"] == 2.0 for a, _ in done)
