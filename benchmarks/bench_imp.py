@@ -61,9 +61,11 @@ def _split(args) -> None:
             r = exp.run(cfg, NullReporter(), RunContext(workdir=Path(args.out) / f"n{noise}_s{seed}", threads=1))
             m = r.metrics
             rows.append({"noise": noise, "seed": seed, "wall_s": round(time.perf_counter() - t, 1),
-                         **{k: round(m[k], 4) for k in ("dense_test_acc", "split_level", "split_params",
-                                                          "split_min_task_acc", "still_ticket", "test_acc",
-                                                          "min_task_acc", "max_zombies", "max_comatose")}})
+                         **{k: round(m[k], 4) for k in ("val_dense_acc", "test_dense_acc", "split_level",
+                                                          "split_params", "val_split_min_task_acc",
+                                                          "test_split_min_task_acc", "still_ticket", "split_ticket",
+                                                          "test_acc", "test_min_task_acc", "max_zombies",
+                                                          "max_comatose")}})
             print(json.dumps(rows[-1]), flush=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "split_sweep.json").write_text(json.dumps(rows, indent=1))

@@ -47,7 +47,7 @@ def _doc(name: str, storage: str, artifacts: str, imp: bool = False) -> dict:
                                  "enqueue": ENQUEUED}, experiment={"steps": 6, "step_seconds": 0.5},
                     resources={"workers": 2, "heartbeat_interval": 1, "max_retries": 2})
     if imp:  # trials that write plots, so that artifact uploads happen
-        doc["study"].update(metric="split_min_task_acc", direction="maximize",
+        doc["study"].update(metric="val_split_min_task_acc", direction="maximize",
                             enqueue=[{"train.lr": 0.01}, {"train.lr": 0.02}])
         doc["experiment"] = IMP_TINY
         doc["search_space"] = {"train.lr": {"type": "float", "low": 1e-3, "high": 5e-2, "log": True}}

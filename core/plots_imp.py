@@ -1,6 +1,7 @@
 """Pictures of an IMP run (matplotlib, Agg): written as PNG files and returned as artifacts.
 
-* ``imp_accuracy_params``: test accuracy (overall and worst task) and prunable parameters per level;
+* ``imp_accuracy_params``: validation accuracy (overall and worst task), test accuracy (overall)
+  and prunable parameters per level;
 * ``imp_zombies_comatose``: zombie and comatose neurons per hidden layer per level;
 * ``imp_graph_split`` / ``imp_graph_last``: the network drawn layer by layer, every live weight
   and every neuron coloured by the task of its connected component (grey: mixed or none);
@@ -41,10 +42,11 @@ def plot_accuracy_params(history: Sequence[Mapping[str, float]], split_level: in
     """Accuracy (left axis) and prunable parameter count (right axis, log) against IMP level."""
     lv = [h["level"] for h in history]
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    ax.plot(lv, [100 * h["test_acc"] for h in history], "o-", label="test accuracy, all tasks")
-    ax.plot(lv, [100 * h["min_task_acc"] for h in history], "s--", label="test accuracy, worst task")
+    ax.plot(lv, [100 * h["val_acc"] for h in history], "o-", label="validation accuracy, all tasks")
+    ax.plot(lv, [100 * h["val_min_task_acc"] for h in history], "s--", label="validation accuracy, worst task")
+    ax.plot(lv, [100 * h["test_acc"] for h in history], "o-", alpha=0.4, label="test accuracy, all tasks")
     ax.set_xlabel("IMP level (0 = dense)")
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel("accuracy (%)")
     ax2 = ax.twinx()
     ax2.plot(lv, [h["prunable"] for h in history], "^:", color="tab:green", label="prunable parameters left")
     ax2.set_yscale("log")
@@ -145,7 +147,8 @@ def imp_figures(history, levels, layout: TaskLayout, summary, out_dir: Path, tra
     for name, lv, what in shown:
         h = history[lv]
         title = (f"Network {what} (level {lv})\n{int(h['prunable'])} prunable parameters, "
-                 f"worst-task test accuracy {100 * h['min_task_acc']:.1f} %")
+                 f"worst-task accuracy {100 * h['val_min_task_acc']:.1f} % val, "
+                 f"{100 * h['test_min_task_acc']:.1f} % test")
         p = plot_graph(weights(levels[lv]), layout, title, out_dir / f"{name}.png")
         if p is not None:
             arts[name] = p

@@ -2,10 +2,10 @@
 
 "Seeds are replicates, not hyperparameters" (DESIGN.md): a configuration that claims to be
 better is evaluated on several seeds. :func:`run_replicates` is the one entry point for that:
-kinds with a ``run_population`` whose key ignores the seed (``dendritic``; ``imp`` on its toy
-tasks) train all replicates in one batched model, each bitwise equal to its unbatched run on
-CPU; other kinds run them one after another. Either way the answer is a Result or the
-exception per seed, in the order of ``seeds``.
+kinds with a ``run_population`` whose key ignores the seed (``dendritic``; ``imp``, whose data
+come from ``data.seed``) train all replicates in one batched model, each bitwise equal to its
+unbatched run on CPU; other kinds run them one after another. Either way the answer is a
+Result or the exception per seed, in the order of ``seeds``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,11 @@
 """Per-level analysis of a masked MLP: parameter counts, accuracies, graph, split summary.
 
-Counts follow DESIGN.md: *prunable* are the weights, and the biases when bias pruning is
+Choose on validation, report on test (DESIGN.md): every accuracy is computed on both the
+validation rows (``val_<X>``) and the test rows (its twin ``test_<X>``); every decision of the
+run (``still_ticket``, ``split_ticket``) and the objective a study optimises
+(``val_split_min_task_acc``) read validation only, and the test twins are stored beside them
+for the confirmation on test. Metrics that do not depend on rows (counts, split, zombies) carry
+no prefix. Counts follow DESIGN.md: *prunable* are the weights, and the biases when bias pruning is
 on; the rest are non-prunable. Weights and biases are counted separately. ``n_params``
 is the number of trainable parameters still unmasked (masked entries are exactly zero).
 """
@@ -44,7 +49,7 @@ def param_counts(model: MaskedMLP, prune_bias: bool) -> dict[str, float]:
 
 
 def level_metrics(model: MaskedMLP, data: SplitData, prune_bias: bool) -> tuple[dict[str, float], GraphReport]:
-    """Counts, test/val accuracy (overall and per task), zombies/comatose and split of one level."""
+    """Counts, val/test accuracy (overall, worst task, per task), zombies/comatose and split of one level."""
     test = evaluate(model, data.test, data.layout)
     val = evaluate(model, data.val, data.layout)
     layout = data.layout
@@ -52,8 +57,9 @@ def level_metrics(model: MaskedMLP, data: SplitData, prune_bias: bool) -> tuple[
     flags = zombie_comatose_flags(wmasks)  # one pass serves the graph's counts and the zombie biases
     graph = analyse_graph(wmasks, layout.input_task(), layout.output_task(), flags=flags)
     m = param_counts(model, prune_bias)
-    m.update(test_acc=test.acc, min_task_acc=min(test.task_acc), val_loss=val.loss, val_acc=val.acc)
-    m.update({f"task{j}_acc": a for j, a in enumerate(test.task_acc)})
+    for prefix, ev in (("val", val), ("test", test)):
+        m.update({f"{prefix}_loss": ev.loss, f"{prefix}_acc": ev.acc, f"{prefix}_min_task_acc": min(ev.task_acc)})
+        m.update({f"{prefix}_task{j}_acc": a for j, a in enumerate(ev.task_acc)})
     m.update(zombies=float(sum(graph.zombies)), comatose=float(sum(graph.comatose)))
     m.update({f"zombies_l{i + 1}": float(z) for i, z in enumerate(graph.zombies)})
     m.update({f"comatose_l{i + 1}": float(c) for i, c in enumerate(graph.comatose)})
@@ -71,38 +77,51 @@ def level_metrics(model: MaskedMLP, data: SplitData, prune_bias: bool) -> tuple[
     return m, graph
 
 
+def _is_ticket(h: Mapping[str, float], dense: Mapping[str, float], rows: str, tolerance: float) -> bool:
+    return h[f"{rows}_acc"] >= dense[f"{rows}_acc"] - tolerance
+
+
 def split_summary(history: Sequence[Mapping[str, float]], k: int, tolerance: float) -> dict[str, float]:
     """Per run: first split level and what the network looked like there, against the dense level 0.
 
-    ``still_ticket`` is 1 when test accuracy at the split is within ``tolerance`` of the dense
-    network's. The theoretical minimum removal that can split k equal tasks is P(k−1)/k.
+    ``split_level`` is the first level whose graph is split (DESIGN.md), or -1.0 when no level
+    run is split (censored: the network did not split within ``levels_done`` levels; count it
+    as "not split by level L" for every L, never average it as a level). ``split_params`` and
+    ``split_removed`` are -1.0 then, and the accuracies at the split are 0.0.
+
+    Decided on validation rows: ``still_ticket`` is 1.0 when the validation accuracy at the first
+    split level is within ``tolerance`` of the dense network's validation accuracy (0.0 when it
+    never splits). ``split_ticket`` is 1.0 when some level is split and a ticket in that sense
+    (the network split into one subnetwork per task while still a ticket; its mean over seeds is
+    the fraction of seeds that do); it can be 1.0 with ``still_ticket`` 0.0 when a later split
+    level recovers. ``test_still_ticket`` and ``test_split_ticket`` are the same decisions on
+    the test rows, stored for confirmation only. The objective ``val_split_min_task_acc`` is the
+    worst task's validation accuracy at the first split (0.0 when it never splits); its test
+    twin is ``test_split_min_task_acc``. The theoretical minimum removal that can split k equal
+    tasks is P(k−1)/k.
     """
     dense = history[0]
     p0 = dense["prunable_total"]
     out = {
-        "dense_test_acc": dense["test_acc"],
-        "dense_min_task_acc": dense["min_task_acc"],
         "split_level": -1.0,
-        "split_min_task_acc": 0.0,
-        "split_test_acc": 0.0,
         "split_params": -1.0,
         "split_removed": -1.0,
-        "still_ticket": 0.0,
         "theory_min_removed": p0 * (k - 1) / k,
         "theory_max_split_params": p0 / k,
     }
-    for h in history:
-        if h["split"] >= 1.0:
-            out.update(
-                split_level=h["level"],
-                split_min_task_acc=h["min_task_acc"],
-                split_test_acc=h["test_acc"],
-                split_params=h["prunable"],
-                split_removed=p0 - h["prunable"],
-                still_ticket=float(h["test_acc"] >= dense["test_acc"] - tolerance),
-            )
-            out.update({f"split_task{j}_acc": h[f"task{j}_acc"] for j in range(k)})
-            break
+    first = next((h for h in history if h["split"] >= 1.0), None)
+    if first is not None:
+        out.update(split_level=first["level"], split_params=first["prunable"], split_removed=p0 - first["prunable"])
+    for rows in ("val", "test"):
+        out[f"{rows}_dense_acc"] = dense[f"{rows}_acc"]
+        out[f"{rows}_dense_min_task_acc"] = dense[f"{rows}_min_task_acc"]
+        out[f"{rows}_split_acc"] = first[f"{rows}_acc"] if first else 0.0
+        out[f"{rows}_split_min_task_acc"] = first[f"{rows}_min_task_acc"] if first else 0.0
+        out.update({f"{rows}_split_task{j}_acc": first[f"{rows}_task{j}_acc"] if first else 0.0 for j in range(k)})
+        tag = "" if rows == "val" else "test_"
+        out[f"{tag}still_ticket"] = float(first is not None and _is_ticket(first, dense, rows, tolerance))
+        out[f"{tag}split_ticket"] = float(any(h["split"] >= 1.0 and _is_ticket(h, dense, rows, tolerance)
+                                              for h in history))
     return out
 
 

@@ -44,7 +44,11 @@ def _split(x: torch.Tensor, y: torch.Tensor, idx: np.ndarray, per_task: list[tup
 
 
 def mnist_tasks(d, directory: str | None, seed: int) -> SplitData:
-    """Train / val / test for ``d.task`` in ("mnist", "mnist_pairs") with ``d.k`` tasks side by side."""
+    """Train / val / test for ``d.task`` in ("mnist", "mnist_pairs") with ``d.k`` tasks side by side.
+
+    ``seed`` is the data seed (``data.seed``): it alone picks the validation images and every
+    task's row order, so runs that differ only in their init seed see the same rows.
+    """
     m = load_mnist(directory, device="cpu")
     per_task = task_digits(d.task, d.digits, d.k)
     perm = np.random.default_rng([seed, 7]).permutation(len(m.train_y))

@@ -3,7 +3,11 @@
 Builds the data and a masked MLP from :class:`ImpConfig`, runs IMP level by level
 (:func:`core.lottery.imp.run_imp`), analyses every level (counts, accuracies, zombies,
 comatose, split) and reports it, then summarises the run: first split level, accuracy
-there, "still a ticket", and the theoretical minimum removal P(k−1)/k. Pictures and
+there, "still a ticket", "split while a ticket", and the theoretical minimum removal P(k−1)/k.
+Accuracies come in validation / test twins (``val_<X>`` / ``test_<X>``); every decision and
+the objective read validation (see :func:`core.analysis.level.split_summary`). The data and
+their train / val / test rows come from ``data.seed`` alone, the initialisation and batch order
+from ``seed``, so runs that differ only in ``seed`` are replicates on the same rows. Pictures and
 weight trajectories are written under the run's workdir and returned as artifacts.
 """
 
@@ -27,13 +31,15 @@ from core.nets.mlp import MaskedMLP
 __all__ = ["ImpConfig", "run_imp_experiment", "build_data", "build_model", "final_metrics"]
 
 # Per-level keys passed to the reporter (everything else stays in the level history).
-REPORTED = ("test_acc", "min_task_acc", "n_params", "prunable", "val_loss", "split", "zombies", "comatose")
+REPORTED = ("val_acc", "val_min_task_acc", "val_loss", "test_acc", "test_min_task_acc", "n_params", "prunable",
+            "split", "zombies", "comatose")
 
 
 def final_metrics(history: list[dict[str, float]], summary: dict[str, float]) -> dict[str, float]:
     """A run's final metrics from its level history (last level) and its split summary."""
     last = history[-1]
-    keep = ("test_acc", "min_task_acc", "n_params", "prunable", "weight_frac", "zombies", "comatose", "split")
+    keep = ("val_acc", "val_min_task_acc", "test_acc", "test_min_task_acc", "n_params", "prunable", "weight_frac",
+            "zombies", "comatose", "split")
     return {
         **{k: last[k] for k in keep},
         "levels_done": float(len(history) - 1),
@@ -44,15 +50,15 @@ def final_metrics(history: list[dict[str, float]], summary: dict[str, float]) ->
 
 
 def build_data(cfg: ImpConfig, ctx: RunContext) -> SplitData:
-    """The concatenated train / val / test splits the config asks for, on ``ctx.device``."""
+    """The concatenated train / val / test splits ``cfg.data`` asks for (``data.seed``, never ``seed``)."""
     d = cfg.data
     if d.task in MNIST_TASKS:
         from core.data.mnist_pairs import mnist_tasks
 
         directory = d.mnist_dir or (str(ctx.data_dir) if ctx.data_dir else None)
-        return mnist_tasks(d, directory, cfg.seed).to(ctx.device)
-    x, y, layout = concat_tasks([d.task] * d.k, d.n_samples, d.noise, cfg.seed)
-    train, val, test = split_rows(x, y, d.val_frac, d.test_frac, cfg.seed)
+        return mnist_tasks(d, directory, d.seed).to(ctx.device)
+    x, y, layout = concat_tasks([d.task] * d.k, d.n_samples, d.noise, d.seed)
+    train, val, test = split_rows(x, y, d.val_frac, d.test_frac, d.seed)
     return SplitData(train, val, test, layout).to(ctx.device)
 
 

@@ -3,8 +3,8 @@
 Registered as the ``run_population`` of the ``imp`` kind. Configs whose
 :func:`imp_population_key` agree share tensor shapes and the training loop's shared knobs
 (data sizes, widths, activation, optimizer, batch size, epoch and step caps); they may differ
-in seed, noise, learning rate, weight decay, patience, min_delta, every ``imp.*`` field and
-``analysis.*``. Member i reports through ``reporters[i]`` with the same per-level keys as
+in seed, data seed and noise (toy tasks), learning rate, weight decay, patience, min_delta,
+every ``imp.*`` field and ``analysis.*``. Member i reports through ``reporters[i]`` with the same per-level keys as
 :func:`core.experiments.imp.run_imp_experiment` and gets the same Result, with two
 differences: ``wall_time_s`` is the time from the start of the population to the member's
 end, and the population writes no checkpoints (each member's files go under
@@ -25,7 +25,7 @@ from core.config import config_hash
 from core.data.tasks import SplitData
 from core.experiment import Reporter, Result, RunContext, register_population
 from core.experiments.imp import REPORTED, build_data, build_model, final_metrics
-from core.lottery.config import MNIST_TASKS, ImpConfig
+from core.lottery.config import MNIST_TASKS, DataConfig, ImpConfig
 from core.lottery.population import Member, run_imp_population
 
 __all__ = ["imp_population_key", "run_imp_population_experiment"]
@@ -34,11 +34,12 @@ __all__ = ["imp_population_key", "run_imp_population_experiment"]
 def imp_population_key(cfg: ImpConfig) -> Hashable:
     """What must agree for configs to train in one population (shapes and the shared loop)."""
     d, t = cfg.data, cfg.train
-    # Toy tasks: every member draws its own data (its seed, its noise); only sizes must agree.
-    # MNIST tasks: the data depend on the seed and are large, so members share them (same seed).
+    # Toy tasks: every member may draw its own data (its data seed, its noise); only sizes must
+    # agree. MNIST tasks are large, so members share one copy: same data section (data.seed
+    # included). Neither depends on ``seed``, so a configuration's seed replicates train together.
     data = (d.task, d.k, d.n_samples, d.val_frac, d.test_frac)
     if d.task in MNIST_TASKS:
-        data = (d.task, d.k, d.digits, d.mnist_val, d.mnist_dir, cfg.seed)
+        data = (d.task, d.k, d.digits, d.mnist_val, d.mnist_dir, d.seed)
     model = (tuple(cfg.model.widths), cfg.model.activation)
     return ("imp", data, model, (t.optimizer, t.batch_size, t.max_epochs, t.max_steps))
 
@@ -75,13 +76,12 @@ def run_imp_population_experiment(
         raise ValueError("run_population: configs differ in imp_population_key; group them by the key first")
     if ctx.threads:
         torch.set_num_threads(ctx.threads)
-    cache: dict[tuple, SplitData] = {}
+    cache: dict[DataConfig, SplitData] = {}
     members: list[Member] = []
     for cfg in configs:
-        key = (cfg.data, cfg.seed)
-        if key not in cache:  # members with the same data share one copy
-            cache[key] = build_data(cfg, ctx)
-        data = cache[key]
+        if cfg.data not in cache:  # members with the same data section (seed replicates) share one copy
+            cache[cfg.data] = build_data(cfg, ctx)
+        data = cache[cfg.data]
         model = build_model(cfg, data).to(ctx.device)
         members.append(Member(model, data, cfg.train, cfg.imp, cfg.seed, cfg.model.activation))
     results: list[Result | BaseException | None] = [None] * len(configs)

@@ -2,7 +2,8 @@
 
 ``data.*`` (which tasks, how many, noise), ``model.*`` (hidden widths), ``train.*`` (one
 level's training), ``imp.*`` (levels, schedule, scope, rewinding, bias pruning),
-``analysis.*`` (ticket tolerance, pictures) and ``seed``. Every default gives a sensible
+``analysis.*`` (ticket tolerance, pictures) and ``seed`` (initialisation and batch order;
+the data come from ``data.seed``). Every default gives a sensible
 few-second run: two concatenated noisy moons, a (16, 16) MLP pruned to 40 weights in 5 levels.
 """
 
@@ -24,7 +25,11 @@ _TASK_DIMS = {"mnist": (784, 10), "mnist_pairs": (784, 2)}
 
 @dataclass(frozen=True, kw_only=True)
 class DataConfig:
-    """k tasks side by side. Toy tasks: moons, circles, blobs; or mnist (10 classes), mnist_pairs."""
+    """k tasks side by side. Toy tasks: moons, circles, blobs; or mnist (10 classes), mnist_pairs.
+
+    ``seed`` fixes the data (noise samples, MNIST pools) and the train / val / test rows, so that
+    runs differing only in the top-level ``seed`` (init, batch order) are replicates on one data set.
+    """
 
     task: str = "moons"
     k: int = 2
@@ -35,6 +40,7 @@ class DataConfig:
     digits: tuple[int, ...] = (0, 1)  # mnist_pairs: pairs (a, b) per task, or one pair for all
     mnist_val: int = 5000  # mnist: validation images held out of the training set
     mnist_dir: str = ""  # "" → RunContext.data_dir, $MNIST_DIR or data/mnist
+    seed: int = 0  # the samples and the train / val / test rows; ``ImpConfig.seed`` never changes them
 
     def __post_init__(self) -> None:
         check(self.task in TASKS or self.task in MNIST_TASKS, "task",
@@ -52,6 +58,7 @@ class DataConfig:
             pairs = zip(self.digits[::2], self.digits[1::2])
             check(all(a != b for a, b in pairs), "digits", f"a pair needs two different digits, got {self.digits}")
         check(0 < self.mnist_val < 60000, "mnist_val", f"expected 0 < mnist_val < 60000, got {self.mnist_val}")
+        check(self.seed >= 0, "seed", f"expected an integer >= 0, got {self.seed}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,7 +126,7 @@ class ImpSection:
 
 @dataclass(frozen=True, kw_only=True)
 class AnalysisConfig:
-    """``ticket_tolerance``: how far below dense test accuracy still counts as a ticket."""
+    """``ticket_tolerance``: how far below the dense network's validation accuracy still counts as a ticket."""
 
     ticket_tolerance: float = 0.02
     plots: bool = True
@@ -138,7 +145,7 @@ class ImpConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     imp: ImpSection = field(default_factory=ImpSection)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
-    seed: int = 0
+    seed: int = 0  # initialisation and batch order (seed replicates); the data come from data.seed
     checkpoint: bool = True  # write a checkpoint per level under the run's workdir and resume from it
 
     def __post_init__(self) -> None:

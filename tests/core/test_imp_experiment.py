@@ -13,8 +13,10 @@ from core.errors import ConfigError
 from core.experiment import RunContext
 from core.lottery.config import ImpConfig
 
-FINAL_KEYS = ("test_acc", "min_task_acc", "n_params", "levels_done", "split_level", "split_min_task_acc", "dense_test_acc")
-LEVEL_KEYS = ("test_acc", "min_task_acc", "n_params")
+FINAL_KEYS = ("val_acc", "test_acc", "val_min_task_acc", "test_min_task_acc", "n_params", "levels_done",
+              "split_level", "val_split_min_task_acc", "test_split_min_task_acc", "val_dense_acc", "test_dense_acc",
+              "still_ticket", "split_ticket", "test_still_ticket", "test_split_ticket")
+LEVEL_KEYS = ("val_acc", "val_min_task_acc", "val_loss", "test_acc", "test_min_task_acc", "n_params")
 KNOBS = {
     "imp.target_params": 25, "imp.levels": 3, "model.widths": [12, 10], "train.lr": 3e-3, "data.noise": 0.0,
     "imp.rewind_step": 2, "imp.prune_bias": True, "imp.scope": "layer", "seed": 3, "imp.schedule": "fraction",
@@ -52,13 +54,18 @@ def test_run_reports_every_level_and_returns_the_contract(tmp_path):
     assert r.metrics["levels_done"] == 3.0
     assert r.metrics["prunable"] == 40.0  # the default target, exactly
     assert r.metrics["n_params"] == 40.0 + 36.0  # plus the 16+16+4 unpruned biases
-    assert 0.0 <= r.metrics["min_task_acc"] <= r.metrics["test_acc"] <= 1.0
+    for rows in ("val", "test"):
+        assert 0.0 <= r.metrics[f"{rows}_min_task_acc"] <= r.metrics[f"{rows}_acc"] <= 1.0
     if r.metrics["split_level"] >= 0:
         h = r.extra["history"][int(r.metrics["split_level"])]
-        assert h["split"] == 1.0 and r.metrics["split_min_task_acc"] == h["min_task_acc"]
-        assert all(p["split"] == 0.0 for p in r.extra["history"][: int(r.metrics["split_level"])])
+        assert h["split"] == 1.0 and all(p["split"] == 0.0 for p in r.extra["history"][: int(r.metrics["split_level"])])
+        for rows in ("val", "test"):
+            assert r.metrics[f"{rows}_split_min_task_acc"] == h[f"{rows}_min_task_acc"]
+        dense = r.extra["history"][0]
+        assert r.metrics["still_ticket"] == float(h["val_acc"] >= dense["val_acc"] - 0.02)
     else:
-        assert r.metrics["split_min_task_acc"] == 0.0
+        assert r.metrics["val_split_min_task_acc"] == r.metrics["test_split_min_task_acc"] == 0.0
+        assert r.metrics["still_ticket"] == r.metrics["split_ticket"] == 0.0
     assert r.metrics["theory_min_removed"] == 384 / 2
     for name, path in r.artifacts.items():
         assert path.exists() and path.stat().st_size > 1000, name
@@ -89,6 +96,7 @@ def test_every_searchable_knob_is_a_dotted_path_and_runs(tmp_path):
         ("model.widths", [], r"model\.widths"),
         ("imp.fraction", 1.0, r"imp\.fraction"),
         ("data.val_frac", 0.9, r"data\.test_frac"),
+        ("data.seed", -1, r"^data\.seed: expected an integer >= 0, got -1$"),
     ],
 )
 def test_bad_hyperparameters_name_their_field(path, value, match):

@@ -135,7 +135,7 @@ def test_a_trial_training_through_a_short_postgres_restart_is_not_failed(write_s
 def test_trial_whose_artifacts_cannot_be_stored_completes_with_artifact_error(tmp_path) -> None:
     """Metrics are worth more than plots: the trial is COMPLETE and says what was lost."""
     doc = study_doc("artifacts", study={"storage": f"sqlite:///{tmp_path}/study.db", "n_trials": 1,
-                                        "metric": "split_min_task_acc", "direction": "maximize"})
+                                        "metric": "val_split_min_task_acc", "direction": "maximize"})
     doc["experiment"] = {"kind": "imp", "data": {"task": "moons", "k": 2, "n_samples": 200},
                          "model": {"widths": [8, 8]}, "train": {"max_epochs": 2, "patience": 1},
                          "imp": {"levels": 1, "target_params": 80},
@@ -152,4 +152,4 @@ def test_trial_whose_artifacts_cannot_be_stored_completes_with_artifact_error(tm
     assert trial.state == TrialState.COMPLETE, trial.user_attrs.get("fail_reason")
     assert "NotADirectoryError" in trial.user_attrs["artifact_error"]
     assert "imp_accuracy_params" in trial.user_attrs["artifact_error"]
-    assert "split_min_task_acc" in trial.user_attrs and "config" in trial.user_attrs
+    assert "val_split_min_task_acc" in trial.user_attrs and "config" in trial.user_attrs

@@ -70,7 +70,8 @@ def _check_rerun(path: Path, trial, metric: str, capsys) -> None:
 
 def test_an_imp_trial_through_the_service_has_its_pictures_and_reruns_exactly(write_study, tmp_path: Path,
                                                                                capsys) -> None:
-    path, study, trial, store = _launch_one_trial(write_study, tmp_path, "kind-imp", IMP, metric := "split_min_task_acc")
+    metric = "val_split_min_task_acc"
+    path, study, trial, store = _launch_one_trial(write_study, tmp_path, "kind-imp", IMP, metric)
     _check_pictures(study, trial, store, tmp_path, {"imp_accuracy_params", "imp_zombies_comatose",
                                                    "imp_graph_last", "imp_trajectories"})
     _check_rerun(path, trial, metric, capsys)

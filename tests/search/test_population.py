@@ -25,7 +25,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalW
 def _imp_doc(tmp_path, **resources) -> dict:
     return {
         "study": {"name": "pop", "storage": f"sqlite:///{tmp_path}/s.db", "artifacts": str(tmp_path / "art"),
-                  "direction": "maximize", "metric": "min_task_acc", "n_trials": 4,
+                  "direction": "maximize", "metric": "val_min_task_acc", "n_trials": 4,
                   "sampler": {"name": "random", "seed": 3}, "pruner": {"name": "none"}},
         "experiment": {"kind": "imp", "data": {"n_samples": 200}, "model": {"widths": [8, 8]},
                        "train": {"max_epochs": 6, "patience": 3}, "imp": {"levels": 2, "target_params": 30},
@@ -55,7 +55,7 @@ def test_each_member_gets_the_value_of_its_own_unbatched_run(tmp_path) -> None:
     for t in trials:
         alone = imp.run(from_dict(imp.config_cls, t.user_attrs["config"]), NullReporter(),
                         RunContext(workdir=tmp_path / f"alone{t.number}", threads=1))
-        assert t.value == alone.metrics["min_task_acc"]
+        assert t.value == alone.metrics["val_min_task_acc"]
         assert t.user_attrs["n_params"] == alone.metrics["n_params"]
         assert t.user_attrs["split_level"] == alone.metrics["split_level"]
 
@@ -118,7 +118,7 @@ def test_a_failed_trial_leaves_checkpoints_and_its_retry_resumes(tmp_path, monke
     assert retry.state == TrialState.COMPLETE
     assert [h["step"] for h in retry.user_attrs["history"]] == [2, 3], "levels 0 and 1 were not trained again"
     alone = get_experiment("imp").run(config, NullReporter(), RunContext(workdir=tmp_path / "alone", threads=1))
-    assert retry.value == alone.metrics["min_task_acc"] and retry.user_attrs["n_params"] == alone.metrics["n_params"]
+    assert retry.value == alone.metrics["val_min_task_acc"] and retry.user_attrs["n_params"] == alone.metrics["n_params"]
     assert not workdir.exists(), "a completed trial's work directory is removed"
 
 
