@@ -56,7 +56,7 @@ def run_cli(module: str, *args: str, cwd: Path | None = None, env: dict | None =
 
 def optimize_here(tmp_path: Path, doc: dict, n: int, population: int = 0):
     """Run ``n`` trials of the study ``doc`` in this process, as one worker would (no Ray): with
-    ``study.optimize``, or in population rounds of ``population`` trials. Returns the study."""
+    ``study.optimize``, or in population rounds of ``population`` trainings. Returns the study."""
     import threading
 
     from search.choices import make_pruner, make_sampler
@@ -75,9 +75,10 @@ def optimize_here(tmp_path: Path, doc: dict, n: int, population: int = 0):
     study.pruner = make_pruner(spec.study.pruner)
     objective = Objective(spec, device="cpu", threads=1, launch_id="test",
                           artifacts=artifact_store(spec.study.artifacts), stop=threading.Event())
-    if population:
-        for _ in range(0, n, population):
-            run_population_round(study, objective, population, heartbeat_s=1.0)
+    if population:  # trainings per round, as resources.population: a trial of S replicates is S of them
+        per_round, asked = max(1, population // spec.study.replicates), 0
+        while asked < n:
+            asked += run_population_round(study, objective, min(per_round, n - asked), heartbeat_s=1.0)
     else:
         study.optimize(objective, n_trials=n, catch=(Exception,))
     return study

@@ -53,3 +53,37 @@ def test_dendritic_search_is_blind_to_the_test_labels(tmp_path, monkeypatch) -> 
     done = [(a, b) for a, b in zip(plain, blind) if a.state == TrialState.COMPLETE]
     assert any(a.user_attrs["test_acc"] != b.user_attrs["test_acc"] for a, b in done), "the scramble took effect"
     assert all(a.user_attrs["n_seeds"] == 2.0 for a, _ in done)
+
+
+def _imp_doc() -> dict:
+    return {
+        "study": {"name": "blind-imp", "direction": "maximize", "metric": "val_split_min_task_acc", "n_trials": 4,
+                  "replicates": 2, "sampler": {"name": "random", "seed": 2}, "pruner": {"name": "none"}},
+        "experiment": {"kind": "imp", "data": {"n_samples": 300}, "model": {"widths": [8, 8]},
+                       "train": {"max_epochs": 8, "patience": 3}, "imp": {"levels": 3, "target_params": 20},
+                       "analysis": {"plots": False, "trajectories": False}, "checkpoint": False},
+        "search_space": {"train.lr": {"type": "float", "low": 3.0e-3, "high": 5.0e-2, "log": True},
+                         "imp.target_params": {"type": "int", "low": 12, "high": 60}},
+        "resources": {"workers": 1, "population": 4},
+    }
+
+
+def test_imp_search_is_blind_to_the_test_labels(tmp_path, monkeypatch) -> None:
+    import core.experiments.imp_population as imp_population
+    from tests.core.test_imp_validation import _scrambled
+
+    plain = optimize_here(tmp_path / "plain", _imp_doc(), 4, population=4).get_trials()
+    monkeypatch.setattr(imp_population, "build_data", _scrambled(imp_population.build_data))
+    blind = optimize_here(tmp_path / "blind", _imp_doc(), 4, population=4).get_trials()
+    assert [t.state for t in plain] == [TrialState.COMPLETE] * 4
+    for a, b in zip(plain, blind):
+        assert (a.params, a.state, a.values, a.intermediate_values) == (b.params, b.state, b.values,
+                                                                        b.intermediate_values)
+        for key in ("split_ticket", "still_ticket", "split_level", "replicates"):
+            if key == "replicates":
+                assert a.user_attrs[key]["per_seed"]["val_split_min_task_acc"] == \
+                    b.user_attrs[key]["per_seed"]["val_split_min_task_acc"]
+            else:
+                assert a.user_attrs[key] == b.user_attrs[key], key
+    assert any(a.user_attrs["test_acc"] != b.user_attrs["test_acc"] for a, b in zip(plain, blind)), \
+        "the scramble took effect"

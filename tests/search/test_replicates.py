@@ -110,3 +110,21 @@ def test_bad_replicates_name_the_field(value) -> None:
     with pytest.raises(SpecError) as info:
         parse_spec(study_doc("bad", study={"replicates": value}))
     assert info.value.path == "study.replicates"
+
+
+def test_replicates_trained_as_population_members_equal_their_runs_alone(tmp_path) -> None:
+    from tests.search.test_never_reads_test import _imp_doc
+
+    doc = _imp_doc()
+    doc["study"]["n_trials"] = 2
+    trials = optimize_here(tmp_path, doc, 2, population=4).get_trials()  # 2 trials x 2 seeds: one population
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    imp = get_experiment("imp")
+    for t in trials:
+        assert t.user_attrs["replicates"]["seeds"] == [0, 1]
+        alone = [imp.run(from_dict(imp.config_cls, {**t.user_attrs["config"], "seed": s}), NullReporter(),
+                         RunContext(workdir=tmp_path / f"alone{t.number}-{s}", threads=1)) for s in (0, 1)]
+        per_seed = [r.metrics["val_split_min_task_acc"] for r in alone]
+        assert t.user_attrs["replicates"]["per_seed"]["val_split_min_task_acc"] == per_seed
+        assert t.value == pytest.approx(sum(per_seed) / 2, rel=1e-12)
+        assert t.user_attrs["split_ticket"] == pytest.approx(sum(r.metrics["split_ticket"] for r in alone) / 2)
