@@ -23,12 +23,14 @@ from typing import Any, Mapping, Sequence
 import optuna
 from optuna.trial import FrozenTrial
 
-from core import ConfigError, NullReporter, RunContext, get_experiment
+from core import ConfigError, NullReporter, Result, RunContext, get_experiment
 from core.config import config_hash, from_dict
 from core.experiment import PrintReporter
+from core.replicates import run_replicates
 from search.objective import provenance
 from search.progress import _short
 from search.cli import input_error
+from search.replicates import ReplicateReporter, combine
 from search.report import open_existing_study
 from search.spec import StudySpec, load_spec
 from search.storage import StorageUnavailable
@@ -44,6 +46,9 @@ class _Recorder:
 
     def __init__(self, inner: Any) -> None:
         self.inner, self.history = inner, []
+
+    def check(self, step: int) -> None:
+        """Nothing stops a rerun (search.replicates.ReplicateReporter calls this at every seed's step)."""
 
     def report(self, step: int, metrics: Mapping[str, float]) -> None:
         self.history.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
@@ -128,6 +133,21 @@ def _history_line(stored: Sequence[Mapping[str, float]], new: Sequence[Mapping[s
     return f"history: identical over all {len(new)} steps" + (" (measured times aside)" if timed else "")
 
 
+def _run(spec: StudySpec, trial: FrozenTrial, config: Any, recorder: _Recorder, ctx: RunContext) -> Result:
+    """The trial's run again: its one seed, or every seed of its replicates (``study.replicates``),
+    combined as the objective combined them (means, spreads, the mean per step in the history)."""
+    seeds = (trial.user_attrs.get("replicates") or {}).get("seeds")
+    if not seeds or len(seeds) < 2:
+        return get_experiment(spec.kind).run(config, recorder, ctx)
+    print(f"replicates: seeds {', '.join(str(s) for s in seeds)}", flush=True)
+    owner = ReplicateReporter(recorder, len(seeds))
+    outcomes = run_replicates(spec.kind, config, seeds, ctx, [owner.seed(i) for i in range(len(seeds))])
+    result = combine(outcomes, seeds, spec.study.metrics, owner.error)
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
 def rerun(spec: StudySpec, trial: FrozenTrial, *, device: str = "cpu", quiet: bool = False) -> int:
     """Run ``trial`` again, print the comparison, return the exit status (0 ran, 1 raised)."""
     config, hash_line = _config(spec, trial)
@@ -147,7 +167,7 @@ def rerun(spec: StudySpec, trial: FrozenTrial, *, device: str = "cpu", quiet: bo
     with tempfile.TemporaryDirectory(prefix=f"rerun{trial.number}-") as workdir:
         ctx = RunContext(device=device, workdir=Path(workdir), threads=threads)
         try:
-            result = get_experiment(spec.kind).run(config, recorder, ctx)
+            result = _run(spec, trial, config, recorder, ctx)
         except Exception as err:  # the trial's own failure, reproduced or new: report it, do not crash
             print(f"rerun failed: {type(err).__name__}: {err}")
             print(f"stored fail_reason: {attrs.get('fail_reason', '-')}")

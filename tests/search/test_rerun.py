@@ -76,3 +76,26 @@ def test_bad_input_one_line_exit_2(rerun_study, tmp_path: Path, capsys) -> None:
         assert captured.err.startswith("error: ") and captured.err.count("\n") == 1, captured.err
         assert message in captured.err and captured.out == "", captured.err
     assert sorted(p.name for p in tmp_path.iterdir()) == before, "bad input creates nothing"
+
+
+def test_rerun_of_a_replicated_trial_reruns_every_seed(tmp_path, capsys) -> None:
+    """A trial of study.replicates 2 (its seeds trained as one population) reruns both seeds and
+    reproduces its means, spreads and mean history exactly."""
+    import yaml
+
+    from tests.helpers import optimize_here
+    from tests.search.test_never_reads_test import _imp_doc
+
+    doc = _imp_doc()
+    doc["study"]["n_trials"] = 1
+    (trial,) = optimize_here(tmp_path, doc, 1, population=4).get_trials()
+    path = tmp_path / "rep.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert main([str(path), "--trial", "0", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "replicates: seeds 0, 1" in out
+    rows = _rows(out)
+    for name in ("val_split_min_task_acc", "val_split_min_task_acc_std", "split_ticket", "n_seeds", "val_acc"):
+        assert rows[name][2] == "0", (name, rows[name])
+    assert rows["n_seeds"][:2] == ["2", "2"]
+    assert "history: identical over all" in out
