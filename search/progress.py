@@ -30,6 +30,8 @@ def describe_trial(t: FrozenTrial) -> str:
     params = " ".join(f"{k}={_short(v)}" for k, v in t.params.items())
     if t.state == TrialState.COMPLETE:
         outcome = "values=" + ",".join(_short(v) for v in t.values) if len(t.values) > 1 else f"value={_short(t.value)}"
+        if isinstance(t.user_attrs.get("n_seeds"), (int, float)):  # study.replicates: a mean over seeds
+            outcome += f" (mean of {int(t.user_attrs['n_seeds'])} seeds)"
     else:
         outcome = t.user_attrs.get("fail_reason", "")
     wall = t.user_attrs.get("wall_time_s")

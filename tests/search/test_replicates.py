@@ -128,3 +128,11 @@ def test_replicates_trained_as_population_members_equal_their_runs_alone(tmp_pat
         assert t.user_attrs["replicates"]["per_seed"]["val_split_min_task_acc"] == per_seed
         assert t.value == pytest.approx(sum(per_seed) / 2, rel=1e-12)
         assert t.user_attrs["split_ticket"] == pytest.approx(sum(r.metrics["split_ticket"] for r in alone) / 2)
+
+
+def test_the_progress_line_says_a_value_is_a_mean_over_seeds(tmp_path) -> None:
+    from search.progress import describe_trial
+
+    doc = study_doc("repline", study={"replicates": 3}, experiment={"steps": 1, "step_seconds": 0.0})
+    (trial,) = _run(tmp_path, doc, 1).get_trials()
+    assert "(mean of 3 seeds)" in describe_trial(trial)
