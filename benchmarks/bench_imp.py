@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core import get_experiment, yamlite  # noqa: E402
+from core import get_experiment  # noqa: E402
+from core.yamlfile import parse_yaml, read_yaml  # noqa: E402
 from core.config import config_hash, from_dict, replace_path, to_dict  # noqa: E402
 from core.experiment import NullReporter, RunContext  # noqa: E402
 
@@ -72,12 +73,12 @@ def _split(args) -> None:
 
 
 def _file(args) -> None:
-    data = dict(yamlite.load(args.file))
+    data = dict(read_yaml(args.file))
     exp = get_experiment(data.pop("kind"))
     cfg = from_dict(exp.config_cls, data)
     for item in args.overrides:
         key, _, value = item.partition("=")
-        cfg = replace_path(cfg, key, yamlite.parse_value(value))
+        cfg = replace_path(cfg, key, parse_yaml(value))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()

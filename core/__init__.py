@@ -1,7 +1,7 @@
 """The torch core: experiments, networks, data, plasticity, lottery tickets, analysis.
 
-Imports torch, numpy, the standard library and matplotlib only; never optuna, ray,
-sqlalchemy or yaml (``tests/test_import_rule.py`` enforces it).
+Imports torch, numpy, the standard library, matplotlib and PyYAML (safe loader only, in
+``core/yamlfile.py``); never optuna, ray or sqlalchemy (``tests/test_import_rule.py`` enforces it).
 """
 
 from core.errors import ConfigError, Diverged

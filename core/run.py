@@ -13,12 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core import get_experiment, yamlite
+from core import get_experiment
 from core.config import config_hash, from_dict, replace_path, to_dict
 from core.errors import ConfigError, Diverged
 from core.experiment import EXPERIMENTS, Experiment, PrintReporter, RunContext
+from core.yamlfile import parse_yaml, read_yaml
 
-__all__ = ["main", "prepare"]
+__all__ = ["add_arguments", "main", "prepare", "run"]
 
 _FORMAT = """\
 experiment file:
@@ -30,10 +31,9 @@ experiment file:
       x: 1.5
       steps: 3
 
-  The YAML subset read (core.yamlite, no PyYAML): block mappings and `- item` sequences
-  indented with spaces, one-line flow collections ([16, 16], {name: tpe}), plain and
-  quoted scalars with PyYAML's meaning, # comments. Anchors, tags, multi-line strings
-  and several documents are refused.
+  Read with PyYAML's safe loader (core.yamlfile, the reader study files use too): at most
+  1 MB of UTF-8, one document, no tags, no aliases (*name), no duplicate keys, nesting at
+  most 32 deep.
 
 output (in --out, default runs/core/<kind>-<config hash>):
   config.json   kind, config hash and the full resolved config, defaults included
@@ -55,10 +55,11 @@ class _Help(argparse.Action):
         parser.exit()
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m core.run", description="Run one experiment from a YAML file (no search).",
-        formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """This command's description and options on ``parser``, which must be made with ``add_help=False``
+    (``-h`` here lists the experiment kinds): ``python -m core.run`` or ``sparsesearch run``."""
+    parser.description = "Run one experiment from a YAML file (no search)."
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("-h", "--help", action=_Help)
     parser.add_argument("file", metavar="EXPERIMENT.yaml", help="experiment file (format below)")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N (default cpu)")
@@ -67,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="key.path=value", dest="overrides",
                         help="override one config field after the file, value read as YAML "
                              "(e.g. --set steps=3 --set train.lr=1e-3); may repeat")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core.run", add_help=False)
+    add_arguments(parser)
     return parser
 
 
@@ -83,7 +89,7 @@ def _check_device(device: str) -> None:
 
 def prepare(args: argparse.Namespace) -> tuple[Experiment, Any, Path]:
     """Read and validate everything: the experiment, its frozen config and the output dir."""
-    data = yamlite.load(args.file)
+    data = read_yaml(args.file, what="experiment file")
     if not isinstance(data, dict):
         raise ConfigError("", "expected a mapping with 'kind' and the experiment's fields")
     data = dict(data)
@@ -96,7 +102,7 @@ def prepare(args: argparse.Namespace) -> tuple[Experiment, Any, Path]:
         if not sep or not key:
             raise ConfigError("--set", f"expected key.path=value, got {item!r}")
         try:
-            value = yamlite.parse_value(raw)
+            value = parse_yaml(raw)
         except ConfigError as err:
             raise ConfigError(f"--set {key}", err.message) from None
         config = replace_path(config, key.strip(), value)
@@ -121,7 +127,11 @@ def _write_json(path: Path, data: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """The command line; returns the exit status."""
-    args = _parser().parse_args(argv)
+    return run(_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed command line (see :func:`add_arguments`); returns the exit status."""
     try:
         experiment, config, out = prepare(args)
     except ConfigError as err:

@@ -40,8 +40,8 @@ def test_the_command_runs_the_example_with_overrides_and_writes_its_files(tmp_pa
 
 @pytest.mark.parametrize("text, words", [
     ("kind: nope\n", "kind: unknown experiment kind 'nope'; expected one of"),
-    ("kind: synthetic\nx: [1,\n", "line 2: missing ']'"),
-    (None, "cannot read file"),
+    ("kind: synthetic\nx: [1,\n", "line 2: invalid YAML: expected the node content, but found '<stream end>'"),
+    (None, "cannot read the experiment file"),
 ])
 def test_the_command_reports_a_bad_file_in_one_line_and_creates_nothing(tmp_path, text, words):
     if text is not None:
@@ -57,13 +57,13 @@ MISTAKES = [  # (file text or bytes, extra arguments, start of the message after
     ("- a\n", [], "expected a mapping"),
     ("x: 1\n", [], "kind: missing; expected one of"),
     (b"kind: synthetic\nx: \xe9\n", [], "line 2: not valid UTF-8"),
-    ("kind: synthetic\n\tx: 1\n", [], "line 2: tab in indentation"),
+    ("kind: synthetic\n\tx: 1\n", [], "line 2: invalid YAML: found character '\\t' that cannot start any token; indent with spaces"),
     ("kind: synthetic\nz: 1\n", [], "z: unknown key; expected one of"),
     ("kind: synthetic\nsteps: many\n", [], "steps: expected an integer, got 'many'"),
     ("kind: synthetic\nsteps: 0\n", [], "steps: expected an integer >= 1"),
     ("kind: synthetic\n", ["--set", "steps"], "--set: expected key.path=value"),
     ("kind: synthetic\n", ["--set", "nope=1"], "nope: unknown key"),
-    ("kind: synthetic\n", ["--set", "x=[1"], "--set x: missing ']'"),
+    ("kind: synthetic\n", ["--set", "x=[1"], "--set x: invalid YAML: expected ',' or ']'"),
     ("kind: synthetic\n", ["--set", "steps=1.5"], "steps: expected an integer, got 1.5"),
     ("kind: synthetic\n", ["--set", "fail_at_step=9"], "fail_at_step: expected 1..steps"),
     ("kind: synthetic\n", ["--device", "gpu"], "--device: expected cpu, cuda or cuda:N"),
