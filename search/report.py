@@ -2,7 +2,8 @@
 
 Reads the study from its storage (never creates it), writes ``report.md`` and the plots to
 ``--out`` (default ``runs/<study>/report/``) and uploads them as study artifacts so that
-optuna-dashboard shows them. A later report replaces the earlier report's artifacts.
+optuna-dashboard shows them, with the summary as the study's note (search.report_answers:
+confirmed on test, the kind's questions). A later report replaces the earlier one's artifacts.
 
 Exit status: 0 written; 2 bad input (one line ``error: FILE: FIELD: MESSAGE`` on stderr, nothing
 created): a missing or invalid study file, an unreachable storage, a study not in the storage.
@@ -24,7 +25,7 @@ from optuna.artifacts import upload_artifact
 from optuna.trial import FrozenTrial, TrialState
 
 from core.errors import ConfigError
-from search import plots
+from search import plots, report_answers
 from search.progress import _short, describe_trial
 from search.cli import input_error
 from search.spec import SpecError, StudySpec, load_spec
@@ -249,7 +250,7 @@ def _header(spec: StudySpec) -> list[str]:
 
 def write_report(study: optuna.Study, spec: StudySpec, out_dir: str | Path | None = None) -> Path:
     """Write ``report.md`` and its PNG plots to ``out_dir`` (default :func:`report_dir`), upload them
-    as study artifacts, and return the path of ``report.md``."""
+    as study artifacts, save the summary as the study's dashboard note; return ``report.md``'s path."""
     out = Path(out_dir) if out_dir is not None else report_dir(spec)
     out.mkdir(parents=True, exist_ok=True)
     trials = study.get_trials(deepcopy=False)
@@ -258,15 +259,17 @@ def write_report(study: optuna.Study, spec: StudySpec, out_dir: str | Path | Non
     counts = Counter(t.state.name for t in trials)
     importances, notes = _importances(study, spec, done)
     drawn, skipped = _draw(spec, trials, done, front, importances, out)
+    answers = report_answers.answers(study, spec, done, importances, out)  # issue 12's questions
     by_state = [[s.name, counts[s.name]] for s in TrialState] + [["total", len(trials)]]
-    lines = [*_header(spec), "## Trials by state", "", *_table(["state", "trials"], by_state),
+    lines = [*_header(spec), *answers.lines, "## Trials by state", "", *_table(["state", "trials"], by_state),
              "", *_best_section(spec, done, front), "", *_importance_section(importances, notes, len(done)),
              *_problem_section(trials), "", "## Plots", ""]
     lines += [f"{caption}, `{path.name}`:\n\n![{path.stem}]({path.name})\n" for caption, path in drawn]
     lines += [f"- Not drawn: {s}." for s in skipped]
     report = out / "report.md"
     report.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
-    _upload(study, spec, [report, *(path for _, path in drawn)])
+    _upload(study, spec, [report, *(path for _, path in drawn), *answers.figures])
+    report_answers.save_summary_note(study, answers.note)
     return report
 
 
