@@ -32,7 +32,7 @@ __all__ = ["ImpConfig", "run_imp_experiment", "build_data", "build_model", "fina
 
 # Per-level keys passed to the reporter (everything else stays in the level history).
 REPORTED = ("val_acc", "val_min_task_acc", "val_loss", "test_acc", "test_min_task_acc", "n_params", "prunable",
-            "split", "zombies", "comatose")
+            "split", "zombies", "comatose", "zombie_bias_pos")  # zombies whose bias is > 0: alive by bias alone
 
 
 def final_metrics(history: list[dict[str, float]], summary: dict[str, float]) -> dict[str, float]:

@@ -147,9 +147,13 @@ def test_a_study_without_a_test_metric_says_what_to_name() -> None:
 def test_statistics_on_known_values() -> None:
     s = summarise([1.0, 2.0, 3.0, 4.0])  # t(0.975, 3) = 3.182446305, sem = 0.6454972244
     assert s["mean"] == 2.5 and s["ci95"] == pytest.approx([2.5 - 2.0542603, 2.5 + 2.0542603], abs=1e-6)
-    rate = summarise([1.0, 1.0, 1.0, 0.0, 0.0])  # Wilson 95 % for 3/5
+    rate = summarise([1.0, 1.0, 1.0, 0.0, 0.0], "split_ticket")  # Wilson 95 % for 3/5
     assert rate["interval"] == "Wilson" and rate["ci95"] == pytest.approx([0.2307, 0.8824], abs=1e-4)
-    assert compare([1.0] * 5, [0.0] * 5) == pytest.approx({"diff": 1.0, "p_value": 2 / 252, "test": "Fisher exact"})
+    assert compare([1.0] * 5, [0.0] * 5, "split_ticket") == pytest.approx(
+        {"diff": 1.0, "p_value": 2 / 252, "test": "Fisher exact"})
+    acc = summarise([1.0, 1.0, 0.0], "test_split_min_task_acc")  # an accuracy, not a rate; t leaves [0, 1]
+    assert acc["interval"] == "Student t, clipped to [0, 1]" and acc["ci95"] == [0.0, 1.0]
+    assert compare([1.0, 1.0, 0.0], [0.0, 1.0, 0.0], "test_acc")["test"] == "Welch t"
     # by hand: t = -3 / sqrt(1/3 + 20/3/4) = -2.1213, Welch df = 4 / (1/18 + 25/27) = 4.0755, p = 0.0999
     welch = compare([1.0, 2.0, 3.0], [2.0, 4.0, 6.0, 8.0])
     assert welch["test"] == "Welch t" and welch["p_value"] == pytest.approx(0.0999, abs=2e-4)
