@@ -43,7 +43,8 @@ def read_yaml(path: str | Path, *, what: str = "file") -> Any:
 def parse_yaml(text: str) -> Any:
     """One YAML document (a whole file, or one ``--set`` value) as plain data, with the same guards."""
     if len(text) > MAX_FILE_BYTES:
-        raise ConfigError("", f"text is more than {MAX_FILE_BYTES} characters; expected at most {MAX_FILE_BYTES}")
+        raise ConfigError("", f"text is more than {MAX_FILE_BYTES} characters; "
+                              f"expected at most {MAX_FILE_BYTES}")
     try:
         _check_events(text)
         return yaml.safe_load(text)
@@ -52,7 +53,7 @@ def parse_yaml(text: str) -> Any:
                           "expected printable text") from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        last = text.count("\n") + (not text.endswith("\n"))  # the stream's end is on the last line, not after it
+        last = text.count("\n") + (not text.endswith("\n"))  # the stream's end: on the last line, not after
         where = f"line {min(mark.line + 1, max(last, 1))}" if mark else ""
         problem = _one_line(err.problem or err.context or "unreadable")
         if "'\\t'" in problem:

@@ -34,7 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 from core import ConfigError
 from core.config import config_hash, to_dict
 from search.claims import claim
-from search.cli import input_error
+from search.cli import add_storage, add_study_file, input_error
 from search.confirm_runs import Candidate, run_pending
 from search.confirm_stats import confirmation_table, format_table
 from search.objective import build_config
@@ -146,20 +146,29 @@ def confirm(spec: StudySpec, top: int, n_seeds: int, *, device: str = "cpu", thr
     return 1 if failed else 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m search.confirm", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("study_file", help="the study YAML file, e.g. studies/resample_overnight.yaml")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Description and options of ``python -m search.confirm`` (also ``sparsesearch confirm``) on ``p``."""
+    p.description = __doc__
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_study_file(p, "studies/resample_overnight.yaml")
     p.add_argument("--top", type=int, help="how many of the best configurations (default confirm.top, 3)")
     p.add_argument("--seeds", type=int, help="fresh seeds per configuration (default confirm.seeds, 5)")
-    p.add_argument("--storage", help="storage URL overriding study.storage (also $SPARSESEARCH_STORAGE)")
+    add_storage(p)
     p.add_argument("--device", default="cpu", help="torch device for the runs (default cpu)")
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m search.confirm")
+    add_arguments(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """The command line; returns the exit status."""
-    args = _parser().parse_args(argv)
+    return run(_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed command line (see :func:`add_arguments`); returns the exit status."""
     try:
         spec = load_spec(args.study_file, storage=args.storage)
         defaults = spec.confirm

@@ -29,7 +29,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 import sqlalchemy
 from optuna_dashboard import wsgi
 
-from search.cli import input_error
+from search.cli import add_storage, add_study_file, input_error
 from search.spec import SpecError, StudySpec, load_spec
 from search.storage import StorageUnavailable, artifact_store, open_storage, public_url, sqlite_path
 
@@ -270,20 +270,30 @@ class DashboardProcess:
             time.sleep(0.1)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m search.dashboard", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("study_file", help="the study YAML file, e.g. studies/quickstart.yaml")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Description and options of ``python -m search.dashboard`` (also ``sparsesearch dashboard``) on ``p``."""
+    p.description = __doc__
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_study_file(p)
     p.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default 127.0.0.1: this "
                    "machine only; the dashboard can edit and delete studies, so widen it only on a trusted "
                    "network)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8080; 0 picks a free one)")
-    p.add_argument("--storage", help="storage URL overriding study.storage (also $SPARSESEARCH_STORAGE)")
+    add_storage(p)
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m search.dashboard")
+    add_arguments(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """The command line; returns the exit status."""
+    return run(_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed command line (see :func:`add_arguments`); returns the exit status."""
     try:
         if not 0 <= args.port <= 65535:
             raise DashboardError(f"--port: expected 0..65535, got {args.port}")

@@ -27,7 +27,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from search.cli import input_error
+from search.cli import add_storage, add_study_file, input_error
 from search.dashboard import DEFAULT_HOST, DEFAULT_PORT, DashboardError, DashboardProcess
 from search.heartbeat import fail_stale
 from search.progress import Progress
@@ -295,21 +295,30 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool) -> LaunchResult:
     return LaunchResult(1 if failed == res.workers else 0, tuple(stats))
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m search.launch", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("study_file", help="the study YAML file, e.g. studies/quickstart.yaml")
-    p.add_argument("--storage", help="storage URL overriding study.storage (also $SPARSESEARCH_STORAGE); "
-                   "${VAR} is expanded from the environment")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Description and options of ``python -m search.launch`` (also ``sparsesearch launch``) on ``p``."""
+    p.description = __doc__
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_study_file(p)
+    add_storage(p)
     p.add_argument("--ray-address", help="attach to this Ray cluster (host:port) instead of starting one")
     p.add_argument("--dashboard", action="store_true", help="serve optuna-dashboard on the study while it runs")
     p.add_argument("--dashboard-host", default=DEFAULT_HOST, help="dashboard address (default 127.0.0.1)")
     p.add_argument("--dashboard-port", type=int, default=DEFAULT_PORT, help="dashboard port (default 8080)")
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m search.launch")
+    add_arguments(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """The command line; returns the exit status."""
+    return run_args(_parser().parse_args(argv))
+
+
+def run_args(args: argparse.Namespace) -> int:
+    """Run the parsed command line (see :func:`add_arguments`); returns the exit status."""
     try:
         spec = load_spec(args.study_file, storage=args.storage, ray_address=args.ray_address)
         return run(spec, (args.dashboard_host, args.dashboard_port) if args.dashboard else None).code

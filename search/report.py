@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from core.errors import ConfigError
 from search import plots, report_answers
 from search.progress import _short, describe_trial
-from search.cli import input_error
+from search.cli import add_storage, add_study_file, input_error
 from search.spec import SpecError, StudySpec, load_spec
 from search.storage import StorageUnavailable, artifact_store, open_storage, public_url
 
@@ -273,18 +273,27 @@ def write_report(study: optuna.Study, spec: StudySpec, out_dir: str | Path | Non
     return report
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m search.report", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("study_file", help="the study YAML file, e.g. studies/quickstart.yaml")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Description and options of ``python -m search.report`` (also ``sparsesearch report``) on ``p``."""
+    p.description = __doc__
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_study_file(p)
     p.add_argument("--out", metavar="DIR", help="output directory (default runs/<study>/report)")
-    p.add_argument("--storage", help="storage URL overriding study.storage (also $SPARSESEARCH_STORAGE)")
+    add_storage(p)
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m search.report")
+    add_arguments(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """The command line; returns the exit status."""
-    args = _parser().parse_args(argv)
+    return run(_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed command line (see :func:`add_arguments`); returns the exit status."""
     try:
         spec = load_spec(args.study_file, storage=args.storage)
         out = Path(args.out) if args.out else report_dir(spec)

@@ -29,7 +29,7 @@ from core.experiment import PrintReporter
 from core.replicates import run_replicates
 from search.objective import provenance
 from search.progress import _short
-from search.cli import input_error
+from search.cli import add_storage, add_study_file, input_error
 from search.replicates import ReplicateReporter, combine
 from search.report import open_existing_study
 from search.spec import StudySpec, load_spec
@@ -191,20 +191,29 @@ def rerun(spec: StudySpec, trial: FrozenTrial, *, device: str = "cpu", quiet: bo
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m search.rerun", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("study_file", help="the study YAML file, e.g. studies/quickstart.yaml")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Description and options of ``python -m search.rerun`` (also ``sparsesearch rerun``) on ``p``."""
+    p.description = __doc__
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_study_file(p)
     p.add_argument("--trial", type=int, required=True, metavar="N", help="the trial number to rerun")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device (default cpu)")
-    p.add_argument("--storage", help="storage URL overriding study.storage (also $SPARSESEARCH_STORAGE)")
+    add_storage(p)
     p.add_argument("--quiet", action="store_true", help="do not print a line per reported step")
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m search.rerun")
+    add_arguments(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """The command line; returns the exit status."""
-    args = _parser().parse_args(argv)
+    return run(_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed command line (see :func:`add_arguments`); returns the exit status."""
     try:
         spec = load_spec(args.study_file, storage=args.storage)
         _check_device(args.device)

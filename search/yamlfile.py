@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core import ConfigError
-from core import yamlfile
+from core import ConfigError, yamlfile
 
-__all__ = ["SpecError", "read_yaml", "MAX_FILE_BYTES", "MAX_DEPTH"]
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "SpecError", "read_yaml"]
 
 MAX_FILE_BYTES = yamlfile.MAX_FILE_BYTES
 MAX_DEPTH = yamlfile.MAX_DEPTH
