@@ -145,3 +145,24 @@ def test_the_readme_example_study_is_valid() -> None:
     example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
     spec = parse_spec(yaml.safe_load(example))
     assert spec.kind == "imp" and {p.name for p in spec.search_space} >= {"train.lr", "model.widths"}
+
+
+def test_messages_are_one_line_in_the_projects_words() -> None:
+    cases = [("study.n_trials", -3, "study.n_trials: expected an integer >= 1, got -3"),
+             ("study.replicates", True, "study.replicates: expected an integer >= 1, got True"),
+             ("resources.cpus_per_trial", 0, "resources.cpus_per_trial: expected a number > 0, got 0"),
+             ("study.enqueue", [5], "study.enqueue[0]: expected a mapping, got 5")]
+    for dotted, value, line in cases:
+        with pytest.raises(SpecError) as info:
+            parse_spec(_mutate(study_doc(), dotted, value))
+        assert str(info.value) == line
+    with pytest.raises(SpecError, match=r"^search_space.x.lo: unknown key; expected one of high, log, low"):
+        parse_spec(_mutate(study_doc(), "search_space.x", {"type": "float", "lo": 0, "high": 1}))
+
+
+def test_sections_stay_dataclasses_that_replace_revalidates() -> None:
+    spec = parse_spec(study_doc(study={"timeout": "1h", "direction": "maximize"}))
+    study = dataclasses.replace(spec.study, storage="sqlite:///elsewhere.db")
+    assert study.storage == "sqlite:///elsewhere.db" and study.timeout_s == 3600 and study.directions == ("maximize",)
+    with pytest.raises(ValueError):
+        dataclasses.replace(spec.resources, workers=0)

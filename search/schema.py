@@ -1,0 +1,97 @@
+"""The JSON Schema of a study file, experiment sections included, for editors and CI.
+
+    python -m search.schema > studies/study.schema.json      (or: sparsesearch schema)
+
+The study, search_space, resources and confirm sections come from their pydantic
+declarations (:mod:`search.study_file`); the experiment section is a union on ``kind`` over
+the registered experiment kinds, generated from the core's frozen config dataclasses (the
+core itself knows nothing of pydantic). A study file names the schema on its first line,
+``# yaml-language-server: $schema=study.schema.json``, so that editors complete and check it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import ConfigDict, Field, TypeAdapter, create_model
+from pydantic.json_schema import GenerateJsonSchema
+
+from core import EXPERIMENTS, get_experiment
+
+__all__ = ["add_arguments", "experiment_core_schema", "json_schema", "main", "run"]
+
+class _Closed(GenerateJsonSchema):
+    """Unknown keys are errors everywhere, as in the loader: the core's dataclasses too."""
+
+    def dataclass_schema(self, schema: Any) -> Any:
+        out = super().dataclass_schema(schema)
+        if isinstance(out, dict) and out.get("type") == "object":
+            out.setdefault("additionalProperties", False)
+        return out
+
+
+def _experiment_model(name: str) -> type:
+    """``kind: NAME`` plus the top-level fields of the kind's config dataclass, defaults included."""
+    exp = get_experiment(name)
+    hints = typing.get_type_hints(exp.config_cls)
+    fields: dict[str, Any] = {"kind": (Literal[name], Field(description=f"Experiment kind {name!r}."))}
+    for f in dataclasses.fields(exp.config_cls):
+        if not f.init:
+            continue
+        if f.default_factory is not dataclasses.MISSING:
+            fields[f.name] = (hints[f.name], Field(default_factory=f.default_factory))
+        else:
+            fields[f.name] = (hints[f.name], f.default)
+    return create_model(f"{exp.config_cls.__name__}Experiment", __config__=ConfigDict(extra="forbid"),
+                         __doc__=(exp.doc or exp.config_cls.__doc__ or name).strip().split("\n\n")[0],
+                         **fields)
+
+
+@functools.cache
+def experiment_core_schema() -> Any:
+    """The pydantic core schema of the experiment section: a union on ``kind``."""
+    import core.experiments  # noqa: F401  registers every kind
+
+    models = tuple(_experiment_model(name) for name in EXPERIMENTS)
+    union = Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007  (a runtime tuple)
+    return TypeAdapter(union).core_schema
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the whole study file."""
+    from search.study_file import StudyFile
+
+    schema = TypeAdapter(StudyFile).json_schema(mode="validation", schema_generator=_Closed)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``sparsesearch schema`` / ``python -m search.schema``."""
+    parser.add_argument("--out", metavar="FILE", help="write the schema to FILE instead of standard output")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the schema as JSON (or write it to ``--out``); exit status 0."""
+    text = json.dumps(json_schema(), indent=2, sort_keys=False) + "\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m search.schema", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
