@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -20,21 +20,8 @@ from torch import nn
 
 from core.errors import Diverged
 from core.experiment import Reporter
-from core.registry import Registry
 
-__all__ = ["OPTIMIZERS", "make_optimizer", "evaluate", "train"]
-
-# name -> factory(params, lr, weight_decay, momentum)
-OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
-OPTIMIZERS.register("adam")(lambda ps, lr, wd, m: torch.optim.Adam(ps, lr=lr, weight_decay=wd))
-OPTIMIZERS.register("adamw")(lambda ps, lr, wd, m: torch.optim.AdamW(ps, lr=lr, weight_decay=wd))
-OPTIMIZERS.register("sgd")(lambda ps, lr, wd, m: torch.optim.SGD(ps, lr=lr, momentum=m, weight_decay=wd))
-
-
-def make_optimizer(name: str, params: Iterable[nn.Parameter], *, lr: float, weight_decay: float = 0.0,
-                   momentum: float = 0.9) -> torch.optim.Optimizer:
-    """The registered optimizer ``name`` (adam, adamw, sgd with momentum)."""
-    return OPTIMIZERS.get(name, "train.optimizer")(list(params), lr, weight_decay, momentum)
+__all__ = ["evaluate", "train"]
 
 
 @torch.no_grad()

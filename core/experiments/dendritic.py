@@ -27,7 +27,8 @@ from core.experiment import Reporter, Result, RunContext, register_experiment
 from core.nets.dendritic import ACTIVATIONS, DANN, DendriticLayer
 from core.nets.dense import DenseMLP
 from core.plasticity import CRITERIA, GROWTH, NEW_WEIGHTS, SCHEDULES, Plasticity, ks_to_normal, weight_entropy
-from core.train import OPTIMIZERS, make_optimizer, train
+from core.optim import OPTIMIZERS, make_optimizer
+from core.train import train
 
 __all__ = ["ModelConfig", "PlasticityConfig", "TrainConfig", "DataConfig", "DendriticConfig", "Prepared", "run_dendritic", "build_model",
            "load_data", "prepare", "epoch_metrics", "finish"]
@@ -107,7 +108,7 @@ class TrainConfig:
     lr: float = 3e-3
     optimizer: str = "adam"
     weight_decay: float = 0.0
-    momentum: float = 0.9  # sgd only
+    momentum: float = 0.9  # read by sgd only; this experiment's default is SGD with momentum 0.9
     input_scaling: Literal["standard", "unit"] = "standard"  # MNIST pixels: mean/std-normalised or in [0, 1]
     train_subset: int = 0
     test_subset: int = 0

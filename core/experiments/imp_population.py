@@ -2,7 +2,7 @@
 
 Registered as the ``run_population`` of the ``imp`` kind. Configs whose
 :func:`imp_population_key` agree share tensor shapes and the training loop's shared knobs
-(data sizes, widths, activation, optimizer, batch size, epoch and step caps); they may differ
+(data sizes, widths, activation, optimizer and sgd's momentum, batch size, epoch and step caps); they may differ
 in seed, data seed and noise (toy tasks), learning rate, weight decay, patience, min_delta,
 every ``imp.*`` field and ``analysis.*``. Member i reports through ``reporters[i]`` with the same per-level keys as
 :func:`core.experiments.imp.run_imp_experiment` and gets the same Result, with two
@@ -41,7 +41,8 @@ def imp_population_key(cfg: ImpConfig) -> Hashable:
     if d.task in MNIST_TASKS:
         data = (d.task, d.k, d.digits, d.mnist_val, d.mnist_dir, d.seed)
     model = (tuple(cfg.model.widths), cfg.model.activation)
-    return ("imp", data, model, (t.optimizer, t.batch_size, t.max_epochs, t.max_steps))
+    momentum = t.momentum if t.optimizer == "sgd" else None
+    return ("imp", data, model, (t.optimizer, momentum, t.batch_size, t.max_epochs, t.max_steps))
 
 
 def _summary(cfg: ImpConfig, m: Member, data: SplitData, start: float, out_dir: Path) -> Result:

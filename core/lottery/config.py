@@ -15,6 +15,7 @@ from core.config import check
 from core.data.tasks import TASKS
 from core.lottery.pruning import SCOPES
 from core.lottery.schedules import SCHEDULES
+from core.optim import OPTIMIZERS
 
 __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "ImpSection", "AnalysisConfig", "ImpConfig", "MNIST_TASKS"]
 
@@ -78,9 +79,10 @@ class ModelConfig:
 class TrainConfig:
     """One level's training: early stopping on validation loss with ``patience`` epochs."""
 
-    optimizer: str = "adam"
+    optimizer: str = "adam"  # core.optim.OPTIMIZERS: adam, adamw, sgd
     lr: float = 1e-2
     weight_decay: float = 0.0
+    momentum: float = 0.0  # read by sgd only; this experiment's default is plain SGD
     batch_size: int = 64
     max_epochs: int = 100
     max_steps: int = 0  # 0: no cap; else stop after this many optimizer steps
@@ -88,7 +90,8 @@ class TrainConfig:
     min_delta: float = 0.0
 
     def __post_init__(self) -> None:
-        check(self.optimizer in ("adam", "sgd"), "optimizer", f"expected adam or sgd, got {self.optimizer!r}")
+        OPTIMIZERS.get(self.optimizer, "optimizer")  # raises listing the choices
+        check(0 <= self.momentum < 1, "momentum", f"expected a number in [0, 1), got {self.momentum}")
         check(self.lr > 0, "lr", f"expected a number > 0, got {self.lr}")
         check(self.weight_decay >= 0, "weight_decay", f"expected a number >= 0, got {self.weight_decay}")
         check(self.batch_size >= 1, "batch_size", f"expected an integer >= 1, got {self.batch_size}")

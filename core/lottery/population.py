@@ -132,7 +132,7 @@ def train_population_level(
 ) -> list[MemberLevel]:
     """:func:`core.lottery.train.train_level` for every member of ``net`` at once.
 
-    ``cfgs`` must agree on optimizer, batch size, max_epochs and max_steps (the population
+    ``cfgs`` must agree on optimizer (and sgd's momentum), batch size, max_epochs and max_steps (the population
     key); lr, weight decay, patience and min_delta are per member. ``capture_steps[p]`` > 0
     asks for member p's parameters after that optimizer step (IMP's rewinding point).
     """
@@ -143,7 +143,7 @@ def train_population_level(
     xv, yv = _stack_rows([d.val.x for d in datas]), _stack_rows([d.val.y for d in datas])
     device = xt.device
     opt = PopulationOptimizer(net.parameters(), shared.optimizer, [c.lr for c in cfgs],
-                              [c.weight_decay for c in cfgs])
+                              [c.weight_decay for c in cfgs], shared.momentum)
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     best_val, best_epoch, bad = [math.inf] * len(cfgs), [0] * len(cfgs), [0] * len(cfgs)
     best = net.flat.detach().clone()

@@ -13,14 +13,17 @@ from typing import Sequence
 
 import torch
 
+from core.optim import OPTIMIZERS
+
 __all__ = ["PopulationOptimizer"]
 
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults, which the reference uses
 
 
 class PopulationOptimizer:
-    """``kind`` adam, adamw or sgd on stacked ``params`` (dim 0 = member); ``lrs``, ``weight_decays``
-    per member; ``momentum`` (sgd, dampening 0, no Nesterov) shared by all members.
+    """``kind`` adam, adamw or sgd (:data:`core.optim.OPTIMIZERS`) on stacked ``params`` (dim 0 =
+    member); ``lrs``, ``weight_decays`` per member; ``momentum`` (sgd, dampening 0, no Nesterov)
+    shared by all members.
 
     All members step together (a member that stops training leaves the population instead
     of being masked), so one step counter serves all of them. ``state_of(i, p)`` names member
@@ -29,8 +32,7 @@ class PopulationOptimizer:
 
     def __init__(self, params: Sequence[torch.Tensor], kind: str, lrs: Sequence[float],
                  weight_decays: Sequence[float], momentum: float = 0.0) -> None:
-        if kind not in ("adam", "adamw", "sgd"):
-            raise ValueError(f"optimizer: expected adam, adamw or sgd, got {kind!r}")
+        OPTIMIZERS.get(kind, "train.optimizer")  # the names of core.optim, with their meaning
         self.params = list(params)
         self.kind = kind
         self.momentum = float(momentum) if kind == "sgd" else 0.0

@@ -1,4 +1,4 @@
-"""Training one IMP level: Adam/SGD on the summed per-task loss, early stopping on val loss.
+"""Training one IMP level: Adam/AdamW/SGD (``core.optim``) on the summed per-task loss, early stopping on val loss.
 
 The loop fits on a screen. It restores the weights of the best validation loss at the
 end (the user's "train to the best validation loss"), and calls ``on_step`` after every
@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from core.data.tasks import Split, SplitData, TaskLayout
 from core.errors import Diverged
+from core.optim import make_optimizer
 
 if TYPE_CHECKING:
     from core.lottery.config import TrainConfig
@@ -71,8 +72,7 @@ def train_level(
 ) -> TrainStats:
     """Train until validation loss has not improved for ``cfg.patience`` epochs (or the caps)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    opt_cls = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[cfg.optimizer]
-    opt = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(cfg.optimizer, params, lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)
     gen = torch.Generator().manual_seed(seed)
     x, y, n = data.train.x, data.train.y, len(data.train.x)
     best, best_state, best_epoch, bad, step, epoch = math.inf, None, 0, 0, 0, 0

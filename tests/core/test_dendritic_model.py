@@ -56,11 +56,11 @@ def test_absent_synapses_stay_absent_through_training_and_weight_decay(opt_name)
     """Only the existing synapses carry weight: after optimizer steps with weight decay and
     rewiring, the dense view is zero wherever the dendrite has no synapse, and the 16 per
     dendrite remain."""
-    from core.train import make_optimizer
+    from core.optim import make_optimizer
 
     model = DANN(784, 10, 16, 2, 16, gen=_gen())
     layer = model.dendritic
-    opt = make_optimizer(opt_name, model.parameters(), lr=1e-2, weight_decay=0.1)
+    opt = make_optimizer(opt_name, model.parameters(), lr=1e-2, weight_decay=0.1, momentum=0.9)
     plast = Plasticity(layer, opt, PlasticityConfig(p=50, schedule="constant", every_steps=2,
                                                     new_weight_init="he", optimizer_state="reset"),
                        steps_per_epoch=20, total_steps=20, gen=_gen(1))
