@@ -15,6 +15,7 @@ from core.config import check
 from core.data.tasks import TASKS
 from core.lottery.pruning import SCOPES
 from core.lottery.schedules import SCHEDULES
+from core.nets.activations import ACTIVATIONS
 from core.optim import OPTIMIZERS
 
 __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "ImpSection", "AnalysisConfig", "ImpConfig", "MNIST_TASKS"]
@@ -67,12 +68,12 @@ class ModelConfig:
     """The MLP's hidden widths and activation."""
 
     widths: tuple[int, ...] = (16, 16)
-    activation: str = "relu"
+    activation: str = "relu"  # core.nets.activations.ACTIVATIONS
 
     def __post_init__(self) -> None:
         check(len(self.widths) >= 1 and all(w >= 1 for w in self.widths), "widths",
               f"expected a non-empty list of integers >= 1, got {self.widths}")
-        check(self.activation in ("relu", "tanh"), "activation", f"expected relu or tanh, got {self.activation!r}")
+        ACTIVATIONS.get(self.activation, "activation")  # raises listing the choices
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,17 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.registry import Registry
+from core.nets.activations import activation
 
-__all__ = ["ACTIVATIONS", "DendriticLayer", "DANN", "sample_inputs", "lrf_probabilities", "grid_coords"]
-
-ACTIVATIONS: Registry[type[nn.Module]] = Registry("activation")
-ACTIVATIONS.register("relu")(nn.ReLU)
-ACTIVATIONS.register("leaky_relu")(nn.LeakyReLU)
-ACTIVATIONS.register("sigmoid")(nn.Sigmoid)
-ACTIVATIONS.register("tanh")(nn.Tanh)
-ACTIVATIONS.register("identity")(nn.Identity)
-
+__all__ = ["DendriticLayer", "DANN", "sample_inputs", "lrf_probabilities", "grid_coords"]
 
 def grid_coords(n_inputs: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """(n_inputs, 2) row/column of each input on the square image grid (28x28 for MNIST)."""
@@ -125,8 +117,8 @@ class DendriticLayer(nn.Module):
             * math.sqrt(2.0 / dendrites_per_soma)
         )
         self.soma_bias = nn.Parameter(torch.zeros(n_somata, device=device))
-        self.f_dendrite = ACTIVATIONS.get(dendrite_activation, "model.dendrite_activation")()
-        self.f_soma = ACTIVATIONS.get(soma_activation, "model.soma_activation")()
+        self.f_dendrite = activation(dendrite_activation, "model.dendrite_activation")
+        self.f_soma = activation(soma_activation, "model.soma_activation")
 
     @property
     def n_dendrites(self) -> int:

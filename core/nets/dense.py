@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from core.nets.dendritic import ACTIVATIONS
+from core.nets.activations import activation as make_activation
 
 __all__ = ["DenseMLP"]
 
@@ -26,5 +26,5 @@ class DenseMLP(nn.Sequential):
                 lin.bias.zero_()
             layers.append(lin)
             if i < len(widths) - 2:
-                layers.append(ACTIVATIONS.get(activation, "model.soma_activation")())
+                layers.append(make_activation(activation, "model.soma_activation"))
         super().__init__(*layers)

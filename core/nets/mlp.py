@@ -11,9 +11,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["MaskedMLP"]
+from core.nets.activations import activation as make_activation
 
-_ACTS = {"relu": F.relu, "tanh": torch.tanh}
+__all__ = ["MaskedMLP"]
 
 
 class MaskedMLP(nn.Module):
@@ -28,7 +28,7 @@ class MaskedMLP(nn.Module):
         super().__init__()
         sizes = [n_in, *widths, n_out]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.act = _ACTS[activation]
+        self.act = make_activation(activation, "model.activation")
         for i, layer in enumerate(self.layers):
             self.register_buffer(f"mask_w{i}", torch.ones_like(layer.weight))
             self.register_buffer(f"mask_b{i}", torch.ones_like(layer.bias))

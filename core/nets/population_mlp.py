@@ -16,9 +16,9 @@ from typing import Mapping, Sequence
 import torch
 from torch.nn import functional as F
 
-__all__ = ["PopulationMLP", "LINEAR_MODES", "batched_is_exact", "batched_linear"]
+from core.nets.activations import activation as make_activation
 
-_ACTS = {"relu": F.relu, "tanh": torch.tanh}
+__all__ = ["PopulationMLP", "LINEAR_MODES", "batched_is_exact", "batched_linear"]
 
 
 def _linear_bmm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -80,7 +80,7 @@ class PopulationMLP:
         self.mode = mode
         self.n_layers = len(self.shapes) // 2
         self._numels = [math.prod(s) for s in self.shapes.values()]
-        self._act = _ACTS[activation]
+        self._act = make_activation(activation, "model.activation")
         self._linear = LINEAR_MODES[mode]
 
     @classmethod
