@@ -244,7 +244,7 @@ def finish(cfg: DendriticConfig, ctx: RunContext, prep: Prepared, history: list[
                        ks_he_end=ks_to_normal(end["weight"], layer.he_std))
     artifacts = {}
     if cfg.plots:
-        from core.plots_dendritic import dendritic_figures  # matplotlib only when plotting
+        from core.experiments.dendritic_plots import dendritic_figures  # matplotlib only when plotting
 
         out = ctx.workdir / f"dendritic-{config_hash(cfg)}"
         artifacts = dendritic_figures(out, history=history, start=prep.start, end=end, plasticity=plast,

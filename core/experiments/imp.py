@@ -103,7 +103,7 @@ def run_imp_experiment(cfg: ImpConfig, reporter: Reporter, ctx: RunContext) -> R
         artifacts["trajectories"] = out_dir / "imp_trajectories.npz"
         np.savez_compressed(artifacts["trajectories"], values=traj.astype(np.float32))
     if cfg.analysis.plots:
-        from core.plots_imp import imp_figures
+        from core.experiments.imp_plots import imp_figures
 
         artifacts.update(imp_figures(history, levels, data.layout, summary, out_dir, traj))
     return Result(metrics=metrics, artifacts=artifacts, extra={"history": history, "config_hash": run_id})

@@ -60,7 +60,7 @@ def _summary(cfg: ImpConfig, m: Member, data: SplitData, start: float, out_dir: 
         artifacts["trajectories"] = out_dir / "imp_trajectories.npz"
         np.savez_compressed(artifacts["trajectories"], values=traj.astype(np.float32))
     if cfg.analysis.plots:
-        from core.plots_imp import imp_figures
+        from core.experiments.imp_plots import imp_figures
 
         artifacts.update(imp_figures(history, levels, data.layout, summary, out_dir, traj))
     extra = {"history": history, "config_hash": config_hash(cfg)}

@@ -13,29 +13,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib.collections import LineCollection
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from core.analysis.graph import components  # noqa: E402
-from core.data.tasks import TaskLayout  # noqa: E402
+from core.analysis.graph import components
+from core.data.tasks import TaskLayout
+from core.figures import plt, save_figure
 
 __all__ = ["imp_figures", "plot_accuracy_params", "plot_zombies", "plot_graph", "plot_trajectories"]
 
 _MAX_DRAWN_EDGES = 20_000  # LeNet-sized graphs are not worth drawing edge by edge
 _MIXED = "0.35"
 _NONE = "0.8"
-
-
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def plot_accuracy_params(history: Sequence[Mapping[str, float]], split_level: int, path: Path) -> Path:
@@ -57,7 +47,7 @@ def plot_accuracy_params(history: Sequence[Mapping[str, float]], split_level: in
     lines2 = ax2.get_legend_handles_labels()
     ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="best", fontsize=8)
     ax.set_title("IMP: accuracy and size per level")
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_zombies(history: Sequence[Mapping[str, float]], n_hidden: int, path: Path) -> Path:
@@ -73,7 +63,7 @@ def plot_zombies(history: Sequence[Mapping[str, float]], n_hidden: int, path: Pa
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("Zombie and comatose neurons per level")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_graph(masks: Sequence[np.ndarray], layout: TaskLayout, title: str, path: Path) -> Path | None:
@@ -108,7 +98,7 @@ def plot_graph(masks: Sequence[np.ndarray], layout: TaskLayout, title: str, path
     ax.set_ylabel("neuron position in layer (fraction of width)")
     ax.set_title(title)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_trajectories(traj: np.ndarray, path: Path, max_lines: int = 300) -> Path:
@@ -129,7 +119,7 @@ def plot_trajectories(traj: np.ndarray, path: Path, max_lines: int = 300) -> Pat
     ax.set_ylabel("trained weight value")
     ax.set_title(f"Weight trajectories ({len(idx)} of {traj.shape[1]} weights)")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110)
 
 
 def imp_figures(history, levels, layout: TaskLayout, summary, out_dir: Path, traj=None) -> dict[str, Path]:

@@ -11,20 +11,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from core.figures import plt, save_figure
 
 __all__ = ["dendritic_figures"]
-
-
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
 
 
 def _curves(history: list[dict], path: Path) -> Path:
@@ -36,7 +27,7 @@ def _curves(history: list[dict], path: Path) -> Path:
     a.set(title="Cross-entropy loss per epoch", xlabel="epoch", ylabel="loss (nats per example)")
     b.set(title="Accuracy per epoch", xlabel="epoch", ylabel="accuracy (%)")
     a.legend(), b.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _dendrite_grid(start: np.ndarray, end: np.ndarray, n_show: int, path: Path) -> Path:
@@ -64,9 +55,7 @@ def _dendrite_grid(start: np.ndarray, end: np.ndarray, n_show: int, path: Path) 
     # one shared colour scale (vmin/vmax above), so the bar beside "end" holds for both
     sub.colorbar(im, ax=axes, shrink=0.6, label="synapse weight (a.u.)")
     fig.suptitle(f"Synapse weights of {n} dendrites over the {side}x{side} input grid")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, tight=False)  # constrained layout
 
 
 def _histograms(w0: np.ndarray, w1: np.ndarray, he_std: float, path: Path) -> Path:
@@ -80,7 +69,7 @@ def _histograms(w0: np.ndarray, w1: np.ndarray, he_std: float, path: Path) -> Pa
     ax.plot(x, prior, "k--", label=f"He prior N(0, {he_std:.3f}²)")
     ax.set(title="Synapse weight distribution", xlabel="synapse weight (a.u.)", ylabel="density (1/a.u.)")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _entropy(e0: np.ndarray, e1: np.ndarray, synapses: int, path: Path) -> Path:
@@ -91,7 +80,7 @@ def _entropy(e0: np.ndarray, e1: np.ndarray, synapses: int, path: Path) -> Path:
     ax.axvline(math.log(synapses), color="k", ls="--", label=f"maximum log {synapses}")
     ax.set(title="Per-dendrite entropy of normalised |w|", xlabel="entropy (nats)", ylabel="dendrites (count)")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _turnover(plast: Any, steps_per_epoch: int, epochs: int, path: Path) -> Path:
@@ -106,7 +95,7 @@ def _turnover(plast: Any, steps_per_epoch: int, epochs: int, path: Path) -> Path
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _lifetimes(life: np.ndarray, ages: np.ndarray, steps_per_epoch: int, path: Path) -> Path:
@@ -118,7 +107,7 @@ def _lifetimes(life: np.ndarray, ages: np.ndarray, steps_per_epoch: int, path: P
     ax.set(title="Synapse lifetimes", xlabel="lifetime (epochs)", ylabel="synapses (count)")
     ax.set_yscale("log")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def dendritic_figures(out: Path, *, history: list[dict], start: dict, end: dict, plasticity: Any,
