@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))  # run from anywhere without installing
 
 from search.launch import run  # noqa: E402
 from search.spec import parse_spec  # noqa: E402
+from search.records import trial_record
 
 # case → (study file, rows of (label, workers, population))
 CASES = {
@@ -91,13 +92,13 @@ def measure(case: str, label: str, *, workers: int, population: int, budget: int
         wall = time.perf_counter() - started
         trials = optuna.load_study(study_name=spec.study.name, storage=spec.study.storage).get_trials()
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    times = [t.user_attrs["wall_time_s"] for t in finished if "wall_time_s" in t.user_attrs]
+    times = [trial_record(t)["wall_time_s"] for t in finished if "wall_time_s" in trial_record(t)]
     first = next((t for t in trials if t.number == 0), None)
     return {"case": case, "label": label, "code": result.code, "finished": len(finished),
             "failed": sum(t.state == TrialState.FAIL for t in trials), "wall_s": wall,
             "per_hour": len(finished) * 3600 / wall,
             "median_trial_s": statistics.median(times) if times else float("nan"),
-            "first_trial_s": first.user_attrs.get("wall_time_s", float("nan")) if first else float("nan"),
+            "first_trial_s": trial_record(first).get("wall_time_s", float("nan")) if first else float("nan"),
             "best": max((t.value for t in trials if t.state == TrialState.COMPLETE), default=float("nan"))}
 
 

@@ -31,6 +31,7 @@ from optuna.trial import TrialState
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.helpers import run_cli, study_doc  # noqa: E402
 from tests.search.faults import Launch, by_state, reap, running_with_worker  # noqa: E402
+from search.records import trial_record
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 ENQUEUED = [{"x": 2.0, "y": -1.0}, {"x": 1.0, "y": 1.0}]
@@ -66,7 +67,7 @@ def _wait_busy(launch: Launch) -> None:
 # Each fault: (launch) -> (exit status, note). The caller relaunches once when the status is not 0.
 def fault_worker_kill(launch: Launch) -> tuple[int, str]:
     victim = launch.wait_for("a running trial", running_with_worker, timeout=300)[0]
-    os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+    os.kill(int(trial_record(victim)["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
     return launch.finish(timeout=300), f"killed trial {victim.number}"
 
 
@@ -155,7 +156,7 @@ def run_scenario(name: str, storage: str, work: Path) -> dict:
         states = Counter(t.state.name for t in trials)
         report_ok = report_code == 0 and all(counts[s] == states[s]
                                              for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING"))
-        art_err = sum("artifact_error" in t.user_attrs for t in finished)
+        art_err = sum("artifact_error" in trial_record(t) for t in finished)
         notes = [note] if note else []
         notes.append(f"exit {'/'.join(map(str, codes))}; {len(finished)} finished, {states['FAIL']} FAIL")
         if art_err:

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.reliability import LOCAL_PG, machine  # noqa: E402
 from tests.helpers import study_doc  # noqa: E402
 from tests.search.faults import by_state, launch_together, one_study_problems  # noqa: E402
+from search.records import trial_record
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # retried_trial_number
 BASELINE = {"x": 2.0, "y": -1.0}
@@ -67,8 +68,8 @@ def run_scenario(name: str, pg_url: str, work: Path) -> dict:
         expected = [0] * (n - 1) + ([-9] if kill else [0])
         return {"codes": codes, "ok_codes": codes == expected, "problems": problems, "failed": len(failed),
                 "unretried": len(unretried), "killed": len(killed),
-                "repeats": sum("repeat_of" in t.user_attrs for t in trials),
-                "launchers_ran": len({t.user_attrs.get("launch_id") for t in trials} - {None}),
+                "repeats": sum("repeat_of" in trial_record(t) for t in trials),
+                "launchers_ran": len({trial_record(t).get("launch_id") for t in trials} - {None}),
                 "finished": len(by_state(trials, TrialState.COMPLETE, TrialState.PRUNED)),
                 "log": "\n---\n".join(r.log.read_text(errors="replace") for r in runs)}
     finally:

@@ -32,13 +32,15 @@ from typing import Callable, Iterator
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.heartbeat import fail_stale
+from search.records import trial_record
+from search.studies import fail_stale
 
-__all__ = ["claim", "finished_twin", "record_repeat", "POLL_S"]
+__all__ = ["claim", "finished_twin", "repeat_result", "POLL_S"]
 
 POLL_S = 0.5
 _NOT_COPIED = frozenset({"config", "config_hash", "seed", "device", "worker", "launch_id", "version",
-                         "git_commit", "sampler_seed", "wall_time_s", "fail_reason", "artifact_error"})
+                         "git_commit", "sampler_seed", "wall_time_s", "fail_reason", "artifact_error",
+                         "requeued_from"})
 
 
 @contextlib.contextmanager
@@ -74,7 +76,7 @@ def claim(lock_path: Path, wait: Callable[[], None]) -> Iterator[None]:
 
 def _twins(study: optuna.Study, config_hash: str, number: int) -> list[FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE))
-            if t.number != number and t.user_attrs.get("config_hash") == config_hash]
+            if t.number != number and trial_record(t).get("config_hash") == config_hash]
 
 
 def finished_twin(study: optuna.Study, config_hash: str, number: int,
@@ -89,19 +91,17 @@ def finished_twin(study: optuna.Study, config_hash: str, number: int,
         twins = _twins(study, config_hash, number)
         complete = [t for t in twins if t.state == TrialState.COMPLETE]
         if complete:
-            return min(complete, key=lambda t: ("repeat_of" in t.user_attrs, t.number))  # the one that trained
-        if not any("wall_time_s" in t.user_attrs for t in twins):  # nobody is telling a result
+            return min(complete, key=lambda t: ("repeat_of" in trial_record(t), t.number))  # the one that trained
+        if not any("wall_time_s" in trial_record(t) for t in twins):  # nobody is telling a result
             return None
         wait()
         time.sleep(POLL_S)
-        fail_stale(study, adopt=False)
+        fail_stale(study)
 
 
-def record_repeat(trial: optuna.Trial, original: FrozenTrial) -> list[float]:
-    """Record ``trial`` as a repeat of ``original``: its metrics, history and ``repeat_of``; return
-    ``original``'s values (the trial's own provenance attributes stay its own)."""
-    for key, value in original.user_attrs.items():
-        if key not in _NOT_COPIED:
-            trial.set_user_attr(key, value)
-    trial.set_user_attr("repeat_of", original.number)
-    return list(original.values)
+def repeat_result(record: dict, original: FrozenTrial) -> tuple[list[float], dict]:
+    """``original``'s values, and the result of a trial that repeats it (``record`` is
+    ``original``'s :func:`search.records.trial_record`): its metrics, history and ``repeat_of``
+    (the repeat's own provenance stays its own)."""
+    copied = {k: v for k, v in record.items() if k not in _NOT_COPIED}
+    return list(original.values), {**copied, "repeat_of": original.number}

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -38,9 +37,10 @@ from search.cli import add_storage, add_study_file, input_error
 from search.confirm_runs import Candidate, run_pending
 from search.confirm_stats import confirmation_table, format_table
 from search.objective import build_config
-from search.report import open_existing_study
 from search.spec import SpecError, StudySpec, load_spec
+from search.records import trial_record
 from search.storage import StorageUnavailable, open_storage
+from search.studies import load_or_create, open_existing_study
 
 __all__ = ["main", "confirm", "candidates", "fresh_seeds", "confirm_study_name"]
 
@@ -55,11 +55,11 @@ def _search_seeds(trials: Sequence[FrozenTrial]) -> set[int]:
     """Every seed a trial of the search trained with (its replicates' seeds, or its one seed)."""
     used: set[int] = set()
     for t in trials:
-        rep = t.user_attrs.get("replicates")
+        rep = trial_record(t).get("replicates")
         if isinstance(rep, dict) and rep.get("seeds"):
             used.update(int(s) for s in rep["seeds"])
-        elif isinstance(t.user_attrs.get("seed"), int):
-            used.add(int(t.user_attrs["seed"]))
+        elif isinstance(trial_record(t).get("seed"), int):
+            used.add(int(trial_record(t)["seed"]))
     return used
 
 
@@ -81,16 +81,16 @@ def candidates(spec: StudySpec, trials: Sequence[FrozenTrial], top: int) -> list
     out: list[Candidate] = []
     if spec.study.enqueue:
         base = build_config(spec, spec.study.enqueue[0])
-        twin = next((t for t in done if t.user_attrs.get("config_hash") == config_hash(base)), None)
+        twin = next((t for t in done if trial_record(t).get("config_hash") == config_hash(base)), None)
         out.append(Candidate("baseline", twin.number if twin else None, dict(spec.study.enqueue[0]),
                              twin.values[0] if twin else None, base, overrides))
     seen = {c.search_hash for c in out}
     for t in done:
         if len(out) - bool(spec.study.enqueue) >= top:
             break
-        if t.user_attrs.get("config_hash") in seen or "config_hash" not in t.user_attrs:
+        if trial_record(t).get("config_hash") in seen or "config_hash" not in trial_record(t):
             continue
-        seen.add(t.user_attrs["config_hash"])
+        seen.add(trial_record(t)["config_hash"])
         rank = len(out) + 1 - bool(spec.study.enqueue)
         out.append(Candidate(f"best {rank}", t.number, dict(t.params), t.values[0], build_config(spec, t.params),
                              overrides))
@@ -98,12 +98,7 @@ def candidates(spec: StudySpec, trials: Sequence[FrozenTrial], top: int) -> list
 
 
 def _open_confirm_study(spec: StudySpec, storage, metric: str) -> optuna.Study:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study = optuna.create_study(study_name=confirm_study_name(spec), storage=storage,
-                                    direction=spec.study.directions[0], load_if_exists=True)
-        study.set_metric_names([metric])
-    return study
+    return load_or_create(storage, confirm_study_name(spec), spec.study.directions[0], metric)
 
 
 def confirm(spec: StudySpec, top: int, n_seeds: int, *, device: str = "cpu", threads: int | None = 1,

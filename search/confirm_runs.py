@@ -22,7 +22,9 @@ from optuna.trial import TrialState
 
 from core import Result, RunContext, get_experiment
 from core.config import config_hash, replace_paths, to_dict
+from search.records import trial_record
 from search.spec import StudySpec
+from search.studies import fail_running
 
 __all__ = ["Candidate", "run_pending", "candidate_trials"]
 
@@ -65,16 +67,12 @@ class _History:
 
 
 def candidate_trials(study: optuna.Study, key: str, states=(TrialState.COMPLETE,)) -> list:
-    return [t for t in study.get_trials(deepcopy=False, states=states) if t.user_attrs.get("candidate_hash") == key]
+    return [t for t in study.get_trials(deepcopy=False, states=states) if trial_record(t).get("candidate_hash") == key]
 
 
 def _fail_leftovers(study: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
     """FAIL, with the reason, what a killed confirmation left RUNNING (their process is gone)."""
-    study_id = storage.get_study_id_from_name(study.study_name)
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
-        storage.set_trial_user_attr(trial_id, "fail_reason", LEFTOVER)
-        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    fail_running(storage, study, LEFTOVER)
 
 
 def run_pending(study: optuna.Study, storage: optuna.storages.BaseStorage, spec: StudySpec,
@@ -82,7 +80,7 @@ def run_pending(study: optuna.Study, storage: optuna.storages.BaseStorage, spec:
                 threads: int | None) -> int:
     """Train every (candidate, seed) without a COMPLETE trial; return how many failed."""
     _fail_leftovers(study, storage)
-    done = {(t.user_attrs.get("candidate_hash"), t.user_attrs.get("seed"))
+    done = {(trial_record(t).get("candidate_hash"), trial_record(t).get("seed"))
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
     pending = [(c, s) for c in picked for s in seeds if (c.key, s) not in done]
     exp = get_experiment(spec.kind)

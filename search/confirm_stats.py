@@ -20,6 +20,7 @@ import optuna
 from scipy import stats
 
 from search.confirm_runs import Candidate, candidate_trials
+from search.records import trial_record
 
 __all__ = ["is_rate", "summarise", "compare", "confirmation_table", "format_table"]
 
@@ -79,7 +80,7 @@ def confirmation_table(study: optuna.Study, picked: Sequence[Candidate], seeds: 
     """The stored form of a confirmation: one row per candidate, baseline first."""
     rows = []
     for cand in picked:
-        by_seed = {t.user_attrs.get("seed"): t.values[0] for t in candidate_trials(study, cand.key)}
+        by_seed = {trial_record(t).get("seed"): t.values[0] for t in candidate_trials(study, cand.key)}
         values = [float(by_seed[s]) for s in seeds if s in by_seed]
         rows.append({"label": cand.label, "search_trial": cand.search_trial, "params": dict(cand.params),
                      "search_value": cand.search_value, "values": values, **summarise(values, metric)})

@@ -31,6 +31,7 @@ from optuna_dashboard import wsgi
 
 from search.cli import add_storage, add_study_file, input_error
 from search.spec import SpecError, StudySpec, load_spec
+from search import studies
 from search.storage import StorageUnavailable, artifact_store, open_storage, public_url, sqlite_path
 
 __all__ = ["DashboardError", "DashboardProcess", "is_loopback", "main", "make_server", "open_study", "serve",
@@ -72,7 +73,7 @@ def open_study(spec: StudySpec):
     except (sqlalchemy.exc.SQLAlchemyError, RuntimeError) as err:  # e.g. a schema from another Optuna
         raise DashboardError(f"study.storage: {str(err).strip().splitlines()[0]}") from None
     try:
-        study_id = storage.get_study_id_from_name(spec.study.name)
+        study_id = studies.study_id(storage, spec.study.name)
     except KeyError:
         raise DashboardError(f"study.name: no study {spec.study.name!r} in {public_url(spec.study.storage)}; "
                              f"start it with python -m search.launch {spec.source}") from None

@@ -29,13 +29,14 @@ from optuna.trial import TrialState
 
 from search.cli import add_storage, add_study_file, input_error
 from search.dashboard import DEFAULT_HOST, DEFAULT_PORT, DashboardError, DashboardProcess
-from search.heartbeat import fail_stale
 from search.progress import Progress
+from search.records import trial_record
 from search.space import encode
 from search.report import write_report
 from search.spec import SpecError, StudySpec, load_spec
 from search.storage import (StorageUnavailable, artifact_store, open_storage, public_url, sqlite_path,
                             storage_outage)
+from search.studies import create_or_load, fail_running, fail_stale, requeue_interrupted
 from search.summary import summary
 from search.worker import StudyWorker, overhead
 
@@ -59,9 +60,9 @@ def prepare_study(spec: StudySpec) -> optuna.Study:
     return _prepare(spec)[0]
 
 
-def _prepare(spec: StudySpec) -> tuple[optuna.Study, bool]:
-    """:func:`prepare_study`, and whether this call created the study (of several launchers
-    starting at once, exactly one does: the database's unique study name decides)."""
+def _prepare(spec: StudySpec) -> tuple[optuna.Study, bool, optuna.storages.BaseStorage]:
+    """:func:`prepare_study`, whether this call created the study (of several launchers starting at
+    once, exactly one does: the database's unique study name decides), and its storage."""
     res = spec.resources
     created = _make_artifact_dir(Path(spec.study.artifacts))  # before the storage: no study for a bad dir
     try:
@@ -71,22 +72,11 @@ def _prepare(spec: StudySpec) -> tuple[optuna.Study, bool]:
         if created is not None:  # bad input changes nothing on disk
             shutil.rmtree(created, ignore_errors=True)
         raise
-    try:
-        study = optuna.create_study(storage=storage, study_name=spec.study.name,
-                                    directions=list(spec.study.directions))
-        created = True
-    except optuna.exceptions.DuplicatedStudyError:
-        study, created = optuna.load_study(study_name=spec.study.name, storage=storage), False
-    stored = [d.name.lower() for d in study.directions]
-    if stored != list(spec.study.directions):
-        raise SpecError("study.direction", f"the stored study {spec.study.name!r} has directions {stored}, "
-                        f"the file says {list(spec.study.directions)}; use another study.name")
-    if study.metric_names is None:
-        study.set_metric_names(list(spec.study.metrics))
+    study, created = create_or_load(storage, spec)
     params_by_name = {p.name: p for p in spec.search_space}
     for params in (*spec.study.enqueue, *_grid_cells(spec)):
         study.enqueue_trial({k: encode(params_by_name[k], v) for k, v in params.items()}, skip_if_exists=True)
-    return study, created
+    return study, created, storage
 
 
 def _make_artifact_dir(path: Path) -> Path | None:
@@ -161,30 +151,17 @@ class _Stopper:
         print(msg, file=sys.stderr, flush=True)
 
 
-def _fail_leftovers(study: optuna.Study, launch_id: str, reason: str) -> int:
+def _fail_leftovers(storage, study: optuna.Study, launch_id: str, reason: str) -> int:
     """Mark this launch's RUNNING trials FAIL (their workers are gone) and queue them again."""
-    storage = study._storage
-    n = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if t.user_attrs.get("launch_id") == launch_id:
-            trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, t.number)
-            storage.set_trial_user_attr(trial_id, "fail_reason", reason)
-            if storage.set_trial_state_values(trial_id, TrialState.FAIL):
-                n += 1
-    return n
+    return fail_running(storage, study, reason, lambda t: trial_record(t).get("launch_id") == launch_id)
 
 
 def _requeue_interrupted(study: optuna.Study, launch_id: str) -> int:
     """Interrupted trials were not the trial's fault: queue their parameters for the next launch."""
-    n = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        reason = str(t.user_attrs.get("fail_reason", ""))
-        if t.user_attrs.get("launch_id") == launch_id and reason.startswith(("Interrupted", "interrupted")):
-            # Not skip_if_exists: the FAIL trial itself has these params. A FAIL is never requeued
-            # twice because the requeued copy is a new trial.
-            study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number})
-            n += 1
-    return n
+    mine = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            if (r := trial_record(t)).get("launch_id") == launch_id
+            and str(r.get("fail_reason", "")).startswith(("Interrupted", "interrupted"))]
+    return requeue_interrupted(study, mine)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,7 +187,7 @@ def run(spec: StudySpec, dashboard: tuple[str, int] | None = None) -> LaunchResu
     """
     spec = absolute_paths(spec)
     _check_local_gpus(spec)  # before the study exists: bad input must leave nothing behind
-    study, created = _prepare(spec)
+    study, created, storage = _prepare(spec)
     finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.get_trials(deepcopy=False))
     if spec.study.n_trials is not None and finished >= spec.study.n_trials:
         print(f"study {spec.study.name!r} already has {finished} finished trials (budget "
@@ -221,7 +198,7 @@ def run(spec: StudySpec, dashboard: tuple[str, int] | None = None) -> LaunchResu
         if dashboard is not None:
             url = stack.enter_context(DashboardProcess(spec, host=dashboard[0], port=dashboard[1]))
             print(f"dashboard: {url}  (open it in a browser; it stops when the launch ends)", flush=True)
-        return _drive(spec, study, created)
+        return _drive(spec, study, created, storage)
 
 
 def _poll(progress: Progress) -> None:
@@ -234,7 +211,7 @@ def _poll(progress: Progress) -> None:
         print("progress: storage unavailable, retrying", file=sys.stderr, flush=True)
 
 
-def _drive(spec: StudySpec, study: optuna.Study, created: bool) -> LaunchResult:
+def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> LaunchResult:
     """Start Ray and the workers, follow progress until they end, then clean up and summarise."""
     import ray
 
@@ -275,13 +252,13 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool) -> LaunchResult:
             ray.kill(actor, no_restart=True)
         if started_ray:
             ray.shutdown()
-    left = _fail_leftovers(study, launch_id, "interrupted: the launcher stopped before the trial ended")
+    left = _fail_leftovers(storage, study, launch_id, "interrupted: the launcher stopped before the trial ended")
     # Workers that could not run at all cannot fail the stale trials a killed launch left behind.
     # Orphans (RUNNING with no heartbeat at all) get one here; unless a live worker of another
     # launch beats for them, they are stale a grace period later and failed before we exit.
-    if fail_stale(study):
+    if fail_stale(study, storage):
         time.sleep(3 * res.heartbeat_interval + 2)  # the grace period, plus SQLite's whole seconds
-        fail_stale(study)
+        fail_stale(study, storage)
     requeued = _requeue_interrupted(study, launch_id) if stopper.requests else 0
     progress.poll(final=True)
     print(summary(study, spec), flush=True)

@@ -2,7 +2,8 @@
 
 The trial's user attributes carry everything needed to reproduce and judge it: the full
 resolved config and its hash, the seed, the project version and git commit, the device,
-the wall time, every scalar metric the run returned, and, when it failed, the reason.
+the wall time, every scalar metric the run returned, and, when it failed, the reason; in four
+writes (``search.records``), read back with ``search.records.trial_record``.
 A trial whose artifacts cannot be stored (disk full, unwritable directory) still completes,
 with ``artifact_error`` saying which artifacts were lost and why.
 """
@@ -28,12 +29,13 @@ from optuna.artifacts import upload_artifact
 from core import ConfigError, Diverged, Result, RunContext, get_experiment
 from core.config import config_hash, replace_paths, to_dict
 from core.replicates import run_replicates
-from search.claims import claim, finished_twin, record_repeat
-from search.heartbeat import Heartbeats
+from search.claims import claim, finished_twin, repeat_result
+from search.records import trial_record, write_result, write_run
 from search.replicates import ReplicateReporter, combine, replicate_configs, replicate_seeds
 from search.space import suggest
 from search.spec import StudySpec
 from search.storage import through_outage
+from search.studies import Heartbeats, get_trial, spec_storage, study_id, trial_id
 
 __all__ = ["Interrupted", "TrialTimeout", "TrialReporter", "TrialRun", "Objective", "build_config", "provenance"]
 
@@ -119,20 +121,36 @@ class Objective:
     """Callable for ``study.optimize``; one instance per worker."""
 
     def __init__(self, spec: StudySpec, *, device: str, threads: int | None, launch_id: str,
-                 artifacts, stop: threading.Event, sampler_seed: int | None = None) -> None:
+                 artifacts, stop: threading.Event, sampler_seed: int | None = None,
+                 storage: optuna.storages.BaseStorage | None = None) -> None:
         self.spec, self.device, self.threads, self.launch_id = spec, device, threads, launch_id
+        self._db = storage  # the study's storage (opened from spec.study.storage when not given)
+        self._study_ids: dict[str, int] = {}
         self.sampler_seed = sampler_seed  # recorded on each trial: which sampler stream proposed it
         self.artifacts, self.stop = artifacts, stop
         self.experiment = get_experiment(spec.kind)
         self.busy_s = 0.0  # time spent inside the experiment itself: the rest is service overhead
         self.last_trial: optuna.Trial | None = None
 
+    @property
+    def storage(self) -> optuna.storages.BaseStorage:
+        """The storage the trials live in (``search.studies`` takes it; no trial's private parts)."""
+        if self._db is None:
+            self._db = spec_storage(self.spec)
+        return self._db
+
+    def trial_id(self, trial: optuna.Trial) -> int:
+        """The storage's id of ``trial`` (its study's id is looked up once)."""
+        name = trial.study.study_name
+        if name not in self._study_ids:
+            self._study_ids[name] = study_id(self.storage, name)
+        return trial_id(self.storage, trial.study, trial.number, self._study_ids[name])
+
     def _mark(self, trial: optuna.Trial, config: Any) -> None:
         attrs = {"config": to_dict(config), "config_hash": config_hash(config), "seed": getattr(config, "seed", None),
                  "device": self.device, "worker": f"{socket.gethostname()}:{os.getpid()}",
                  "launch_id": self.launch_id, "sampler_seed": self.sampler_seed, **provenance()}
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+        write_run(trial, attrs, replicated=self.spec.study.replicates > 1)
 
     def start(self, trial: optuna.Trial) -> TrialRun:
         """The trial's run record, its clock started (no storage access yet)."""
@@ -148,7 +166,7 @@ class Objective:
         if trial is None:
             return None
         try:
-            frozen = trial.study._storage.get_trial(trial._trial_id)
+            frozen = get_trial(self.storage, self.trial_id(trial))
         except Exception:  # noqa: BLE001  cannot tell: the caller's original error stands
             return None
         return frozen if frozen.state.is_finished() else None
@@ -191,8 +209,10 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         run = self.start(trial)
         try:
-            # Beside Optuna's own heartbeat, which stops for good at the first database error.
-            with Heartbeats(trial.study._storage, [trial._trial_id], self.spec.resources.heartbeat_interval):
+            # Beside Optuna's own heartbeat, which stops for good at the first database error (and
+            # beat as the trial started: ours begins an interval later).
+            interval = self.spec.resources.heartbeat_interval
+            with Heartbeats(self.storage, [self.trial_id(trial)], interval, first_after=interval):
                 self.configure(run)
                 workdir = self.workdir(run.config)
                 # Another trial of this configuration (any launcher on this machine) is waited for:
@@ -253,8 +273,8 @@ class Objective:
         twin = finished_twin(run.trial.study, config_hash(run.config), run.trial.number, self._check_stop)
         if twin is None:
             return None
-        values = record_repeat(run.trial, twin)
-        self._record(run)
+        values, copied = repeat_result(trial_record(twin), twin)
+        self._record(run, result=copied)
         return values
 
     def _check_stop(self) -> None:
@@ -280,21 +300,24 @@ class Objective:
             values.append(value)
         return values
 
-    def _record(self, run: TrialRun, reason: str = "") -> None:
-        run.trial.set_user_attr("wall_time_s", round(time.monotonic() - run.reporter.started, 3))
+    def _record(self, run: TrialRun, reason: str = "", result: Mapping[str, Any] | None = None) -> None:
+        """Write the trial's ``result`` (``search.records``): ``result`` plus its wall time (which wins
+        over the run's), history and ``reason``, in one write."""
+        out = dict(result or {})
+        out["wall_time_s"] = round(time.monotonic() - run.reporter.started, 3)
         if run.reporter.history:
-            run.trial.set_user_attr("history", run.reporter.history)
+            out["history"] = run.reporter.history
         if reason:
-            run.trial.set_user_attr("fail_reason", reason[:1000])
+            out["fail_reason"] = reason[:1000]
+        spread = f"{self.spec.study.metrics[0]}_std" if self.spec.study.replicates > 1 else None
+        write_result(run.trial, out, spread)
 
     def _finish(self, run: TrialRun, result: Result) -> None:
         trial = run.trial
-        for key, value in result.metrics.items():
-            if isinstance(value, (int, float)) and math.isfinite(value):
-                trial.set_user_attr(key, float(value))
-        if "replicates" in result.extra:  # every metric per seed, one attribute
-            trial.set_user_attr("replicates", result.extra["replicates"])
-        self._record(run)  # after the metrics: the trial's wall time wins over the run's
+        out: dict[str, Any] = {k: float(v) for k, v in result.metrics.items()
+                               if isinstance(v, (int, float)) and math.isfinite(v)}
+        if "replicates" in result.extra:  # every metric per seed
+            out["replicates"] = result.extra["replicates"]
         errors = []
         for name, path in result.artifacts.items():
             if Path(path).is_file():
@@ -303,4 +326,5 @@ class Objective:
                 except OSError as err:  # disk full, read-only, not a directory: the metrics are worth more
                     errors.append(f"{name}: {type(err).__name__}: {err.strerror or err}")
         if errors:  # the trial stays COMPLETE; the lost plots are said, not hidden
-            trial.set_user_attr("artifact_error", "; ".join(errors)[:1000])
+            out["artifact_error"] = "; ".join(errors)[:1000]
+        self._record(run, result=out)

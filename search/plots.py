@@ -18,6 +18,7 @@ from matplotlib import cm, colormaps
 from matplotlib.figure import Figure
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
+from search.records import trial_record
 
 __all__ = ["plot_history", "plot_parallel", "plot_importances", "plot_curves", "plot_pareto", "curve_of"]
 
@@ -144,7 +145,7 @@ def plot_importances(importances: Mapping[str, Mapping[str, float]], evaluator: 
 
 def curve_of(trial: FrozenTrial, metric: str) -> list[tuple[float, float]]:
     """(step, value) of ``metric`` from the trial's stored history, else its intermediate values."""
-    history = trial.user_attrs.get("history") or []
+    history = trial_record(trial).get("history") or []
     points = [(h["step"], h[metric]) for h in history if metric in h and "step" in h]
     return points or sorted(trial.intermediate_values.items())
 

@@ -21,8 +21,8 @@ import optuna
 from optuna.trial import TrialState
 
 from core.config import config_hash
-from search.heartbeat import Heartbeats
 from search.objective import Objective, TrialRun
+from search.studies import Heartbeats
 
 __all__ = ["run_population_round"]
 
@@ -49,13 +49,13 @@ def run_population_round(study: optuna.Study, objective: Objective, size: int, h
     runs: list[TrialRun] = []
     later: list[TrialRun] = []  # same config hash as a member of this round: its repeat, if it completes
     # Each member beats from the moment it is asked: asking and configuring 64 members takes seconds.
-    beats = Heartbeats(study._storage, [], heartbeat_s)
+    beats = Heartbeats(objective.storage, [], heartbeat_s)
     with beats, tempfile.TemporaryDirectory(prefix="population-") as workdir:
         for _ in range(size):
             with warnings.catch_warnings():  # "heartbeat is meant for optimize": Heartbeats records them here
                 warnings.simplefilter("ignore", UserWarning)
                 run = objective.start(study.ask())
-            beats.add(run.trial._trial_id)
+            beats.add(objective.trial_id(run.trial))
             if _told_without_training(study, objective, run):
                 continue
             twin = any(config_hash(r.config) == config_hash(run.config) for r in runs)

@@ -10,6 +10,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.spec import StudySpec
+from search.records import trial_record
 
 __all__ = ["Progress", "format_duration", "describe_trial"]
 
@@ -30,11 +31,11 @@ def describe_trial(t: FrozenTrial) -> str:
     params = " ".join(f"{k}={_short(v)}" for k, v in t.params.items())
     if t.state == TrialState.COMPLETE:
         outcome = "values=" + ",".join(_short(v) for v in t.values) if len(t.values) > 1 else f"value={_short(t.value)}"
-        if isinstance(t.user_attrs.get("n_seeds"), (int, float)):  # study.replicates: a mean over seeds
-            outcome += f" (mean of {int(t.user_attrs['n_seeds'])} seeds)"
+        if isinstance(trial_record(t).get("n_seeds"), (int, float)):  # study.replicates: a mean over seeds
+            outcome += f" (mean of {int(trial_record(t)['n_seeds'])} seeds)"
     else:
-        outcome = t.user_attrs.get("fail_reason", "")
-    wall = t.user_attrs.get("wall_time_s")
+        outcome = trial_record(t).get("fail_reason", "")
+    wall = trial_record(t).get("wall_time_s")
     took = f"({wall:.1f} s)" if isinstance(wall, (int, float)) else ""
     return f"trial {t.number:4d} {t.state.name:8s} {outcome}  {params}  {took}".rstrip()
 

@@ -28,8 +28,10 @@ from core.errors import ConfigError
 from search import plots, report_answers
 from search.progress import _short, describe_trial
 from search.cli import add_storage, add_study_file, input_error
-from search.spec import SpecError, StudySpec, load_spec
-from search.storage import StorageUnavailable, artifact_store, open_storage, public_url
+from search.spec import StudySpec, load_spec
+from search.records import trial_record
+from search.storage import StorageUnavailable, artifact_store, public_url
+from search.studies import artifact_metas, open_existing_study, spec_storage
 
 __all__ = ["main", "write_report", "open_existing_study", "report_dir", "STEP_UNITS"]
 
@@ -43,25 +45,6 @@ _EVALUATOR = "PED-ANOVA, Optuna's default"
 def report_dir(spec: StudySpec) -> Path:
     """The default output directory, ``runs/<study>/report``."""
     return Path("runs") / spec.study.name / "report"
-
-
-def open_existing_study(spec: StudySpec, storage: optuna.storages.BaseStorage | None = None) -> optuna.Study:
-    """Load the spec's study (from ``storage`` when given); never create it (:class:`StorageUnavailable`
-    or :class:`SpecError`)."""
-    res = spec.resources
-    if storage is None:
-        storage = open_storage(spec.study.storage, heartbeat_interval=res.heartbeat_interval,
-                               max_retries=res.max_retries)
-    try:
-        study = optuna.load_study(study_name=spec.study.name, storage=storage)
-    except KeyError:
-        raise SpecError("study.name", f"no study {spec.study.name!r} in {public_url(spec.study.storage)}; "
-                        f"expected one made by python -m search.launch {spec.source}") from None
-    stored = [d.name.lower() for d in study.directions]
-    if stored != list(spec.study.directions):
-        raise SpecError("study.direction", f"the stored study {spec.study.name!r} has directions {stored}, "
-                        f"the file says {list(spec.study.directions)}")
-    return study
 
 
 def _cell(value: object) -> str:
@@ -82,7 +65,7 @@ def _params(trials: Sequence[FrozenTrial]) -> list[str]:
 
 def _trial_rows(trials: Sequence[FrozenTrial], metrics: Sequence[str], params: Sequence[str]) -> list[str]:
     rows = [[i + 1, t.number, *t.values, *(t.params.get(p, "-") for p in params),
-             t.user_attrs.get("wall_time_s", "-")] for i, t in enumerate(trials)]
+             trial_record(t).get("wall_time_s", "-")] for i, t in enumerate(trials)]
     return _table(["#", "trial", *metrics, *params, "wall time (s)"], rows)
 
 
@@ -104,14 +87,14 @@ def _best_section(spec: StudySpec, done: list[FrozenTrial], front: list[int]) ->
     if spec.multi_objective:
         return _front_section(spec, done, front)
     ranked = sorted(done, key=lambda t: t.value, reverse=dirs[0] == "maximize")[:_BEST_ROWS]
-    best = ranked[0]
-    scalars = {k: v for k, v in sorted(best.user_attrs.items()) if isinstance(v, (int, float))
+    best, record = ranked[0], trial_record(ranked[0])
+    scalars = {k: v for k, v in sorted(record.items()) if isinstance(v, (int, float))
                and not isinstance(v, bool) and k not in ("seed", "wall_time_s")}
     attrs = ("config_hash", "seed", "version", "git_commit", "device")
     return [f"## Best trials (top {len(ranked)} by `{metrics[0]}`, {dirs[0]})", "",
             *_trial_rows(ranked, metrics, _params(ranked)), "",
             f"### Best trial {best.number}", "",
-            ", ".join(f"{a} `{best.user_attrs.get(a, '-')}`" for a in attrs), "",
+            ", ".join(f"{a} `{record.get(a, '-')}`" for a in attrs), "",
             f"Rerun it: `python -m search.rerun {spec.source} --trial {best.number}`", "",
             *(_table(["metric", "value"], list(scalars.items())) if scalars else ["No metrics stored."])]
 
@@ -174,7 +157,7 @@ def _curve_metric(spec: StudySpec, trials: Sequence[FrozenTrial]) -> str | None:
     if any(plots.curve_of(t, spec.study.metrics[0]) for t in trials):
         return spec.study.metrics[0]
     for t in trials:
-        for h in t.user_attrs.get("history") or []:
+        for h in trial_record(t).get("history") or []:
             return next((k for k in h if k != "step"), None)
     return None
 
@@ -225,11 +208,7 @@ def _upload(study: optuna.Study, spec: StudySpec, files: Sequence[Path]) -> None
 
 def _upload_files(study: optuna.Study, spec: StudySpec, files: Sequence[Path]) -> None:
     store = artifact_store(spec.study.artifacts)
-    # Read the metadata ourselves: optuna-dashboard marks an artifact deleted in the dashboard with
-    # a JSON null, which optuna.artifacts.get_all_artifact_meta cannot parse.
-    metas = [json.loads(v) for k, v in study._storage.get_study_system_attrs(study._study_id).items()
-             if k.startswith("artifacts:")]
-    known = {m["filename"]: m["artifact_id"] for m in metas if m}
+    known = {m["filename"]: m["artifact_id"] for m in artifact_metas(spec_storage(spec), study)}
     for path in files:
         if path.name in known:
             with path.open("rb") as f:

@@ -17,7 +17,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.confirm_stats import format_table
+from search.records import trial_record
 from search.spec import StudySpec
+from search.studies import load_named, spec_storage
 
 __all__ = [
     "Confirmation",
@@ -42,18 +44,17 @@ class Confirmation:
 def load_confirmation(study: optuna.Study, spec: StudySpec) -> Confirmation | None:
     """The study's confirmation, or None when none was run (or it stored no table yet)."""
     name = study.user_attrs.get("confirmation_study") or f"{spec.study.name}-confirm"
-    try:
-        confirm = optuna.load_study(study_name=name, storage=study._storage)
-    except KeyError:
+    confirm = load_named(spec_storage(spec), name)
+    if confirm is None:
         return None
     table = confirm.user_attrs.get("confirmation")
     if not isinstance(table, dict) or not table.get("rows"):
         return None
     by_label: dict[str, list[FrozenTrial]] = defaultdict(list)
     for t in confirm.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        by_label[str(t.user_attrs.get("candidate"))].append(t)
+        by_label[str(trial_record(t).get("candidate"))].append(t)
     for trials in by_label.values():
-        trials.sort(key=lambda t: t.user_attrs.get("seed", 0))
+        trials.sort(key=lambda t: trial_record(t).get("seed", 0))
     return Confirmation(name, table, dict(by_label))
 
 

@@ -22,6 +22,7 @@ from scipy import stats
 from search import plots_answers
 from search.report_confirmed import Confirmation, confirmed_best, fmt, md_table
 from search.spec import StudySpec
+from search.records import trial_record
 
 __all__ = ["GOAL", "KNOBS", "USER_TABLE", "dendritic_sections"]
 
@@ -33,8 +34,8 @@ KNOBS = ("plasticity.p", "plasticity.schedule", "plasticity.every_steps")
 
 def _setup(trials: Sequence[FrozenTrial]) -> dict[str, Any]:
     """What the confirmed runs of one configuration trained: epochs, training images, parameters."""
-    cfgs = [t.user_attrs.get("config") or {} for t in trials]
-    params = [t.user_attrs.get("n_params_total", t.user_attrs.get("n_params")) for t in trials]
+    cfgs = [trial_record(t).get("config") or {} for t in trials]
+    params = [trial_record(t).get("n_params_total", trial_record(t).get("n_params")) for t in trials]
     return {"epochs": {c.get("train", {}).get("epochs") for c in cfgs},
             "subset": {c.get("train", {}).get("train_subset", 0) for c in cfgs},
             "val_size": {c.get("data", {}).get("val_size", 0) for c in cfgs},

@@ -23,17 +23,18 @@ from scipy import stats
 from search import plots_answers
 from search.report_confirmed import Confirmation, confirmed_best, md_table
 from search.spec import StudySpec
+from search.records import trial_record
 
 __all__ = ["first_split", "imp_sections", "seed_runs", "split_by_level"]
 
 
 def first_split(trial: FrozenTrial) -> tuple[float | None, int]:
     """(first split level or None, last level run) of one single-seed run, from its level history."""
-    history = trial.user_attrs.get("history") or []
-    last = int(max((h.get("step", 0) for h in history), default=trial.user_attrs.get("levels_done", 0)))
+    history = trial_record(trial).get("history") or []
+    last = int(max((h.get("step", 0) for h in history), default=trial_record(trial).get("levels_done", 0)))
     first = next((h["step"] for h in history if h.get("split", 0.0) >= 1.0 and "step" in h), None)
-    if first is None and not history and trial.user_attrs.get("split_level", -1.0) >= 0:
-        first = trial.user_attrs["split_level"]
+    if first is None and not history and trial_record(trial).get("split_level", -1.0) >= 0:
+        first = trial_record(trial)["split_level"]
     return first, last
 
 
@@ -47,12 +48,12 @@ def seed_runs(trials: Sequence[FrozenTrial]) -> list[dict[str, float]]:
     """Every single-seed run of the given search trials: per-seed values where replicated."""
     out = []
     for t in trials:
-        per = (t.user_attrs.get("replicates") or {}).get("per_seed") or {}
+        per = (trial_record(t).get("replicates") or {}).get("per_seed") or {}
         if per:
             n = len(next(iter(per.values())))
             out += [{k: v[i] for k, v in per.items() if len(v) == n} for i in range(n)]
         else:
-            out.append({k: v for k, v in t.user_attrs.items() if isinstance(v, (int, float))})
+            out.append({k: v for k, v in trial_record(t).items() if isinstance(v, (int, float))})
     return out
 
 
@@ -92,7 +93,7 @@ def _split_levels(spec, done, conf, out: Path) -> tuple[list[str], list[Path], l
     lines += [f"P(split by level), `{path.name}`:", "", f"![{path.stem}]({path.name})", ""]
     note = [f"- P(split by level {last}): " + ", ".join(f"{lb} {c[1][-1]:.2f} of {c[2]} seeds"
                                                        for lb, c in curves.items()) + f", from {source}."]
-    ticket = {lb: [t.user_attrs["test_split_ticket"] for t in conf.trials[lb] if "test_split_ticket" in t.user_attrs]
+    ticket = {lb: [trial_record(t)["test_split_ticket"] for t in conf.trials[lb] if "test_split_ticket" in trial_record(t)]
               for lb in curves} if conf is not None else {}
     if any(ticket.values()):
         note.append("- Split into one subnetwork per task while still a ticket (on test): " + ", ".join(
@@ -104,16 +105,16 @@ def _split_levels(spec, done, conf, out: Path) -> tuple[list[str], list[Path], l
 def _bound_rows(conf: Confirmation) -> list[list[Any]]:
     rows = []
     for label, trials in conf.trials.items():
-        pk = [t.user_attrs.get("theory_max_split_params") for t in trials]
+        pk = [trial_record(t).get("theory_max_split_params") for t in trials]
         pk = [p for p in pk if p is not None]
         if not pk:
             continue
-        allowed = [next((h["step"] for h in t.user_attrs.get("history") or []
+        allowed = [next((h["step"] for h in trial_record(t).get("history") or []
                          if h.get("prunable", np.inf) <= p), None) for t, p in zip(trials, pk)]
-        split = [t for t in trials if t.user_attrs.get("split_level", -1.0) >= 0]
-        levels = [t.user_attrs["split_level"] for t in split]
-        params = [t.user_attrs.get("split_params", np.nan) for t in split]
-        over = sum(p > b for p, b in zip(params, (t.user_attrs["theory_max_split_params"] for t in split)))
+        split = [t for t in trials if trial_record(t).get("split_level", -1.0) >= 0]
+        levels = [trial_record(t)["split_level"] for t in split]
+        params = [trial_record(t).get("split_params", np.nan) for t in split]
+        over = sum(p > b for p, b in zip(params, (trial_record(t)["theory_max_split_params"] for t in split)))
         rows.append([label, f"{len(split)}/{len(trials)}", f"{np.mean(pk):.4g}",
                      _median([a for a in allowed if a is not None]),
                      f"{_median(levels)} ({min(levels):g}–{max(levels):g})" if levels else "never split",
@@ -138,9 +139,9 @@ def _bound(done, conf, out: Path) -> tuple[list[str], list[Path]]:
     points = {"search runs": [(r["theory_max_split_params"], r["split_params"]) for r in seed_runs(done)
                               if r.get("split_params", -1) >= 0 and "theory_max_split_params" in r]}
     if conf is not None:
-        points["confirmation runs"] = [(t.user_attrs["theory_max_split_params"], t.user_attrs["split_params"])
+        points["confirmation runs"] = [(trial_record(t)["theory_max_split_params"], trial_record(t)["split_params"])
                                        for ts in conf.trials.values() for t in ts
-                                       if t.user_attrs.get("split_params", -1) >= 0]
+                                       if trial_record(t).get("split_params", -1) >= 0]
     if not any(points.values()):
         return lines + ["No run split, so there is no split to set against the bound."], []
     path = plots_answers.plot_split_bound(points, out / "split_bound.png")
@@ -181,7 +182,7 @@ def _zombies(conf: Confirmation | None) -> list[str]:
     labels = [lb for lb in ("baseline", best["label"] if best else None) if lb and conf.trials.get(lb)] \
         if conf is not None else []
     if labels:
-        histories = {lb: [t.user_attrs.get("history") or [] for t in conf.trials[lb]] for lb in labels}
+        histories = {lb: [trial_record(t).get("history") or [] for t in conf.trials[lb]] for lb in labels}
         last = max(h["step"] for hs in histories.values() for hist in hs for h in hist)
         biased = any("zombie_bias_pos" in h for hs in histories.values() for hist in hs for h in hist)
         rows = []

@@ -34,6 +34,7 @@ from search.replicates import ReplicateReporter, combine
 from search.report import open_existing_study
 from search.spec import StudySpec, load_spec
 from search.storage import StorageUnavailable
+from search.records import trial_record
 
 __all__ = ["main", "find_trial", "stored_metrics", "rerun"]
 
@@ -67,15 +68,15 @@ def find_trial(study: optuna.Study, number: int) -> FrozenTrial:
 
 def stored_metrics(trial: FrozenTrial) -> dict[str, float]:
     """The scalar metrics the objective stored as user attributes."""
-    return {k: float(v) for k, v in trial.user_attrs.items()
+    return {k: float(v) for k, v in trial_record(trial).items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _NOT_METRICS}
 
 
 def _config(spec: StudySpec, trial: FrozenTrial) -> tuple[Any, str]:
     """The trial's config rebuilt from its stored dict, and a line on whether its hash matches."""
-    raw = trial.user_attrs.get("config")
+    raw = trial_record(trial).get("config")
     if not isinstance(raw, Mapping):
-        reason = trial.user_attrs.get("fail_reason") or "no reason recorded"
+        reason = trial_record(trial).get("fail_reason") or "no reason recorded"
         raise ConfigError("--trial", f"trial {trial.number} ({trial.state.name}) has no stored config; it "
                           f"ended before its config was built ({reason}); expected a trial that started")
     try:
@@ -83,7 +84,7 @@ def _config(spec: StudySpec, trial: FrozenTrial) -> tuple[Any, str]:
     except ConfigError as err:
         raise ConfigError("--trial", f"trial {trial.number}'s stored config no longer fits experiment "
                           f"{spec.kind!r}: {err}") from None
-    stored, now = trial.user_attrs.get("config_hash"), config_hash(config)
+    stored, now = trial_record(trial).get("config_hash"), config_hash(config)
     if stored == now:
         return config, f"config hash {now}: matches the stored one"
     return config, (f"config hash {now}: DIFFERS from the stored {stored} (the config class changed since "
@@ -136,7 +137,7 @@ def _history_line(stored: Sequence[Mapping[str, float]], new: Sequence[Mapping[s
 def _run(spec: StudySpec, trial: FrozenTrial, config: Any, recorder: _Recorder, ctx: RunContext) -> Result:
     """The trial's run again: its one seed, or every seed of its replicates (``study.replicates``),
     combined as the objective combined them (means, spreads, the mean per step in the history)."""
-    seeds = (trial.user_attrs.get("replicates") or {}).get("seeds")
+    seeds = (trial_record(trial).get("replicates") or {}).get("seeds")
     if not seeds or len(seeds) < 2:
         return get_experiment(spec.kind).run(config, recorder, ctx)
     print(f"replicates: seeds {', '.join(str(s) for s in seeds)}", flush=True)
@@ -151,7 +152,7 @@ def _run(spec: StudySpec, trial: FrozenTrial, config: Any, recorder: _Recorder, 
 def rerun(spec: StudySpec, trial: FrozenTrial, *, device: str = "cpu", quiet: bool = False) -> int:
     """Run ``trial`` again, print the comparison, return the exit status (0 ran, 1 raised)."""
     config, hash_line = _config(spec, trial)
-    attrs, now = trial.user_attrs, provenance()
+    attrs, now = trial_record(trial), provenance()
     print(f"trial {trial.number} of study {spec.study.name!r}: {trial.state.name}, kind {spec.kind}, "
           f"stored on {attrs.get('device', '-')}")
     print(hash_line)

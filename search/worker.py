@@ -3,7 +3,7 @@
 The budget counts finished trials (COMPLETE or PRUNED) across every launch of the study.
 A worker asks for a new trial only while finished + running < ``n_trials``; when the only
 thing missing is a RUNNING trial, it waits and fails stale trials (their worker died; see
-``search.heartbeat`` for trials that never had a heartbeat), so that their retry (a WAITING
+``search.studies`` for trials that never had a heartbeat), so that their retry (a WAITING
 copy made by ``RetryHeartbeatStaleTrialCallback``) gets run.
 Several workers asking at the same instant can overshoot by at most ``workers - 1``.
 A storage outage (the database restarting) pauses a worker instead of ending it, for up to
@@ -22,25 +22,17 @@ import warnings
 from typing import Any
 
 import optuna
-import sqlalchemy
-from optuna.trial import TrialState
 
 from search.choices import make_pruner, make_sampler
-from search.heartbeat import adopt_orphans, fail_stale
 from search.objective import Objective
 from search.population import run_population_round
 from search.spec import StudySpec
 from search.storage import artifact_store, open_storage, storage_outage, through_outage, wait_out
+from search.studies import adopt_orphans, budget_counts, fail_stale, open_existing_study, study_id
 
-__all__ = ["StudyWorker", "sampler_seed", "budget_counts", "budget_met", "overhead"]
+__all__ = ["StudyWorker", "budget_counts", "budget_met", "overhead", "sampler_seed"]
 
 _STALE_POLL_S = 1.0
-def budget_counts(storage: optuna.storages.BaseStorage, study_id: int) -> tuple[int, int]:
-    """(finished, running) trial counts, straight from the database."""
-    finished = storage.get_n_trials(study_id, (TrialState.COMPLETE, TrialState.PRUNED))
-    return finished, storage.get_n_trials(study_id, TrialState.RUNNING)
-
-
 def budget_met(spec: StudySpec, finished: int) -> bool:
     return spec.study.n_trials is not None and finished >= spec.study.n_trials
 
@@ -106,10 +98,9 @@ class StudyWorker:
                                          fresh=not self.created_study or _restarted_by_ray())
         sampler_args["seed"] = self.sampler_seed
         grid = {p.name: p.encoded_choices for p in spec.search_space}
-        study = optuna.load_study(study_name=spec.study.name, storage=storage,
-                                  sampler=make_sampler(sampler_args, grid if sampler_args["name"] == "grid" else None),
-                                  pruner=make_pruner(spec.study.pruner))
-        return storage, study, storage.get_study_id_from_name(spec.study.name)
+        study = open_existing_study(spec, storage, pruner=make_pruner(spec.study.pruner),
+                                    sampler=make_sampler(sampler_args, grid if sampler_args["name"] == "grid" else None))
+        return storage, study, study_id(storage, spec.study.name)
 
     def run(self) -> dict[str, Any]:
         import torch
@@ -121,19 +112,19 @@ class StudyWorker:
         storage, study, study_id = through_outage(self._connect, f"worker {self.index}")
         objective = Objective(spec, device=_device(res.gpus_per_trial), threads=threads,
                               launch_id=self.launch_id, artifacts=artifact_store(spec.study.artifacts),
-                              stop=self._stop, sampler_seed=self.sampler_seed)
+                              stop=self._stop, sampler_seed=self.sampler_seed, storage=storage)
         ran, started, outage, next_adopt = 0, time.perf_counter(), None, 0.0
         while not self._stop.is_set() and not (self.deadline and time.time() >= self.deadline):
             try:
                 finished, running = budget_counts(storage, study_id)
                 outage = None  # the database answers again
                 if running and time.monotonic() >= next_adopt:  # Optuna's own stale check runs per trial
-                    adopt_orphans(study)
+                    adopt_orphans(storage, study)
                     next_adopt = time.monotonic() + res.heartbeat_interval
                 if budget_met(spec, finished):
                     break
                 if spec.study.n_trials is not None and finished + running >= spec.study.n_trials:
-                    fail_stale(study, adopt=False)  # adopted above, once per heartbeat interval
+                    fail_stale(study)  # orphans adopted above, once per heartbeat interval
                     time.sleep(_STALE_POLL_S)
                     continue
                 if res.population > 1:

@@ -30,6 +30,7 @@ from tests.cluster._compose import (COMPOSE_FILE, ENV_EXAMPLE, command_script, l
 from tests.cluster._local import Localizer, Processes
 from tests.cluster._postgres import throwaway_database
 from tests.helpers import study_doc
+from search.records import trial_record
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(300)]
 
@@ -80,7 +81,7 @@ def _status(url: str, token: str | None = None) -> int:
 
 def _trial_pids_logged_on(node_dirs: list[Path], trials) -> dict[int, bool]:
     """Whether each trial's worker process has its log file (worker-*-PID.out) on the given nodes."""
-    pids = {int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in trials}
+    pids = {int(trial_record(t)["worker"].rsplit(":", 1)[1]) for t in trials}
     return {pid: any(d.glob(f"session_*/logs/worker-*-{pid}.out") for d in node_dirs) for pid in pids}
 
 

@@ -15,6 +15,7 @@ from typing import Callable
 import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
+from search.records import trial_record
 
 
 
@@ -78,7 +79,7 @@ class Launch:
 
 
 def running_with_worker(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    return [t for t in trials if t.state == TrialState.RUNNING and "worker" in t.user_attrs]
+    return [t for t in trials if t.state == TrialState.RUNNING and "worker" in trial_record(t)]
 
 
 def by_state(trials: list[FrozenTrial], *states: TrialState) -> list[FrozenTrial]:
@@ -107,7 +108,7 @@ def launch_together(study_file: Path, n: int, kill_one: bool = False,
         if kill_one:
             victim = runs[-1]
             killed = victim.wait_for("a trial of the victim running", lambda ts: [
-                t for t in running_with_worker(ts) if t.user_attrs.get("launch_id") == victim.launch_id()], timeout=180)
+                t for t in running_with_worker(ts) if trial_record(t).get("launch_id") == victim.launch_id()], timeout=180)
             victim.signal(signal.SIGKILL, group=True)
             reap(victim)
         return [launch.finish(timeout=timeout) for launch in runs], runs, killed
@@ -127,17 +128,17 @@ def one_study_problems(trials: list[FrozenTrial], budget: int, workers: int, bas
     done = by_state(trials, TrialState.COMPLETE, TrialState.PRUNED)
     if not budget <= len(done) <= budget + workers - 1:
         problems.append(f"{len(done)} finished for a budget of {budget} with {workers} workers")
-    trained = [t for t in by_state(trials, TrialState.COMPLETE) if "repeat_of" not in t.user_attrs]
-    twice = [h for h, n in Counter(t.user_attrs["config_hash"] for t in trained).items() if n > 1]
+    trained = [t for t in by_state(trials, TrialState.COMPLETE) if "repeat_of" not in trial_record(t)]
+    twice = [h for h, n in Counter(trial_record(t)["config_hash"] for t in trained).items() if n > 1]
     if twice:
         problems.append(f"{len(twice)} configurations trained twice")
     if (n := sum(t.params == baseline for t in trained)) != 1:
         problems.append(f"the enqueued baseline trained {n} times")
     for t in done:
-        original = trials[t.user_attrs["repeat_of"]] if "repeat_of" in t.user_attrs else t
-        if original.user_attrs["config_hash"] != t.user_attrs["config_hash"] or original.values != t.values:
+        original = trials[trial_record(t)["repeat_of"]] if "repeat_of" in trial_record(t) else t
+        if trial_record(original)["config_hash"] != trial_record(t)["config_hash"] or original.values != t.values:
             problems.append(f"trial {t.number} is not an exact repeat of trial {original.number}")
-    seeds = {t.user_attrs["worker"]: t.user_attrs["sampler_seed"] for t in done}
+    seeds = {trial_record(t)["worker"]: trial_record(t)["sampler_seed"] for t in done}
     if len(set(seeds.values())) != len(seeds):
         problems.append(f"workers shared a sampler seed: {sorted(seeds.values())}")
     return problems

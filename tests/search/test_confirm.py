@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 from search.confirm import fresh_seeds, main
 from search.confirm_runs import LEFTOVER
 from search.confirm_stats import compare, summarise
+from search.records import trial_record
 from tests.helpers import ROOT, optimize_here, study_doc
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -43,19 +44,19 @@ def test_confirms_the_best_and_the_baseline_on_fresh_seeds(tmp_path, capsys) -> 
     assert main([str(tmp_path / "cf.yaml"), "--top", "2"]) == 0
     trials = _confirm_trials(tmp_path)
     search = optuna.load_study(study_name="cf", storage=f"sqlite:///{tmp_path}/study.db").get_trials()
-    used = {s for t in search for s in t.user_attrs["replicates"]["seeds"]}
+    used = {s for t in search for s in trial_record(t)["replicates"]["seeds"]}
     assert used == {0, 1}
-    seeds = {t.user_attrs["seed"] for t in trials}
+    seeds = {trial_record(t)["seed"] for t in trials}
     assert seeds == {1000, 1001, 1002} and not seeds & used
-    assert sorted({t.user_attrs["candidate"] for t in trials}) == ["baseline", "best 1", "best 2"]
+    assert sorted({trial_record(t)["candidate"] for t in trials}) == ["baseline", "best 1", "best 2"]
     assert all(t.state == TrialState.COMPLETE for t in trials) and len(trials) == 9
-    base = [t for t in trials if t.user_attrs["candidate"] == "baseline"]
-    assert {tuple(sorted(t.user_attrs["params"].items())) for t in base} == {tuple(sorted(BASELINE.items()))}
+    base = [t for t in trials if trial_record(t)["candidate"] == "baseline"]
+    assert {tuple(sorted(trial_record(t)["params"].items())) for t in base} == {tuple(sorted(BASELINE.items()))}
     table = optuna.load_study(study_name="cf-confirm", storage=f"sqlite:///{tmp_path}/study.db").user_attrs[
         "confirmation"]
     best = next(r for r in table["rows"] if r["label"] == "best 1")
-    assert best["values"] == [t.value for t in sorted(trials, key=lambda t: t.user_attrs["seed"])
-                              if t.user_attrs["candidate"] == "best 1"]
+    assert best["values"] == [t.value for t in sorted(trials, key=lambda t: trial_record(t)["seed"])
+                              if trial_record(t)["candidate"] == "best 1"]
     assert best["diff"] < 0 and best["p_value"] < 0.05  # far better than the far-away baseline
     assert "| best 1 |" in capsys.readouterr().out
 
@@ -79,17 +80,17 @@ def test_a_killed_confirmation_resumes_without_repeating_finished_runs(tmp_path)
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    first = {t.number: (t.user_attrs["candidate"], t.user_attrs["seed"]) for t in _confirm_trials(tmp_path)
+    first = {t.number: (trial_record(t)["candidate"], trial_record(t)["seed"]) for t in _confirm_trials(tmp_path)
              if t.state == TrialState.COMPLETE}
     assert 2 <= len(first) < 6
     assert main([path, "--top", "1"]) == 0
     trials = _confirm_trials(tmp_path)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    pairs = [(t.user_attrs["candidate"], t.user_attrs["seed"]) for t in complete]
+    pairs = [(trial_record(t)["candidate"], trial_record(t)["seed"]) for t in complete]
     assert sorted(pairs) == sorted((c, s) for c in ("baseline", "best 1") for s in (1000, 1001, 1002))
     assert {t.number: p for t, p in zip(complete, pairs) if t.number in first} == first  # kept, not rerun
     assert all(t.state != TrialState.RUNNING for t in trials)
-    assert all(t.user_attrs["fail_reason"] == LEFTOVER for t in trials if t.state == TrialState.FAIL)
+    assert all(trial_record(t)["fail_reason"] == LEFTOVER for t in trials if t.state == TrialState.FAIL)
 
 
 def test_the_baseline_is_confirmed_when_it_never_ran_in_the_search(tmp_path) -> None:
@@ -99,8 +100,8 @@ def test_the_baseline_is_confirmed_when_it_never_ran_in_the_search(tmp_path) -> 
     doc["study"]["enqueue"] = [BASELINE]
     (tmp_path / "cf.yaml").write_text(yaml.safe_dump(doc))
     assert main([str(tmp_path / "cf.yaml"), "--top", "1", "--seeds", "2"]) == 0
-    base = [t for t in _confirm_trials(tmp_path) if t.user_attrs["candidate"] == "baseline"]
-    assert len(base) == 2 and all(t.user_attrs["search_trial"] is None for t in base)
+    base = [t for t in _confirm_trials(tmp_path) if trial_record(t)["candidate"] == "baseline"]
+    assert len(base) == 2 and all(trial_record(t)["search_trial"] is None for t in base)
 
 
 @pytest.mark.parametrize("args, expect", [

@@ -19,6 +19,7 @@ from search.choices import make_pruner, make_sampler
 from search.launch import prepare_study
 from search.objective import Objective
 from search.population import run_population_round
+from search.records import trial_record
 from search.spec import SpecError, parse_spec
 from search.storage import artifact_store
 from tests.helpers import MNIST_DIR
@@ -59,7 +60,7 @@ def _round(monkeypatch, doc: dict, size: int) -> optuna.Study:
 
 def _alone(tmp_path, trial):
     exp = get_experiment("dendritic")
-    cfg = from_dict(exp.config_cls, trial.user_attrs["config"])
+    cfg = from_dict(exp.config_cls, trial_record(trial)["config"])
     return exp.run(cfg, NullReporter(), RunContext(workdir=tmp_path / f"alone{trial.number}", threads=1,
                                                    data_dir=MNIST_DIR))
 
@@ -71,7 +72,7 @@ def test_each_member_gets_the_value_of_its_own_unbatched_run(tmp_path, monkeypat
     for t in trials:
         alone = _alone(tmp_path, t)
         assert t.value == alone.metrics["test_acc"]
-        assert t.user_attrs["synapses_moved"] == alone.metrics["synapses_moved"]
+        assert trial_record(t)["synapses_moved"] == alone.metrics["synapses_moved"]
 
 
 def test_pruned_members_end_pruned_and_the_others_complete(tmp_path, monkeypatch) -> None:

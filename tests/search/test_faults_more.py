@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 
 from search.launch import prepare_study
 from search.objective import Objective
+from search.records import trial_record
 from search.spec import parse_spec
 from tests.helpers import study_doc
 from tests.search.faults import Launch, by_state, reap, running_with_worker
@@ -149,7 +150,7 @@ def test_trial_whose_artifacts_cannot_be_stored_completes_with_artifact_error(tm
                           stop=threading.Event())
     study.optimize(objective, n_trials=1, catch=(Exception,))
     (trial,) = study.get_trials()
-    assert trial.state == TrialState.COMPLETE, trial.user_attrs.get("fail_reason")
-    assert "NotADirectoryError" in trial.user_attrs["artifact_error"]
-    assert "imp_accuracy_params" in trial.user_attrs["artifact_error"]
-    assert "val_split_min_task_acc" in trial.user_attrs and "config" in trial.user_attrs
+    assert trial.state == TrialState.COMPLETE, trial_record(trial).get("fail_reason")
+    assert "NotADirectoryError" in trial_record(trial)["artifact_error"]
+    assert "imp_accuracy_params" in trial_record(trial)["artifact_error"]
+    assert "val_split_min_task_acc" in trial_record(trial) and "config" in trial_record(trial)

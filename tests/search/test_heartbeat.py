@@ -15,7 +15,7 @@ import yaml
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from search.heartbeat import Heartbeats, adopt_orphans, fail_stale
+from search.studies import Heartbeats, adopt_orphans, fail_stale
 from search.launch import prepare_study
 from search.spec import parse_spec
 from search.storage import open_storage
@@ -29,7 +29,9 @@ INTERVAL = 1  # grace period 3 s
 
 def _study(url: str, name: str) -> optuna.Study:
     storage = open_storage(url, heartbeat_interval=INTERVAL, max_retries=2, create_dirs=True)
-    return optuna.create_study(study_name=name, storage=storage)
+    study = optuna.create_study(study_name=name, storage=storage)
+    study.rdb = storage  # the RDB storage itself (search.studies takes it; the study wraps it in a cache)
+    return study
 
 
 def _wait(predicate, what: str, timeout: float = 30):
@@ -53,12 +55,12 @@ def test_an_orphan_is_failed_and_retried_a_grace_period_after_adoption(storage_u
     states = {t.number: t.state for t in study.get_trials()}
     assert states[orphan.number] == TrialState.RUNNING and states[live.number] == TrialState.FAIL
 
-    assert fail_stale(study) == [orphan.number]
+    assert fail_stale(study, study.rdb) == [orphan.number]
     assert study.get_trials()[orphan.number].state == TrialState.RUNNING  # a grace period first
-    assert adopt_orphans(study) == []  # adopted once: it has a heartbeat now
+    assert adopt_orphans(study.rdb, study) == []  # adopted once: it has a heartbeat now
 
     def failed():
-        fail_stale(study)
+        fail_stale(study, study.rdb)
         return study.get_trials()[orphan.number].state == TrialState.FAIL
 
     _wait(failed, "the adopted orphan to be failed")
@@ -70,11 +72,11 @@ def test_an_orphan_is_failed_and_retried_a_grace_period_after_adoption(storage_u
 def test_a_trial_kept_alive_by_its_worker_is_not_failed_after_adoption(tmp_path) -> None:
     study = _study(f"sqlite:///{tmp_path}/s.db", "alive")
     trial = study.ask()
-    assert fail_stale(study) == [trial.number]
-    with Heartbeats(study._storage, [trial._trial_id], INTERVAL):  # its worker's heartbeat starts late
+    assert fail_stale(study, study.rdb) == [trial.number]
+    with Heartbeats(study.rdb, [trial._trial_id], INTERVAL):  # its worker's heartbeat starts late
         deadline = time.monotonic() + 3 * INTERVAL + 2
         while time.monotonic() < deadline:
-            fail_stale(study)
+            fail_stale(study, study.rdb)
             time.sleep(0.3)
     assert study.get_trials()[trial.number].state == TrialState.RUNNING
 
@@ -82,10 +84,10 @@ def test_a_trial_kept_alive_by_its_worker_is_not_failed_after_adoption(tmp_path)
 def test_a_trial_added_to_running_heartbeats_beats_at_once(tmp_path) -> None:
     """A population adds each member as it is asked, so none is an orphan while the others are asked."""
     study = _study(f"sqlite:///{tmp_path}/s.db", "added")
-    with Heartbeats(study._storage, [], 60) as beats:
+    with Heartbeats(study.rdb, [], 60) as beats:
         for _ in range(3):
             beats.add(study.ask()._trial_id)
-            assert adopt_orphans(study) == []
+            assert adopt_orphans(study.rdb, study) == []
     assert beats.trial_ids == [t._trial_id for t in study.get_trials()]
 
 
@@ -104,23 +106,35 @@ class _Flaky:
 
 
 def test_heartbeats_go_on_after_database_errors(tmp_path, monkeypatch) -> None:
-    import search.heartbeat as heartbeat
+    import search.studies as heartbeat
 
     study = _study(f"sqlite:///{tmp_path}/s.db", "flaky")
     trial = study.ask()
-    flaky = _Flaky(study._storage, failures=2)
+    flaky = _Flaky(study.rdb, failures=2)
     monkeypatch.setattr(heartbeat, "_has_heartbeats", lambda storage: True)
     with Heartbeats(flaky, [trial._trial_id], 0.1) as beats:
-        _wait(lambda: flaky.failures == 0 and adopt_orphans(study) == [], "a heartbeat after the errors")
+        _wait(lambda: flaky.failures == 0 and adopt_orphans(study.rdb, study) == [], "a heartbeat after the errors")
     assert beats.errors == 2
 
 
 def test_an_in_memory_storage_has_no_heartbeats_to_keep() -> None:
-    study = optuna.create_study()
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
+    study.rdb = optuna.storages.InMemoryStorage()
     trial = study.ask()
-    with Heartbeats(study._storage, [trial._trial_id], 0.1) as beats:
+    with Heartbeats(study.rdb, [trial._trial_id], 0.1) as beats:
         pass
-    assert not beats.enabled and beats.errors == 0 and adopt_orphans(study) == []
+    assert not beats.enabled and beats.errors == 0 and adopt_orphans(study.rdb, study) == []
+
+
+def test_optunas_heartbeat_schema_is_as_expected() -> None:
+    """search.studies.adopt_orphans queries Optuna's private schema (Optuna 5 has no public query for
+    RUNNING trials without a heartbeat). An Optuna upgrade that moves or renames it fails here, by name."""
+    from optuna.storages._rdb import models
+
+    for model, columns in ((models.TrialModel, ("trial_id", "number", "study_id", "state")),
+                           (models.TrialHeartbeatModel, ("trial_heartbeat_id", "trial_id", "heartbeat"))):
+        missing = [c for c in columns if not hasattr(model, c)]
+        assert not missing, f"optuna {optuna.__version__}: {model.__name__} lost {missing}; update search.studies"
 
 
 def _launch_after_an_orphan(write_study, name: str, study: dict) -> list:

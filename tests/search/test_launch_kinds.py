@@ -12,6 +12,7 @@ import yaml
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
+from search.records import trial_record
 from search.rerun import main as rerun_main
 from search.storage import artifact_store
 from tests.helpers import run_cli, study_doc
@@ -39,8 +40,8 @@ def _launch_one_trial(write_study, tmp_path: Path, name: str, experiment: dict, 
     study_section = yaml.safe_load(path.read_text())["study"]
     study = optuna.load_study(study_name=name, storage=study_section["storage"])
     (trial,) = study.get_trials()
-    assert trial.state == TrialState.COMPLETE, trial.user_attrs.get("fail_reason")
-    assert "artifact_error" not in trial.user_attrs
+    assert trial.state == TrialState.COMPLETE, trial_record(trial).get("fail_reason")
+    assert "artifact_error" not in trial_record(trial)
     return path, study, trial, artifact_store(study_section["artifacts"])
 
 
@@ -82,8 +83,8 @@ def test_a_dendritic_trial_through_the_service_has_its_pictures_and_reruns_exact
     monkeypatch.setenv("MNIST_DIR", str(mnist_dir))  # the launch's Ray workers and the rerun read it
     path, study, trial, store = _launch_one_trial(write_study, tmp_path, "kind-dendritic", DENDRITIC,
                                                   metric := "test_acc")
-    assert trial.user_attrs["epochs"] == 2 and trial.value == trial.user_attrs["test_acc"]
-    assert [h["step"] for h in trial.user_attrs["history"]] == [1, 2]
+    assert trial_record(trial)["epochs"] == 2 and trial.value == trial_record(trial)["test_acc"]
+    assert [h["step"] for h in trial_record(trial)["history"]] == [1, 2]
     _check_pictures(study, trial, store, tmp_path, {"curves", "dendrite_weights", "weight_histogram", "entropy",
                                                    "turnover", "lifetimes"})
     _check_rerun(path, trial, metric, capsys)

@@ -11,6 +11,7 @@ import torch
 from optuna.trial import TrialState
 
 import core.experiments.dendritic as dendritic
+from search.records import trial_record
 from tests.helpers import MNIST_DIR, optimize_here, require_mnist
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -51,8 +52,8 @@ def test_dendritic_search_is_blind_to_the_test_labels(tmp_path, monkeypatch) -> 
         assert (a.params, a.state, a.values, a.intermediate_values) == (b.params, b.state, b.values,
                                                                         b.intermediate_values)
     done = [(a, b) for a, b in zip(plain, blind) if a.state == TrialState.COMPLETE]
-    assert any(a.user_attrs["test_acc"] != b.user_attrs["test_acc"] for a, b in done), "the scramble took effect"
-    assert all(a.user_attrs["n_seeds"] == 2.0 for a, _ in done)
+    assert any(trial_record(a)["test_acc"] != trial_record(b)["test_acc"] for a, b in done), "the scramble took effect"
+    assert all(trial_record(a)["n_seeds"] == 2.0 for a, _ in done)
 
 
 def _imp_doc() -> dict:
@@ -81,9 +82,9 @@ def test_imp_search_is_blind_to_the_test_labels(tmp_path, monkeypatch) -> None:
                                                                         b.intermediate_values)
         for key in ("split_ticket", "still_ticket", "split_level", "replicates"):
             if key == "replicates":
-                assert a.user_attrs[key]["per_seed"]["val_split_min_task_acc"] == \
-                    b.user_attrs[key]["per_seed"]["val_split_min_task_acc"]
+                assert trial_record(a)[key]["per_seed"]["val_split_min_task_acc"] == \
+                    trial_record(b)[key]["per_seed"]["val_split_min_task_acc"]
             else:
-                assert a.user_attrs[key] == b.user_attrs[key], key
-    assert any(a.user_attrs["test_acc"] != b.user_attrs["test_acc"] for a, b in zip(plain, blind)), \
+                assert trial_record(a)[key] == trial_record(b)[key], key
+    assert any(trial_record(a)["test_acc"] != trial_record(b)["test_acc"] for a, b in zip(plain, blind)), \
         "the scramble took effect"

@@ -15,6 +15,7 @@ from search.choices import make_sampler
 from search.launch import prepare_study
 from search.objective import Objective
 from search.population import run_population_round
+from search.records import trial_record
 from search.spec import SpecError, parse_spec
 from search.storage import artifact_store
 from tests.helpers import run_cli, study_doc
@@ -53,18 +54,18 @@ def test_each_member_gets_the_value_of_its_own_unbatched_run(tmp_path) -> None:
     assert len({t.params["seed"] for t in trials}) == 4, "members really differ"
     imp = get_experiment("imp")
     for t in trials:
-        alone = imp.run(from_dict(imp.config_cls, t.user_attrs["config"]), NullReporter(),
+        alone = imp.run(from_dict(imp.config_cls, trial_record(t)["config"]), NullReporter(),
                         RunContext(workdir=tmp_path / f"alone{t.number}", threads=1))
         assert t.value == alone.metrics["val_min_task_acc"]
-        assert t.user_attrs["n_params"] == alone.metrics["n_params"]
-        assert t.user_attrs["split_level"] == alone.metrics["split_level"]
+        assert trial_record(t)["n_params"] == alone.metrics["n_params"]
+        assert trial_record(t)["split_level"] == alone.metrics["split_level"]
 
 
 def test_a_member_that_stops_fails_alone_with_its_reason(tmp_path) -> None:
     doc = _imp_doc(tmp_path, trial_timeout=1.0e-6)  # every reporter raises at the first level
     trials = _round(tmp_path, doc, 3).get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL] * 3
-    assert all(t.user_attrs["fail_reason"].startswith("TrialTimeout: exceeded trial_timeout") for t in trials)
+    assert all(trial_record(t)["fail_reason"].startswith("TrialTimeout: exceeded trial_timeout") for t in trials)
 
 
 def test_population_needs_a_kind_that_can_batch() -> None:
@@ -80,7 +81,7 @@ def test_a_launch_with_population_runs_its_budget(tmp_path, write_study) -> None
     assert out.returncode == 0, out.stdout + out.stderr
     study = optuna.load_study(study_name="pop", storage=f"sqlite:///{tmp_path}/s.db")
     assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 4
-    assert len({t.user_attrs["worker"] for t in study.get_trials()}) == 1, "one worker trained all four"
+    assert len({trial_record(t)["worker"] for t in study.get_trials()}) == 1, "one worker trained all four"
 
 
 def test_a_failed_trial_leaves_checkpoints_and_its_retry_resumes(tmp_path, monkeypatch) -> None:
@@ -108,7 +109,7 @@ def test_a_failed_trial_leaves_checkpoints_and_its_retry_resumes(tmp_path, monke
     first = study.get_trials()[0]
     config = objective_module.build_config(spec, first.params)
     workdir = objective.workdir(config)
-    assert first.state == TrialState.FAIL and first.user_attrs["fail_reason"].startswith("Interrupted")
+    assert first.state == TrialState.FAIL and trial_record(first)["fail_reason"].startswith("Interrupted")
     assert sorted(p.name for p in (workdir / "imp_checkpoints").glob("level_*.pt")) == ["level_000.pt", "level_001.pt"]
 
     monkeypatch.setattr(objective_module.TrialReporter, "report", report)
@@ -116,9 +117,9 @@ def test_a_failed_trial_leaves_checkpoints_and_its_retry_resumes(tmp_path, monke
     study.optimize(objective, n_trials=1, catch=(Exception,))
     retry = study.get_trials()[1]
     assert retry.state == TrialState.COMPLETE
-    assert [h["step"] for h in retry.user_attrs["history"]] == [2, 3], "levels 0 and 1 were not trained again"
+    assert [h["step"] for h in trial_record(retry)["history"]] == [2, 3], "levels 0 and 1 were not trained again"
     alone = get_experiment("imp").run(config, NullReporter(), RunContext(workdir=tmp_path / "alone", threads=1))
-    assert retry.value == alone.metrics["val_min_task_acc"] and retry.user_attrs["n_params"] == alone.metrics["n_params"]
+    assert retry.value == alone.metrics["val_min_task_acc"] and trial_record(retry)["n_params"] == alone.metrics["n_params"]
     assert not workdir.exists(), "a completed trial's work directory is removed"
 
 
@@ -142,6 +143,6 @@ def test_a_configuration_trains_once_per_round_and_later_rounds_repeat_it(tmp_pa
     trials = study.get_trials()
     assert calls == [1], "one member trained; the twins waited for it"
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
-    trained = [t for t in trials if "repeat_of" not in t.user_attrs]
-    assert len(trained) == 1 and all(t.user_attrs.get("repeat_of", t.number) == trained[0].number for t in trials)
+    trained = [t for t in trials if "repeat_of" not in trial_record(t)]
+    assert len(trained) == 1 and all(trial_record(t).get("repeat_of", t.number) == trained[0].number for t in trials)
     assert len({t.value for t in trials}) == 1

@@ -8,6 +8,7 @@ from optuna.trial import TrialState
 
 from core import NullReporter, RunContext, get_experiment
 from core.config import from_dict
+from search.records import trial_record
 from search.replicates import ReplicateReporter, combine, spread
 from search.spec import SpecError, parse_spec
 from tests.helpers import optimize_here, study_doc
@@ -39,15 +40,15 @@ def test_trial_value_is_the_mean_over_seeds_with_its_spread(tmp_path) -> None:
                     experiment={"steps": 3, "step_seconds": 0.0, "noise": 0.7, "seed": 10})
     (trial,) = _run(tmp_path, doc, 1).get_trials()
     assert trial.state == TrialState.COMPLETE
-    config = trial.user_attrs["config"]
+    config = trial_record(trial)["config"]
     per_seed = [_alone(config, s) for s in (10, 11, 12)]
     assert len(set(per_seed)) == 3, "the seeds really differ"
     assert trial.value == pytest.approx(sum(per_seed) / 3, rel=1e-12)
-    rep = trial.user_attrs["replicates"]
+    rep = trial_record(trial)["replicates"]
     assert rep["seeds"] == [10, 11, 12] and rep["per_seed"]["loss"] == per_seed
-    assert trial.user_attrs["loss_std"] == pytest.approx(spread(per_seed)["std"])
-    assert trial.user_attrs["loss_sem"] == pytest.approx(spread(per_seed)["sem"])
-    assert trial.user_attrs["n_seeds"] == 3.0
+    assert trial_record(trial)["loss_std"] == pytest.approx(spread(per_seed)["std"])
+    assert trial_record(trial)["loss_sem"] == pytest.approx(spread(per_seed)["sem"])
+    assert trial_record(trial)["n_seeds"] == 3.0
     # every intermediate value is the mean of the seeds' values at that step
     offsets = [p - (1.0 - 2.0) ** 2 - (0.5 + 1.0) ** 2 - 1.0 / 3 for p in per_seed]
     for step in (1, 2, 3):
@@ -61,7 +62,7 @@ def test_a_failing_seed_fails_the_trial_with_its_reason(tmp_path) -> None:
                                 "fail_seed": 1})
     (trial,) = _run(tmp_path, doc, 1).get_trials()
     assert trial.state == TrialState.FAIL
-    assert trial.user_attrs["fail_reason"] == \
+    assert trial_record(trial)["fail_reason"] == \
         "ReplicateFailed: seed 1: RuntimeError: synthetic failure at step 2"
 
 
@@ -69,8 +70,8 @@ def test_one_replicate_is_the_plain_trial(tmp_path) -> None:
     doc = study_doc("rep1", study={"replicates": 1, "enqueue": [{"x": 1.0, "y": 0.5}]},
                     experiment={"steps": 2, "step_seconds": 0.0, "noise": 0.7, "seed": 4})
     (trial,) = _run(tmp_path, doc, 1).get_trials()
-    assert trial.value == _alone(trial.user_attrs["config"], 4)
-    assert "replicates" not in trial.user_attrs and "loss_std" not in trial.user_attrs
+    assert trial.value == _alone(trial_record(trial)["config"], 4)
+    assert "replicates" not in trial_record(trial) and "loss_std" not in trial_record(trial)
 
 
 class _Pruning:
@@ -121,13 +122,13 @@ def test_replicates_trained_as_population_members_equal_their_runs_alone(tmp_pat
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     imp = get_experiment("imp")
     for t in trials:
-        assert t.user_attrs["replicates"]["seeds"] == [0, 1]
-        alone = [imp.run(from_dict(imp.config_cls, {**t.user_attrs["config"], "seed": s}), NullReporter(),
+        assert trial_record(t)["replicates"]["seeds"] == [0, 1]
+        alone = [imp.run(from_dict(imp.config_cls, {**trial_record(t)["config"], "seed": s}), NullReporter(),
                          RunContext(workdir=tmp_path / f"alone{t.number}-{s}", threads=1)) for s in (0, 1)]
         per_seed = [r.metrics["val_split_min_task_acc"] for r in alone]
-        assert t.user_attrs["replicates"]["per_seed"]["val_split_min_task_acc"] == per_seed
+        assert trial_record(t)["replicates"]["per_seed"]["val_split_min_task_acc"] == per_seed
         assert t.value == pytest.approx(sum(per_seed) / 2, rel=1e-12)
-        assert t.user_attrs["split_ticket"] == pytest.approx(sum(r.metrics["split_ticket"] for r in alone) / 2)
+        assert trial_record(t)["split_ticket"] == pytest.approx(sum(r.metrics["split_ticket"] for r in alone) / 2)
 
 
 def test_the_progress_line_says_a_value_is_a_mean_over_seeds(tmp_path) -> None:

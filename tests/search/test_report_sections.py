@@ -16,6 +16,7 @@ from optuna_dashboard import get_note
 from scipy import stats
 
 import search.confirm
+from search.records import trial_record
 from search.report import write_report
 from search.report_imp import first_split, split_by_level
 from search.spec import load_spec
@@ -71,7 +72,7 @@ def _confirm_trials(study: optuna.Study) -> dict[str, list[optuna.trial.FrozenTr
     confirm = optuna.load_study(study_name=f"{study.study_name}-confirm", storage=study._storage)
     by = defaultdict(list)
     for t in confirm.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
-        by[t.user_attrs["candidate"]].append(t)
+        by[trial_record(t)["candidate"]].append(t)
     return by
 
 
@@ -111,8 +112,8 @@ def test_imp_report_answers_the_split_questions_and_writes_the_note(tmp_path: Pa
         "## Trials by state")
 
     # P(split by level), recomputed from the runs' split_level attributes (not their histories).
-    last = max(int(t.user_attrs["levels_done"]) for ts in by.values() for t in ts)
-    expected = {lb: [np.mean([0 <= t.user_attrs["split_level"] <= lv for t in ts]) for lv in range(last + 1)]
+    last = max(int(trial_record(t)["levels_done"]) for ts in by.values() for t in ts)
+    expected = {lb: [np.mean([0 <= trial_record(t)["split_level"] <= lv for t in ts]) for lv in range(last + 1)]
                 for lb, ts in by.items()}
     assert "| level | baseline (3 seeds) | best 1 (3 seeds) |" in text
     for lv in range(last + 1):
@@ -120,12 +121,12 @@ def test_imp_report_answers_the_split_questions_and_writes_the_note(tmp_path: Pa
 
     # The bound: no split keeps more than P/k = 384/2 prunable parameters.
     runs = [t for ts in by.values() for t in ts]
-    assert {t.user_attrs["theory_max_split_params"] for t in runs} == {192.0}
-    n_split = sum(t.user_attrs["split_level"] >= 0 for t in by["baseline"])
+    assert {trial_record(t)["theory_max_split_params"] for t in runs} == {192.0}
+    n_split = sum(trial_record(t)["split_level"] >= 0 for t in by["baseline"])
     assert f"| baseline | {n_split}/3 | 192 |" in text and "## IMP: first split against the bound P/k" in text
 
     # Split vs never split across the search's single-seed runs: scipy's Mann-Whitney U on per-seed values.
-    per = [t.user_attrs["replicates"]["per_seed"] for t in study.get_trials()]
+    per = [trial_record(t)["replicates"]["per_seed"] for t in study.get_trials()]
     levels = [lv for p in per for lv in p["split_level"]]
     dense = [a for p in per for a in p["val_dense_acc"]]
     split = [a for a, lv in zip(dense, levels) if lv >= 0]
@@ -162,7 +163,7 @@ def test_dendritic_report_compares_with_the_users_table_and_shows_the_knobs(tmp_
     assert "## Dendritic: the confirmed best against the user's table" in text
     assert "| user, with resampling | research log 000 | 96.40 % | - | 50 | 3,722 |" in text
     assert "| user, without resampling | research log 000 | 93.00 % | - | 50 | 3,722 |" in text
-    values = [t.value for t in sorted(by["best 1"], key=lambda t: t.user_attrs["seed"])]
+    values = [t.value for t in sorted(by["best 1"], key=lambda t: trial_record(t)["seed"])]
     mean, std = np.mean(values), np.std(values, ddof=1)
     assert f"| confirmed best (best 1) | confirmed, 2 fresh seeds | {100 * mean:.2f} % ± {100 * std:.2f} % |" in text
     p = stats.ttest_1samp(values, 0.964).pvalue

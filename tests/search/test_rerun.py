@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
+from search.records import trial_record
 from search.rerun import main
 from tests.helpers import study_doc
 from tests.search.test_report import make_study
@@ -36,7 +37,7 @@ def test_rerun_reproduces_a_deterministic_trial(rerun_study, capsys) -> None:
     path, study = rerun_study
     assert main([str(path), "--trial", "0"]) == 0
     out = capsys.readouterr().out
-    stored = study.trials[0].user_attrs
+    stored = trial_record(study.trials[0])
     assert f"config hash {stored['config_hash']}: matches the stored one" in out
     rows = _rows(out)
     assert list(rows) == ["loss", "n_params"], "the objective first, then the other metrics"
