@@ -5,11 +5,18 @@ steps, so trial.report / should_prune run as in a real study), random sampler, n
 For each storage backend, trial length and worker count, one real launch (local Ray,
 real storage) runs ``trials_per_worker * workers`` trials; each worker reports its wall
 time and the time spent inside the experiment, and the table shows 1 - busy / wall.
-The "storm" row runs 32 workers on PostgreSQL with 0.2 s trials and counts storage errors.
+Each service row runs twice: with the trial records of today (``search.records``) and with
+the previous layout, one user attribute per value ("before"); the storage writes and commits
+of one trial under each layout come first. The peers (``--peers``; ``pip install -e .[bench]``)
+run the same trials through plain Optuna processes sharing the storage (``study.optimize``)
+and through Ray Tune with OptunaSearch (``reuse_actors=True``, Optuna in memory), with the
+same definition (benchmarks/bench_peers.py). The "storm" row runs 32 workers on PostgreSQL
+with 0.2 s trials and counts storage errors.
 
-    python benchmarks/bench_service.py                    # SQLite (+ PostgreSQL if configured)
+    python benchmarks/bench_service.py --peers            # SQLite (+ PostgreSQL if configured)
     SPARSESEARCH_TEST_POSTGRES=postgresql://u:p@127.0.0.1/db python benchmarks/bench_service.py
     python benchmarks/bench_service.py --quick            # fewer, shorter rows
+    python benchmarks/bench_service.py --smoke --peers    # 3 trials of 0.1 s: does it run
 """
 
 from __future__ import annotations
@@ -25,9 +32,11 @@ import time
 import uuid
 
 import optuna
+from bench_peers import optuna_processes, ray_tune, writes_per_trial
 from optuna.trial import TrialState
 
 from search.launch import run
+from search.records import LAYOUT_ENV
 from search.spec import parse_spec
 from search.worker import overhead
 
@@ -43,7 +52,9 @@ def _spec(storage: str, artifacts: str, *, workers: int, trial_s: float, steps: 
     })
 
 
-def measure(storage: str, *, workers: int, trial_s: float, steps: int, per_worker: int) -> dict:
+def measure(storage: str, *, workers: int, trial_s: float, steps: int, per_worker: int,
+            layout: str = "records") -> dict:
+    os.environ[LAYOUT_ENV] = layout  # Ray's local workers inherit the driver's environment
     with tempfile.TemporaryDirectory() as tmp:
         url = storage.replace("{tmp}", tmp)
         spec = _spec(url, f"{tmp}/artifacts", workers=workers, trial_s=trial_s, steps=steps,
@@ -62,22 +73,44 @@ def measure(storage: str, *, workers: int, trial_s: float, steps: int, per_worke
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="1 s trials only, fewer trials")
+    p.add_argument("--smoke", action="store_true", help="3 trials of 0.1 s, one worker: does it run")
+    p.add_argument("--peers", action="store_true", help="also plain Optuna processes and Ray Tune + OptunaSearch")
     args = p.parse_args()
     backends = {"sqlite": "sqlite:///{tmp}/study.db"}
     if os.environ.get("SPARSESEARCH_TEST_POSTGRES"):
         backends["postgresql"] = os.environ["SPARSESEARCH_TEST_POSTGRES"]
     rows = [(1.0, 5, 20), (10.0, 10, 3)] if not args.quick else [(1.0, 5, 8)]
+    counts = (1, 2, 8)
+    if args.smoke:
+        rows, counts = [(0.1, 2, 3)], (1,)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, Python "
           f"{platform.python_version()}, optuna {optuna.__version__}")
-    print("| storage | trial length | workers | trials | failed | overhead | launch wall time |")
-    print("|---|---|---|---|---|---|---|")
+    print("| layout | writes per trial (INSERT/UPDATE) | of which user attributes | commits per trial |")
+    print("|---|---|---|---|")
+    for layout in ("flat", "records"):
+        w = writes_per_trial(layout)
+        print(f"| {'before (one attribute per value)' if layout == 'flat' else 'now (search.records)'} | "
+              f"{w['write']:g} | {w['attrs']:g} | {w['commit']:g} |", flush=True)
+    w = writes_per_trial(None)
+    print(f"| Optuna's own (plain study.optimize) | {w['write']:g} | 0 | {w['commit']:g} |", flush=True)
+    print()
+    print("| storage | what | trial length | workers | trials | failed | overhead | wall time |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, url in backends.items():
         for trial_s, steps, per_worker in rows:
-            for workers in (1, 2, 8):
-                r = measure(url, workers=workers, trial_s=trial_s, steps=steps, per_worker=per_worker)
-                print(f"| {name} | {trial_s:g} s | {workers} | {r['trials']} | {r['failed']} | "
-                      f"{r['overhead']:.2%} | {r['launch_s']:.0f} s |", flush=True)
-    if "postgresql" in backends and not args.quick:
+            for workers in counts:
+                for layout, what in (("flat", "service, before"), ("records", "service")):
+                    r = measure(url, workers=workers, trial_s=trial_s, steps=steps, per_worker=per_worker,
+                                layout=layout)
+                    print(f"| {name} | {what} | {trial_s:g} s | {workers} | {r['trials']} | {r['failed']} | "
+                          f"{r['overhead']:.2%} | {r['launch_s']:.0f} s |", flush=True)
+                if args.peers:
+                    for what, peer in (("optuna processes", optuna_processes), ("ray tune + OptunaSearch", ray_tune)):
+                        r = peer(url, workers=workers, trial_s=trial_s, steps=steps, per_worker=per_worker)
+                        print(f"| {name if peer is optuna_processes else 'memory'} | {what} | {trial_s:g} s | "
+                              f"{workers} | {r['trials']} | {r['failed']} | {r['overhead']:.2%} | "
+                              f"{r['launch_s']:.0f} s |", flush=True)
+    if "postgresql" in backends and not args.quick and not args.smoke:
         r = measure(backends["postgresql"], workers=32, trial_s=0.2, steps=2, per_worker=10)
         print(f"| postgresql (storm) | 0.2 s | 32 | {r['trials']} | {r['failed']} | {r['overhead']:.2%} | "
               f"{r['launch_s']:.0f} s |  exit {r['code']}", flush=True)
