@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))  # run from anywhere without installing
 
 from core import get_experiment  # noqa: E402
 from core.config import from_dict, replace_paths  # noqa: E402
-from core.experiment import NullReporter, RunContext  # noqa: E402
+from core.contract import NullReporter, RunContext  # noqa: E402
 
 STUDY = ROOT / "studies" / "resample_overnight.yaml"
 CLOCKS = ("wall_time_s", "train_time_s")

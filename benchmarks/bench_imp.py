@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core import get_experiment  # noqa: E402
 from core.yamlfile import parse_yaml, read_yaml  # noqa: E402
 from core.config import config_hash, from_dict, replace_path, to_dict  # noqa: E402
-from core.experiment import NullReporter, RunContext  # noqa: E402
+from core.contract import NullReporter, RunContext  # noqa: E402
 
 
 class _JsonlReporter:

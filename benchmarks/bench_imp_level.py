@@ -31,7 +31,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
-from core.experiment import RunContext  # noqa: E402
+from core.contract import RunContext  # noqa: E402
 from core.experiments.imp import build_data, build_model  # noqa: E402
 from core.lottery.config import ImpConfig  # noqa: E402
 from core.lottery.train import evaluate, task_loss, train_level  # noqa: E402

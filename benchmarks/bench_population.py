@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from core import get_experiment  # noqa: E402
 from core.config import from_dict  # noqa: E402
-from core.experiment import NullReporter, RunContext  # noqa: E402
+from core.contract import NullReporter, RunContext  # noqa: E402
 from core.experiments.imp_population import run_imp_population_experiment  # noqa: E402
 from core.lottery.config import ImpConfig  # noqa: E402
 

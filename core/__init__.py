@@ -5,7 +5,7 @@ Imports torch, numpy, the standard library, matplotlib and PyYAML (safe loader o
 """
 
 from core.errors import ConfigError, Diverged
-from core.experiment import EXPERIMENTS, Experiment, NullReporter, Reporter, Result, RunContext
+from core.contract import EXPERIMENTS, Experiment, NullReporter, Reporter, Result, RunContext
 
 __all__ = ["ConfigError", "Diverged", "EXPERIMENTS", "Experiment", "NullReporter", "Reporter", "Result", "RunContext", "get_experiment"]
 

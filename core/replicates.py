@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.experiment import NullReporter, Reporter, Result, RunContext
+from core.contract import NullReporter, Reporter, Result, RunContext
 
 __all__ = ["run_replicates"]
 

@@ -16,7 +16,7 @@ from typing import Any
 from core import get_experiment
 from core.config import config_hash, from_dict, replace_path, to_dict
 from core.errors import ConfigError, Diverged
-from core.experiment import EXPERIMENTS, Experiment, PrintReporter, RunContext
+from core.contract import EXPERIMENTS, Experiment, PrintReporter, RunContext
 from core.yamlfile import parse_yaml, read_yaml
 
 __all__ = ["add_arguments", "main", "prepare", "run"]

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import Diverged
-from core.experiment import Reporter
+from core.contract import Reporter
 
 __all__ = ["evaluate", "train"]
 

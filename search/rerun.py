@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial
 
 from core import ConfigError, NullReporter, Result, RunContext, get_experiment
 from core.config import config_hash, from_dict
-from core.experiment import PrintReporter
+from core.contract import PrintReporter
 from core.replicates import run_replicates
 from search.objective import provenance
 from search.progress import _short

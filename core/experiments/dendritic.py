@@ -23,7 +23,7 @@ import torch
 
 from core.config import check, config_hash
 from core.data.mnist import MNIST, MNIST_TRAIN_SIZE, load_mnist
-from core.experiment import Reporter, Result, RunContext, register_experiment
+from core.contract import Reporter, Result, RunContext, register_experiment
 from core.nets.activations import ACTIVATIONS
 from core.nets.dendritic import DANN, DendriticLayer
 from core.nets.dense import DenseMLP

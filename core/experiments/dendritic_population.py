@@ -33,7 +33,7 @@ import torch
 from torch.nn import functional as F
 
 from core.errors import Diverged
-from core.experiment import Reporter, Result, RunContext, register_population
+from core.contract import Reporter, Result, RunContext, register_population
 from core.experiments.dendritic import (
     DendriticConfig,
     epoch_metrics,

@@ -16,7 +16,7 @@ from typing import Literal
 
 from core.config import check
 from core.errors import Diverged
-from core.experiment import Reporter, Result, RunContext, register_experiment
+from core.contract import Reporter, Result, RunContext, register_experiment
 
 __all__ = ["SyntheticConfig", "run_synthetic"]
 

@@ -20,7 +20,7 @@ import core.experiments.dendritic_population as population
 from core import get_experiment
 from core.config import from_dict, replace_path
 from core.errors import Diverged
-from core.experiment import NullReporter, RunContext
+from core.contract import NullReporter, RunContext
 from core.experiments.dendritic import DendriticConfig
 from core.experiments.dendritic_population import dendritic_population_key, run_dendritic_population
 from core.plasticity import RewireError

@@ -6,7 +6,7 @@ import pytest
 
 from core import get_experiment
 from core.config import from_dict
-from core.experiment import RunContext
+from core.contract import RunContext
 from tests.helpers import MNIST_DIR as SHARED
 
 pytestmark = pytest.mark.usefixtures("mnist_dir")  # skipped without the files; failed under CI's requirement

@@ -17,7 +17,7 @@ import core.experiments.dendritic as dendritic
 from core.config import from_dict, replace_path
 from core.data.mnist import load_mnist, stratified_split
 from core.errors import ConfigError
-from core.experiment import RunContext
+from core.contract import RunContext
 from core.experiments.dendritic import DendriticConfig, load_data
 from core.experiments.dendritic_population import dendritic_population_key, run_dendritic_population
 from tests.helpers import MNIST_DIR

@@ -10,7 +10,7 @@ import pytest
 from core import get_experiment
 from core.config import field_paths, from_dict, replace_path
 from core.errors import ConfigError
-from core.experiment import RunContext
+from core.contract import RunContext
 from core.lottery.config import ImpConfig
 
 FINAL_KEYS = ("val_acc", "test_acc", "val_min_task_acc", "test_min_task_acc", "n_params", "levels_done",

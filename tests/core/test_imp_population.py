@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from core import get_experiment
 from core.config import from_dict, replace_path
 from core.errors import Diverged
-from core.experiment import NullReporter, RunContext
+from core.contract import NullReporter, RunContext
 from core.experiments.imp import build_data, build_model
 from core.experiments.imp_population import imp_population_key, run_imp_population_experiment
 from core.lottery.config import ImpConfig

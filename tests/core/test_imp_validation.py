@@ -17,7 +17,7 @@ from core import get_experiment
 from core.analysis.level import split_summary
 from core.config import from_dict, replace_path
 from core.data.tasks import Split, SplitData
-from core.experiment import NullReporter, RunContext
+from core.contract import NullReporter, RunContext
 from core.experiments import imp as imp_mod
 from core.experiments import imp_population as pop_mod
 from core.experiments.imp import build_data

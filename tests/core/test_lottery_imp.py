@@ -10,7 +10,7 @@ import torch
 import core.lottery.imp as imp_mod
 from core import get_experiment
 from core.config import from_dict
-from core.experiment import RunContext
+from core.contract import RunContext
 from core.experiments.imp import build_data, build_model
 from core.lottery.config import ImpConfig
 from core.lottery.imp import run_imp
