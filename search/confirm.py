@@ -5,7 +5,8 @@ A search chooses on validation with the seeds it searched on; its best value is 
 the ``--top`` K best configurations of the study (distinct configurations, by the study's
 objective) and the study's first enqueued configuration (the user's baseline) each run on
 ``--seeds`` N seeds that no trial of the search used, with the study file's ``confirm.overrides``
-(e.g. ``data.val_size: 0``: train on all training images), judged on ``confirm.metric`` (by
+(e.g. ``data.val_size: 0``: train on all training images), plus the labelled variants of the
+baseline in ``confirm.also`` (e.g. the baseline without resampling), judged on ``confirm.metric`` (by
 default the study's ``val_X`` metric as ``test_X``). This is the only place the test set decides
 anything.
 
@@ -23,6 +24,7 @@ confirm on, an unknown study, a study with no finished trial, ``--top``/``--seed
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -73,7 +75,8 @@ def fresh_seeds(used: set[int], n: int, start: int | None = None) -> list[int]:
 
 
 def candidates(spec: StudySpec, trials: Sequence[FrozenTrial], top: int) -> list[Candidate]:
-    """The baseline (first enqueued configuration) and the ``top`` best distinct configurations."""
+    """The baseline (first enqueued configuration), the ``top`` best distinct configurations, and the
+    study file's ``confirm.also`` configurations (each a change of the baseline)."""
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
     sign = -1.0 if spec.study.directions[0] == "maximize" else 1.0
     done.sort(key=lambda t: (sign * t.values[0], t.number))
@@ -94,6 +97,10 @@ def candidates(spec: StudySpec, trials: Sequence[FrozenTrial], top: int) -> list
         rank = len(out) + 1 - bool(spec.study.enqueue)
         out.append(Candidate(f"best {rank}", t.number, dict(t.params), t.values[0], build_config(spec, t.params),
                              overrides))
+    base_params = dict(spec.study.enqueue[0]) if spec.study.enqueue else {}
+    for label, values in (spec.confirm.also if spec.confirm else {}).items():  # e.g. the baseline without resampling
+        params = {**base_params, **values}
+        out.append(Candidate(label, None, params, None, build_config(spec, params), overrides))
     return out
 
 
@@ -150,6 +157,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, help="fresh seeds per configuration (default confirm.seeds, 5)")
     add_storage(p)
     p.add_argument("--device", default="cpu", help="torch device for the runs (default cpu)")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="torch CPU threads for the runs (default: every core; a confirmation runs alone)")
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m search.confirm")
@@ -173,7 +183,9 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--top", f"expected an integer >= 1, got {top}")
         if seeds < 2:
             raise ConfigError("--seeds", f"expected an integer >= 2 (a spread needs two seeds), got {seeds}")
-        return confirm(spec, top, seeds, device=args.device)
+        if args.threads < 1:
+            raise ConfigError("--threads", f"expected an integer >= 1, got {args.threads}")
+        return confirm(spec, top, seeds, device=args.device, threads=args.threads)
     except (ConfigError, StorageUnavailable) as err:
         return input_error(args.study_file, err)
 

@@ -7,7 +7,8 @@ A study file has four sections and an optional fifth (see ``studies/quickstart.y
     experiment:   kind + the experiment's fixed hyperparameters (nested like its config)
     search_space: dotted hyperparameter name → distribution
     resources:    workers, cpus_per_trial, gpus_per_trial, ray_address, trial_timeout, max_retries, ...
-    confirm:      (optional) how ``python -m search.confirm`` re-runs the best: metric, overrides, top, seeds
+    confirm:      (optional) how ``python -m search.confirm`` re-runs the best: metric, overrides, top, seeds,
+                  also (more labelled configurations beside the baseline)
 
 Each key is declared once, in :mod:`search.study_file` (pydantic; also the JSON Schema of
 :mod:`search.schema`); the experiment's keys are the core's config dataclasses. This module
@@ -138,10 +139,12 @@ def _confirm(raw: ConfirmSection | None, given: bool, metrics: tuple[str, ...], 
     if metric is None:
         check(not given, "confirm.metric", f"expected the test metric to confirm {metrics[0]!r} on")
         return None
-    try:
-        replace_paths(config, raw.overrides)
-    except ConfigError as err:
-        raise SpecError(f"confirm.overrides.{err.path}", err.message) from None
+    for path, values in (("confirm.overrides", raw.overrides),
+                         *((f"confirm.also.{label}", v) for label, v in raw.also.items())):
+        try:
+            replace_paths(config, {**values, **raw.overrides})
+        except ConfigError as err:
+            raise SpecError(f"{path}.{err.path}", err.message) from None
     return dataclasses.replace(raw, metric=metric)
 
 

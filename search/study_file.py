@@ -150,6 +150,10 @@ class ConfirmSection:
                                       "confirmation, e.g. data.val_size: 0.")
     top: Count = Field(3, description="How many of the best configurations are confirmed.")
     seeds: _number(int, 2) = Field(5, description="Fresh seeds per configuration.")
+    also: dict[str, dict[str, Any]] = Field(default_factory=dict, description="More configurations confirmed "
+                                            "beside the best: label -> dotted experiment fields set on the "
+                                            "baseline (the first enqueued configuration), e.g. "
+                                            "{'no resampling': {plasticity.enabled: false}}.")
 
 
 @dataclass(frozen=True, kw_only=True, config=_CONFIG)

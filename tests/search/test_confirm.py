@@ -165,3 +165,25 @@ def test_fresh_seeds_start_above_every_used_seed() -> None:
     assert fresh_seeds({0, 1500}, 2) == [2000, 2001]
     assert fresh_seeds(set(), 2) == [1000, 1001]
     assert fresh_seeds({5}, 2, start=1000) == [1000, 1001]
+
+
+def test_confirm_also_runs_labelled_variants_of_the_baseline(tmp_path) -> None:
+    doc, path = _study(tmp_path, n=2)
+    doc["confirm"]["also"] = {"at the minimum": {"x": 2.0, "y": -1.0}}
+    with open(path, "w") as f:
+        yaml.safe_dump(doc, f)
+    assert main([path, "--top", "1", "--seeds", "2"]) == 0
+    trials = [t for t in _confirm_trials(tmp_path) if trial_record(t)["candidate"] == "at the minimum"]
+    assert len(trials) == 2 and all(trial_record(t)["params"] == {"x": 2.0, "y": -1.0} for t in trials)
+    assert all(trial_record(t)["search_trial"] is None for t in trials)
+    table = optuna.load_study(study_name="cf-confirm", storage=f"sqlite:///{tmp_path}/study.db").user_attrs[
+        "confirmation"]
+    assert [r["label"] for r in table["rows"]] == ["baseline", "best 1", "at the minimum"]
+
+
+def test_confirm_also_with_an_unknown_field_names_it() -> None:
+    from search.spec import SpecError, parse_spec
+
+    with pytest.raises(SpecError) as info:
+        parse_spec(study_doc("x", confirm={"metric": "loss", "also": {"v": {"nope": 1}}}))
+    assert info.value.path.startswith("confirm.also.v.nope")
