@@ -4,8 +4,8 @@ Imports torch, numpy, the standard library, matplotlib and PyYAML (safe loader o
 ``core/yamlfile.py``); never optuna, ray or sqlalchemy (``tests/test_import_rule.py`` enforces it).
 """
 
-from core.errors import ConfigError, Diverged
 from core.contract import EXPERIMENTS, Experiment, NullReporter, Reporter, Result, RunContext
+from core.errors import ConfigError, Diverged
 
 __all__ = ["ConfigError", "Diverged", "EXPERIMENTS", "Experiment", "NullReporter", "Reporter", "Result", "RunContext", "get_experiment"]
 

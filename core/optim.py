@@ -4,7 +4,7 @@
 ``sgd`` is torch's SGD with the ``momentum`` the caller passes (dampening 0, no Nesterov),
 so ``momentum: 0`` is plain SGD. Each experiment's config states its own ``momentum``
 default (``dendritic``: 0.9, ``imp``: 0). The batched optimizer of a population
-(:class:`core.lottery.population_optim.PopulationOptimizer`) knows the same names.
+(:class:`core.optim_batched.PopulationOptimizer`) knows the same names.
 """
 
 from __future__ import annotations

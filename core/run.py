@@ -15,8 +15,8 @@ from typing import Any
 
 from core import get_experiment
 from core.config import config_hash, from_dict, replace_path, to_dict
-from core.errors import ConfigError, Diverged
 from core.contract import EXPERIMENTS, Experiment, PrintReporter, RunContext
+from core.errors import ConfigError, Diverged
 from core.yamlfile import parse_yaml, read_yaml
 
 __all__ = ["add_arguments", "main", "prepare", "run"]

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.errors import Diverged
 from core.contract import Reporter
+from core.errors import Diverged
 
 __all__ = ["evaluate", "train"]
 

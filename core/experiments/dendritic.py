@@ -22,13 +22,13 @@ from typing import Literal
 import torch
 
 from core.config import check, config_hash
-from core.data.mnist import MNIST, MNIST_TRAIN_SIZE, load_mnist
 from core.contract import Reporter, Result, RunContext, register_experiment
+from core.data.mnist import MNIST, MNIST_TRAIN_SIZE, load_mnist
 from core.nets.activations import ACTIVATIONS
 from core.nets.dendritic import DANN, DendriticLayer
 from core.nets.dense import DenseMLP
-from core.plasticity import CRITERIA, GROWTH, NEW_WEIGHTS, SCHEDULES, Plasticity, ks_to_normal, weight_entropy
 from core.optim import OPTIMIZERS, make_optimizer
+from core.plasticity import CRITERIA, GROWTH, NEW_WEIGHTS, SCHEDULES, Plasticity, ks_to_normal, weight_entropy
 from core.train import train
 
 __all__ = ["ModelConfig", "PlasticityConfig", "TrainConfig", "DataConfig", "DendriticConfig", "Prepared", "run_dendritic", "build_model",

@@ -11,7 +11,7 @@ The reference is :func:`core.experiments.dendritic.run_dendritic`; this module c
 parts (``prepare``, ``epoch_metrics``, ``finish``) per member and replaces only the batched
 training steps and evaluation. Rewiring is the reference :class:`~core.plasticity.Plasticity`
 of each member, acting on the member's module, whose tensors are views into the population
-(:class:`~core.nets.population_dann.PopulationDANN`): measured, a member's rewiring round is a
+(:class:`~core.nets.dendritic_batched.PopulationDANN`): measured, a member's rewiring round is a
 few dozen small kernels on its own random stream, which a batched version could not share
 anyway without giving up the member's exact draws. On CPU each member's reports and Result
 equal its unbatched run's, except ``wall_time_s`` and ``train_time_s`` (the population's
@@ -32,8 +32,8 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from core.errors import Diverged
 from core.contract import Reporter, Result, RunContext, register_population
+from core.errors import Diverged
 from core.experiments.dendritic import (
     DendriticConfig,
     epoch_metrics,
@@ -42,8 +42,8 @@ from core.experiments.dendritic import (
     prepare,
     run_dendritic,
 )
-from core.lottery.population_optim import PopulationOptimizer
-from core.nets.population_dann import PopulationDANN
+from core.nets.dendritic_batched import PopulationDANN
+from core.optim_batched import PopulationOptimizer
 
 __all__ = ["dendritic_population_key", "run_dendritic_population"]
 

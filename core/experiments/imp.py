@@ -21,8 +21,8 @@ import torch
 
 from core.analysis.level import level_metrics, split_summary, trajectories
 from core.config import config_hash
-from core.data.tasks import SplitData, concat_tasks, split_rows
 from core.contract import Reporter, Result, RunContext, register_experiment
+from core.data.tasks import SplitData, concat_tasks, split_rows
 from core.lottery.config import MNIST_TASKS, ImpConfig
 from core.lottery.imp import run_imp
 from core.lottery.pruning import prunable_names

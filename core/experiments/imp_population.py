@@ -22,11 +22,11 @@ import torch
 
 from core.analysis.level import level_metrics, split_summary, trajectories
 from core.config import config_hash
-from core.data.tasks import SplitData
 from core.contract import Reporter, Result, RunContext, register_population
+from core.data.tasks import SplitData
 from core.experiments.imp import REPORTED, build_data, build_model, final_metrics
 from core.lottery.config import MNIST_TASKS, DataConfig, ImpConfig
-from core.lottery.population import Member, run_imp_population
+from core.lottery.imp_batched import Member, run_imp_population
 
 __all__ = ["imp_population_key", "run_imp_population_experiment"]
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from core.config import check
-from core.errors import Diverged
 from core.contract import Reporter, Result, RunContext, register_experiment
+from core.errors import Diverged
 
 __all__ = ["SyntheticConfig", "run_synthetic"]
 

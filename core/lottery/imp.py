@@ -24,7 +24,8 @@ from core.nets.mlp import MaskedMLP
 if TYPE_CHECKING:
     from core.lottery.config import ImpSection, TrainConfig
 
-__all__ = ["LevelOutcome", "run_imp", "load_checkpoints"]
+__all__ = ["LevelOutcome", "run_imp", "load_checkpoints", "params_of", "masks_of", "load_params", "level_seed",
+           "prune_plan", "prune_and_rewind", "finish_level"]
 
 OnLevel = Callable[[int, MaskedMLP, TrainStats | None], Mapping[str, float]]
 
@@ -39,21 +40,24 @@ class LevelOutcome:
     metrics: dict[str, float]
 
 
-def _params(model: MaskedMLP) -> dict[str, torch.Tensor]:
+def params_of(model: MaskedMLP) -> dict[str, torch.Tensor]:
+    """Copies of every weight and bias of ``model``, by parameter name."""
     return {n: p.detach().clone() for n, (p, _m) in model.param_masks().items()}
 
 
-def _masks(model: MaskedMLP) -> dict[str, torch.Tensor]:
+def masks_of(model: MaskedMLP) -> dict[str, torch.Tensor]:
+    """Copies of every mask of ``model``, by parameter name."""
     return {n: m.detach().clone() for n, (_p, m) in model.param_masks().items()}
 
 
-def _load_params(model: MaskedMLP, values: Mapping[str, torch.Tensor]) -> None:
+def load_params(model: MaskedMLP, values: Mapping[str, torch.Tensor]) -> None:
+    """Copy ``values`` (by parameter name) into ``model``'s weights and biases."""
     with torch.no_grad():
         for n, (p, _m) in model.param_masks().items():
             p.copy_(values[n])
 
 
-def _save(obj: dict, path: Path) -> None:
+def _write_atomic(obj: dict, path: Path) -> None:
     # Write then rename: a worker killed mid-save never leaves a half checkpoint behind.
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
@@ -88,51 +92,52 @@ def run_imp(
     run_id: str = "",
 ) -> list[LevelOutcome]:
     """Run levels 0..``imp_cfg.levels`` (resuming from ``ckpt_dir`` when it holds this run)."""
-    names, initial = _prune_plan(model, imp_cfg)
+    names, initial = prune_plan(model, imp_cfg)
     rewind, done = (None, [])
     if ckpt_dir is not None:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         rewind, done = load_checkpoints(ckpt_dir, run_id)
     if rewind is None or not done:
         done = []
-        rewind = _params(model) if imp_cfg.rewind_step == 0 else None
+        rewind = params_of(model) if imp_cfg.rewind_step == 0 else None
         captured: dict[str, dict[str, torch.Tensor]] = {}
 
         def capture(step: int) -> None:
             if step == imp_cfg.rewind_step:
-                captured["state"] = _params(model)
+                captured["state"] = params_of(model)
 
-        stats = train_level(model, data, train_cfg, seed=_level_seed(seed, 0), on_step=capture)
+        stats = train_level(model, data, train_cfg, seed=level_seed(seed, 0), on_step=capture)
         if rewind is None:
             # Training stopped before the rewind step: rewind to where level 0 ended.
-            rewind = captured.get("state", _params(model))
+            rewind = captured.get("state", params_of(model))
         if ckpt_dir is not None:
-            _save({"run_id": run_id, "state": rewind}, ckpt_dir / "rewind.pt")
-        done.append(_finish(model, 0, stats, on_level, ckpt_dir, run_id))
+            _write_atomic({"run_id": run_id, "state": rewind}, ckpt_dir / "rewind.pt")
+        done.append(finish_level(model, 0, stats, on_level, ckpt_dir, run_id))
     else:
         last = done[-1]
         model.set_masks(last.masks)
-        _load_params(model, last.trained)
+        load_params(model, last.trained)
     for level in range(len(done), imp_cfg.levels + 1):
         if imp_cfg.stop_at_split and done[-1].metrics.get("split", 0.0) >= 1.0:
             break
-        _prune_and_rewind(model, names, initial, imp_cfg, level, rewind)
-        stats = train_level(model, data, train_cfg, seed=_level_seed(seed, level))
-        done.append(_finish(model, level, stats, on_level, ckpt_dir, run_id))
+        prune_and_rewind(model, names, initial, imp_cfg, level, rewind)
+        stats = train_level(model, data, train_cfg, seed=level_seed(seed, level))
+        done.append(finish_level(model, level, stats, on_level, ckpt_dir, run_id))
     return done
 
 
-def _level_seed(seed: int, level: int) -> int:
+def level_seed(seed: int, level: int) -> int:
+    """The seed of level ``level``'s batch order: (seed, level) alone, so a resumed run continues alike."""
     return int(seed) * 1_000_003 + level
 
 
-def _prune_plan(model: MaskedMLP, imp_cfg: "ImpSection") -> tuple[list[str], dict[str, int]]:
+def prune_plan(model: MaskedMLP, imp_cfg: "ImpSection") -> tuple[list[str], dict[str, int]]:
     """The prunable names and each one's initial entry count (fixed for the whole run)."""
     names = prunable_names(list(model.param_masks()), imp_cfg.prune_bias)
     return names, {n: model.param_masks()[n][1].numel() for n in names}
 
 
-def _prune_and_rewind(model: MaskedMLP, names: list[str], initial: dict[str, int], imp_cfg: "ImpSection",
+def prune_and_rewind(model: MaskedMLP, names: list[str], initial: dict[str, int], imp_cfg: "ImpSection",
                       level: int, rewind: Mapping[str, torch.Tensor]) -> None:
     """Level ``level``'s pruning of the trained ``model``, then rewinding to ``rewind`` under the new masks."""
     pm = model.param_masks()
@@ -140,16 +145,18 @@ def _prune_and_rewind(model: MaskedMLP, names: list[str], initial: dict[str, int
         {n: pm[n] for n in names}, names, len(model.layers), imp_cfg.scope,
         imp_cfg.schedule, imp_cfg, level, initial,
     )
-    _load_params(model, rewind)
+    load_params(model, rewind)
     model.set_masks(new_masks)
 
 
-def _finish(model, level, stats, on_level, ckpt_dir=None, run_id="") -> LevelOutcome:
+def finish_level(model: MaskedMLP, level: int, stats: TrainStats | None, on_level: OnLevel,
+                 ckpt_dir: Path | None = None, run_id: str = "") -> LevelOutcome:
+    """End level ``level``: apply the masks, ask ``on_level`` for its metrics, checkpoint when asked."""
     model.apply_masks()
     metrics = {k: float(v) for k, v in on_level(level, model, stats).items()}
-    out = LevelOutcome(level, _masks(model), _params(model), metrics)
+    out = LevelOutcome(level, masks_of(model), params_of(model), metrics)
     if ckpt_dir is not None:
-        _save(
+        _write_atomic(
             {"run_id": run_id, "level": level, "masks": out.masks, "trained": out.trained, "metrics": metrics},
             ckpt_dir / f"level_{level:03d}.pt",
         )

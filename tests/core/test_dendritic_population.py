@@ -19,8 +19,8 @@ import core.experiments.dendritic as reference
 import core.experiments.dendritic_population as population
 from core import get_experiment
 from core.config import from_dict, replace_path
-from core.errors import Diverged
 from core.contract import NullReporter, RunContext
+from core.errors import Diverged
 from core.experiments.dendritic import DendriticConfig
 from core.experiments.dendritic_population import dendritic_population_key, run_dendritic_population
 from core.plasticity import RewireError

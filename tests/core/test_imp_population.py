@@ -8,7 +8,6 @@ the others are unchanged. ``imp_population_key`` separates configs that cannot s
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -16,15 +15,15 @@ from torch.nn import functional as F
 
 from core import get_experiment
 from core.config import from_dict, replace_path
-from core.errors import Diverged
 from core.contract import NullReporter, RunContext
+from core.errors import Diverged
 from core.experiments.imp import build_data, build_model
 from core.experiments.imp_population import imp_population_key, run_imp_population_experiment
 from core.lottery.config import ImpConfig
 from core.lottery.imp import run_imp
-from core.lottery.population import Member, run_imp_population
-from core.lottery.population_optim import PopulationOptimizer
-from core.nets.population_mlp import PopulationMLP
+from core.lottery.imp_batched import Member, run_imp_population
+from core.nets.mlp_batched import PopulationMLP
+from core.optim_batched import PopulationOptimizer
 
 VARIANTS = [
     {"seed": 0},
@@ -227,9 +226,9 @@ def test_batched_layer_rounds_like_the_reference_linear_per_member(threads):
 def test_shared_data_and_per_batch_gathering_give_the_same_runs(references, tmp_path, monkeypatch):
     # Same seed: the members share one copy of the data (a stride-0 view, as MNIST members do);
     # a zero budget makes every epoch gather its minibatches one by one (the large-data path).
-    from core.lottery import population
+    from core.lottery import imp_batched
 
-    monkeypatch.setattr(population, "_EPOCH_GATHER_BYTES", 0)
+    monkeypatch.setattr(imp_batched, "_EPOCH_GATHER_BYTES", 0)
     cfgs = [references[0][0], _cfg({"seed": 0, "train.lr": 3e-3, "train.patience": 2})]
     results = run_imp_population_experiment(cfgs, [NullReporter()] * 2, RunContext(workdir=tmp_path))
     _same_result(references[0][1], results[0])

@@ -16,14 +16,14 @@ import torch
 from core import get_experiment
 from core.analysis.level import split_summary
 from core.config import from_dict, replace_path
-from core.data.tasks import Split, SplitData
 from core.contract import NullReporter, RunContext
+from core.data.tasks import Split, SplitData
 from core.experiments import imp as imp_mod
 from core.experiments import imp_population as pop_mod
 from core.experiments.imp import build_data
 from core.experiments.imp_population import imp_population_key, run_imp_population_experiment
 from core.lottery.config import ImpConfig
-from core.lottery.population import _stack_rows
+from core.lottery.imp_batched import stack_rows
 from core.replicates import run_replicates
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -142,13 +142,13 @@ def test_seed_replicates_train_as_one_population_on_one_copy_equal_to_each_seed_
     built, stacked = [], []
     real_build = pop_mod.build_data
     monkeypatch.setattr(pop_mod, "build_data", lambda cfg, ctx: built.append(cfg.seed) or real_build(cfg, ctx))
-    from core.lottery import population
+    from core.lottery import imp_batched
 
     def spy(tensors):
         stacked.append(all(t is tensors[0] for t in tensors))
-        return _stack_rows(tensors)
+        return stack_rows(tensors)
 
-    monkeypatch.setattr(population, "_stack_rows", spy)
+    monkeypatch.setattr(imp_batched, "stack_rows", spy)
     cfg = _cfg(**{"imp.levels": 2})
     results = run_replicates("imp", cfg, [1, 2, 3], RunContext())
     assert len(built) == 1 and stacked and all(stacked), "one copy of the data for the three seeds"

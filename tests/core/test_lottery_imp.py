@@ -82,7 +82,7 @@ def test_rewinding_to_step_k_restores_the_values_after_k_steps(monkeypatch):
         if step == 4:
             at_k.update({n: p.detach().clone() for n, (p, _m) in model.param_masks().items()})
 
-    train_level(model, data, cfg.train, seed=imp_mod._level_seed(cfg.seed, 0), on_step=grab)
+    train_level(model, data, cfg.train, seed=imp_mod.level_seed(cfg.seed, 0), on_step=grab)
     seen = _entries(monkeypatch)
     _run(cfg)
     for n, (value, mask) in seen[1].items():

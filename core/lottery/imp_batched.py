@@ -2,7 +2,7 @@
 
 The readable reference is :func:`core.lottery.imp.run_imp` with
 :func:`core.lottery.train.train_level`; this module does the same for P members whose
-tensor shapes agree, in one :class:`~core.nets.population_mlp.PopulationMLP`. Each member
+tensor shapes agree, in one :class:`~core.nets.mlp_batched.PopulationMLP`. Each member
 keeps its own init, data, data order (its own generator per level), learning rate, weight
 decay, patience, pruning schedule, scope, rewinding step and number of levels. A member that
 stops early, diverges, or whose level callback raises leaves the batch (the tensors are
@@ -22,15 +22,24 @@ from torch.nn import functional as F
 from core.data.tasks import SplitData, TaskLayout
 from core.errors import Diverged
 from core.lottery.config import ImpSection, TrainConfig
+
 # The reference's own helpers (seed rule, pruning, level finish), so the paths cannot drift.
-from core.lottery.imp import (LevelOutcome, _finish, _level_seed, _load_params, _masks, _params, _prune_and_rewind,
-                              _prune_plan)
-from core.lottery.population_optim import PopulationOptimizer
+from core.lottery.imp import (
+    LevelOutcome,
+    finish_level,
+    level_seed,
+    load_params,
+    masks_of,
+    params_of,
+    prune_and_rewind,
+    prune_plan,
+)
 from core.lottery.train import TrainStats
 from core.nets.mlp import MaskedMLP
-from core.nets.population_mlp import PopulationMLP
+from core.nets.mlp_batched import PopulationMLP
+from core.optim_batched import PopulationOptimizer
 
-__all__ = ["Member", "MemberLevel", "train_population_level", "run_imp_population"]
+__all__ = ["Member", "MemberLevel", "stack_rows", "train_population_level", "run_imp_population"]
 
 _EPOCH_GATHER_BYTES = 64 << 20  # above this, minibatches are gathered one by one
 
@@ -62,8 +71,8 @@ class MemberLevel:
     error: BaseException | None = None
 
 
-def _stack_rows(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    # Members built from the same seed share their data: a view, not P copies (MNIST).
+def stack_rows(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The members' tensors stacked [P, ...]; one shared tensor becomes a stride-0 view, not P copies (MNIST)."""
     if all(t is tensors[0] for t in tensors):
         return tensors[0].unsqueeze(0).expand(len(tensors), *tensors[0].shape)
     return torch.stack(list(tensors))
@@ -139,8 +148,8 @@ def train_population_level(
     shared = cfgs[0]
     layout = datas[0].layout
     active = list(range(len(cfgs)))
-    xt, yt = _stack_rows([d.train.x for d in datas]), _stack_rows([d.train.y for d in datas])
-    xv, yv = _stack_rows([d.val.x for d in datas]), _stack_rows([d.val.y for d in datas])
+    xt, yt = stack_rows([d.train.x for d in datas]), stack_rows([d.train.y for d in datas])
+    xv, yv = stack_rows([d.val.x for d in datas]), stack_rows([d.val.y for d in datas])
     device = xt.device
     opt = PopulationOptimizer(net.parameters(), shared.optimizer, [c.lr for c in cfgs],
                               [c.weight_decay for c in cfgs], shared.momentum)
@@ -228,32 +237,32 @@ def run_imp_population(
             try:
                 if level == 0:
                     # rewind_step 0: rewind to the initial values, taken before any training.
-                    m.rewind = _params(m.model) if m.imp.rewind_step == 0 else None
-                    plans[i] = _prune_plan(m.model, m.imp)
+                    m.rewind = params_of(m.model) if m.imp.rewind_step == 0 else None
+                    plans[i] = prune_plan(m.model, m.imp)
                 else:
-                    _prune_and_rewind(m.model, *plans[i], m.imp, level, m.rewind)  # type: ignore[arg-type]
+                    prune_and_rewind(m.model, *plans[i], m.imp, level, m.rewind)  # type: ignore[arg-type]
                 trainees.append(i)
             except Exception as err:  # a pruning error ends this member only
                 errors[i] = err
         if not trainees:
             break
         ms = [members[i] for i in trainees]
-        net = PopulationMLP.stack([_params(m.model) for m in ms], [_masks(m.model) for m in ms],
+        net = PopulationMLP.stack([params_of(m.model) for m in ms], [masks_of(m.model) for m in ms],
                                   ms[0].activation, mode)
         capture = [m.imp.rewind_step for m in ms] if level == 0 else None
         outcomes = train_population_level(net, [m.data for m in ms], [m.train for m in ms],
-                                          [_level_seed(m.seed, level) for m in ms], capture)
+                                          [level_seed(m.seed, level) for m in ms], capture)
         running = []
         for i, m, res in zip(trainees, ms, outcomes):
             if res.error is not None:
                 errors[i] = res.error
                 continue
-            _load_params(m.model, res.state)  # type: ignore[arg-type]
+            load_params(m.model, res.state)  # type: ignore[arg-type]
             if level == 0 and m.rewind is None:
                 # Training stopped before the rewind step: rewind to where level 0 ended.
-                m.rewind = res.captured if res.captured is not None else _params(m.model)
+                m.rewind = res.captured if res.captured is not None else params_of(m.model)
             try:  # the reference's level finish, without checkpoints
-                outcome = _finish(m.model, level, res.stats, partial(on_level, i))
+                outcome = finish_level(m.model, level, res.stats, partial(on_level, i))
             except Exception as err:  # the reporter stopped this member (pruned, interrupted, timed out)
                 errors[i] = err
                 continue

@@ -26,7 +26,7 @@ import torch
 from torch.nn import functional as F
 
 from core.nets.dendritic import DANN
-from core.nets.population_mlp import batched_linear
+from core.nets.mlp_batched import batched_linear
 
 __all__ = ["PopulationDANN"]
 
