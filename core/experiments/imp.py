@@ -24,11 +24,13 @@ from core.config import config_hash
 from core.contract import Reporter, Result, RunContext, register_experiment
 from core.data.tasks import SplitData, concat_tasks, split_rows
 from core.lottery.config import MNIST_TASKS, ImpConfig
-from core.lottery.imp import run_imp
+from core.lottery.imp import LevelOutcome, OnLevel, run_imp
 from core.lottery.pruning import prunable_names
+from core.lottery.train import TrainStats
 from core.nets.mlp import MaskedMLP
 
-__all__ = ["ImpConfig", "run_imp_experiment", "build_data", "build_model", "final_metrics"]
+__all__ = ["ImpConfig", "run_imp_experiment", "build_data", "build_model", "final_metrics", "level_callback",
+           "imp_result", "REPORTED"]
 
 # Per-level keys passed to the reporter (everything else stays in the level history).
 REPORTED = ("val_acc", "val_min_task_acc", "val_loss", "test_acc", "test_min_task_acc", "n_params", "prunable",
@@ -68,6 +70,39 @@ def build_model(cfg: ImpConfig, data: SplitData) -> MaskedMLP:
     return MaskedMLP(data.layout.n_in, cfg.model.widths, data.layout.n_out, cfg.model.activation)
 
 
+def level_callback(cfg: ImpConfig, data: SplitData, reporter: Reporter) -> OnLevel:
+    """The ``on_level`` of one run: analyse the level, report its ``REPORTED`` keys, return all metrics."""
+
+    def on_level(level: int, model: MaskedMLP, stats: TrainStats | None) -> dict[str, float]:
+        metrics, _graph = level_metrics(model, data, cfg.imp.prune_bias)
+        metrics.update(level=float(level), train_steps=float(stats.steps), best_epoch=float(stats.best_epoch))
+        reporter.report(level, {k: metrics[k] for k in REPORTED})
+        return metrics
+
+    return on_level
+
+
+def imp_result(cfg: ImpConfig, model: MaskedMLP, levels: list[LevelOutcome], data: SplitData, start: float,
+               out_dir: Path) -> Result:
+    """A finished run's Result: final metrics, split summary, trajectories and pictures under ``out_dir``."""
+    history = [lv.metrics for lv in levels]
+    summary = split_summary(history, data.layout.k, cfg.analysis.ticket_tolerance)
+    metrics = {**final_metrics(history, summary), "wall_time_s": time.perf_counter() - start}
+    artifacts: dict[str, Path] = {}
+    traj = None
+    if cfg.analysis.trajectories:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        wnames = [n for n in model.param_masks() if n.endswith("weight")]
+        traj = trajectories([lv.trained for lv in levels], wnames, [lv.masks for lv in levels])
+        artifacts["trajectories"] = out_dir / "imp_trajectories.npz"
+        np.savez_compressed(artifacts["trajectories"], values=traj.astype(np.float32))
+    if cfg.analysis.plots:
+        from core.experiments.imp_plots import imp_figures
+
+        artifacts.update(imp_figures(history, levels, data.layout, summary, out_dir, traj))
+    return Result(metrics=metrics, artifacts=artifacts, extra={"history": history, "config_hash": config_hash(cfg)})
+
+
 @register_experiment("imp", ImpConfig)
 def run_imp_experiment(cfg: ImpConfig, reporter: Reporter, ctx: RunContext) -> Result:
     """IMP on concatenated tasks; reports each level, returns split / ticket metrics and pictures."""
@@ -80,30 +115,7 @@ def run_imp_experiment(cfg: ImpConfig, reporter: Reporter, ctx: RunContext) -> R
     p0 = sum(model.param_masks()[n][1].numel() for n in names)
     # ImpConfig checked the target against its own count of P0; the built model must agree.
     assert p0 == cfg.prunable_count(), (p0, cfg.prunable_count())
-
-    def on_level(level: int, m: MaskedMLP, stats) -> dict[str, float]:
-        metrics, _graph = level_metrics(m, data, cfg.imp.prune_bias)
-        metrics.update(level=float(level), train_steps=float(stats.steps), best_epoch=float(stats.best_epoch))
-        reporter.report(level, {k: metrics[k] for k in REPORTED})
-        return metrics
-
-    run_id = config_hash(cfg)
     ckpt = Path(ctx.workdir) / "imp_checkpoints" if cfg.checkpoint else None
-    levels = run_imp(model, data, cfg.train, cfg.imp, cfg.seed, on_level, ckpt, run_id)
-    history = [lv.metrics for lv in levels]
-    summary = split_summary(history, data.layout.k, cfg.analysis.ticket_tolerance)
-    metrics = {**final_metrics(history, summary), "wall_time_s": time.perf_counter() - start}
-    artifacts: dict[str, Path] = {}
-    out_dir = Path(ctx.workdir)
-    traj = None
-    if cfg.analysis.trajectories:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        wnames = [n for n in model.param_masks() if n.endswith("weight")]
-        traj = trajectories([lv.trained for lv in levels], wnames, [lv.masks for lv in levels])
-        artifacts["trajectories"] = out_dir / "imp_trajectories.npz"
-        np.savez_compressed(artifacts["trajectories"], values=traj.astype(np.float32))
-    if cfg.analysis.plots:
-        from core.experiments.imp_plots import imp_figures
-
-        artifacts.update(imp_figures(history, levels, data.layout, summary, out_dir, traj))
-    return Result(metrics=metrics, artifacts=artifacts, extra={"history": history, "config_hash": run_id})
+    levels = run_imp(model, data, cfg.train, cfg.imp, cfg.seed, level_callback(cfg, data, reporter), ckpt,
+                     config_hash(cfg))
+    return imp_result(cfg, model, levels, data, start, Path(ctx.workdir))

@@ -17,14 +17,11 @@ import time
 from pathlib import Path
 from typing import Hashable, Sequence
 
-import numpy as np
 import torch
 
-from core.analysis.level import level_metrics, split_summary, trajectories
-from core.config import config_hash
 from core.contract import Reporter, Result, RunContext, register_population
 from core.data.tasks import SplitData
-from core.experiments.imp import REPORTED, build_data, build_model, final_metrics
+from core.experiments.imp import build_data, build_model, imp_result, level_callback
 from core.lottery.config import MNIST_TASKS, DataConfig, ImpConfig
 from core.lottery.imp_batched import Member, run_imp_population
 
@@ -43,28 +40,6 @@ def imp_population_key(cfg: ImpConfig) -> Hashable:
     model = (tuple(cfg.model.widths), cfg.model.activation)
     momentum = t.momentum if t.optimizer == "sgd" else None
     return ("imp", data, model, (t.optimizer, momentum, t.batch_size, t.max_epochs, t.max_steps))
-
-
-def _summary(cfg: ImpConfig, m: Member, data: SplitData, start: float, out_dir: Path) -> Result:
-    """The member's Result, built as :func:`core.experiments.imp.run_imp_experiment` builds it."""
-    levels = m.levels
-    history = [lv.metrics for lv in levels]
-    summary = split_summary(history, data.layout.k, cfg.analysis.ticket_tolerance)
-    metrics = {**final_metrics(history, summary), "wall_time_s": time.perf_counter() - start}
-    artifacts: dict[str, Path] = {}
-    traj = None
-    if cfg.analysis.trajectories:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        wnames = [n for n in m.model.param_masks() if n.endswith("weight")]
-        traj = trajectories([lv.trained for lv in levels], wnames, [lv.masks for lv in levels])
-        artifacts["trajectories"] = out_dir / "imp_trajectories.npz"
-        np.savez_compressed(artifacts["trajectories"], values=traj.astype(np.float32))
-    if cfg.analysis.plots:
-        from core.experiments.imp_plots import imp_figures
-
-        artifacts.update(imp_figures(history, levels, data.layout, summary, out_dir, traj))
-    extra = {"history": history, "config_hash": config_hash(cfg)}
-    return Result(metrics=metrics, artifacts=artifacts, extra=extra)
 
 
 @register_population("imp", key=imp_population_key)
@@ -86,15 +61,14 @@ def run_imp_population_experiment(
         model = build_model(cfg, data).to(ctx.device)
         members.append(Member(model, data, cfg.train, cfg.imp, cfg.seed, cfg.model.activation))
     results: list[Result | BaseException | None] = [None] * len(configs)
+    # Each member's level callback and Result are the reference's own (core.experiments.imp).
+    callbacks = [level_callback(cfg, m.data, rep) for cfg, m, rep in zip(configs, members, reporters)]
 
     def on_level(i: int, level: int, model, stats) -> dict[str, float]:
-        metrics, _graph = level_metrics(model, members[i].data, configs[i].imp.prune_bias)
-        metrics.update(level=float(level), train_steps=float(stats.steps), best_epoch=float(stats.best_epoch))
-        reporters[i].report(level, {k: metrics[k] for k in REPORTED})
-        return metrics
+        return callbacks[i](level, model, stats)
 
     def on_done(i: int, m: Member) -> None:
-        results[i] = _summary(configs[i], m, m.data, start, Path(ctx.workdir) / f"member_{i:03d}")
+        results[i] = imp_result(configs[i], m.model, m.levels, m.data, start, Path(ctx.workdir) / f"member_{i:03d}")
 
     errors = run_imp_population(members, on_level, on_done, mode)
     return [err if err is not None else res for err, res in zip(errors, results)]  # type: ignore[misc]

@@ -24,7 +24,7 @@ from core.nets.mlp import MaskedMLP
 if TYPE_CHECKING:
     from core.lottery.config import ImpSection, TrainConfig
 
-__all__ = ["LevelOutcome", "run_imp", "load_checkpoints", "params_of", "masks_of", "load_params", "level_seed",
+__all__ = ["LevelOutcome", "OnLevel", "run_imp", "load_checkpoints", "params_of", "masks_of", "load_params", "level_seed",
            "prune_plan", "prune_and_rewind", "finish_level"]
 
 OnLevel = Callable[[int, MaskedMLP, TrainStats | None], Mapping[str, float]]
