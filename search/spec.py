@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 
 from core import ConfigError, get_experiment
 from core.config import check, field_paths, from_dict, replace_path, replace_paths
-from search.choices import make_pruner, make_sampler
+from search.samplers import make_pruner, make_sampler
 from search.space import Param, parse_param
 from search.study_file import ConfirmSection, Resources, StudySection, parse_duration, validate_file
 from search.yamlfile import MAX_FILE_BYTES, SpecError, read_yaml

@@ -21,7 +21,7 @@ from pydantic.dataclasses import dataclass
 
 from core.config import check
 from core.errors import ConfigError
-from search.choices import PRUNERS, SAMPLERS
+from search.samplers import PRUNERS, SAMPLERS
 from search.field_errors import one_line
 from search.yamlfile import SpecError
 

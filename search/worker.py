@@ -23,7 +23,7 @@ from typing import Any
 
 import optuna
 
-from search.choices import make_pruner, make_sampler
+from search.samplers import make_pruner, make_sampler
 from search.objective import Objective
 from search.population import run_population_round
 from search.spec import StudySpec

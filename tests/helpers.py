@@ -59,7 +59,7 @@ def optimize_here(tmp_path: Path, doc: dict, n: int, population: int = 0):
     ``study.optimize``, or in population rounds of ``population`` trainings. Returns the study."""
     import threading
 
-    from search.choices import make_pruner, make_sampler
+    from search.samplers import make_pruner, make_sampler
     from search.launch import prepare_study
     from search.objective import Objective
     from search.population import run_population_round

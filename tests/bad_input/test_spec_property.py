@@ -122,7 +122,7 @@ def _arg_names(factory) -> list[str]:
 
 @st.composite
 def _sampler_or_pruner(draw):
-    from search.choices import PRUNERS, SAMPLERS
+    from search.samplers import PRUNERS, SAMPLERS
 
     registry, section = draw(st.sampled_from([(SAMPLERS, "sampler"), (PRUNERS, "pruner")]))
     name = draw(st.sampled_from(registry.names()))

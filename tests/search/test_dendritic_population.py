@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from core import NullReporter, RunContext, get_experiment
 from core.config import from_dict
-from search.choices import make_pruner, make_sampler
+from search.samplers import make_pruner, make_sampler
 from search.launch import prepare_study
 from search.objective import Objective
 from search.population import run_population_round

@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.choices import PRUNERS, SAMPLERS, make_pruner, make_sampler
+from search.samplers import PRUNERS, SAMPLERS, make_pruner, make_sampler
 from search.launch import prepare_study
 from search.objective import Objective
 from search.records import trial_record

@@ -12,7 +12,7 @@ import pytest
 from matplotlib.image import imread
 from optuna.artifacts import get_all_artifact_meta
 
-from search.choices import make_pruner
+from search.samplers import make_pruner
 from search.launch import prepare_study
 from search.objective import Objective
 from search.report import main, write_report
