@@ -62,7 +62,7 @@ def optimize_here(tmp_path: Path, doc: dict, n: int, population: int = 0):
     from search.samplers import make_pruner, make_sampler
     from search.launch import prepare_study
     from search.objective import Objective
-    from search.population import run_population_round
+    from search.population_rounds import run_population_round
     from search.spec import parse_spec
     from search.storage import artifact_store
 

@@ -14,7 +14,7 @@ from core.config import from_dict
 from search.samplers import make_sampler
 from search.launch import prepare_study
 from search.objective import Objective
-from search.population import run_population_round
+from search.population_rounds import run_population_round
 from search.records import trial_record
 from search.spec import SpecError, parse_spec
 from search.storage import artifact_store
