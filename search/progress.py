@@ -12,7 +12,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search.spec import StudySpec
 from search.records import trial_record
 
-__all__ = ["Progress", "format_duration", "describe_trial"]
+__all__ = ["Progress", "format_duration", "describe_trial", "short"]
 
 
 def format_duration(seconds: float) -> str:
@@ -22,15 +22,16 @@ def format_duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
 
 
-def _short(value: object) -> str:
+def short(value: object) -> str:
+    """A value as the progress lines, the summary, the report and rerun show it: floats to 4 significant digits."""
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def describe_trial(t: FrozenTrial) -> str:
     """``trial 7 COMPLETE  value=0.93  x=1.2 y=-0.3  (4.1 s)`` or the failure reason."""
-    params = " ".join(f"{k}={_short(v)}" for k, v in t.params.items())
+    params = " ".join(f"{k}={short(v)}" for k, v in t.params.items())
     if t.state == TrialState.COMPLETE:
-        outcome = "values=" + ",".join(_short(v) for v in t.values) if len(t.values) > 1 else f"value={_short(t.value)}"
+        outcome = "values=" + ",".join(short(v) for v in t.values) if len(t.values) > 1 else f"value={short(t.value)}"
         if isinstance(trial_record(t).get("n_seeds"), (int, float)):  # study.replicates: a mean over seeds
             outcome += f" (mean of {int(trial_record(t)['n_seeds'])} seeds)"
     else:

@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from core.errors import ConfigError
 from search import plots, report_answers
-from search.progress import _short, describe_trial
+from search.progress import describe_trial, short
 from search.cli import add_storage, add_study_file, input_error
 from search.spec import StudySpec, load_spec
 from search.records import trial_record
@@ -49,7 +49,7 @@ def report_dir(spec: StudySpec) -> Path:
 
 def _cell(value: object) -> str:
     """A Markdown table cell: short numbers, no pipes or newlines to break the row."""
-    return _short(value).replace("|", "\\|").replace("\n", " ")
+    return short(value).replace("|", "\\|").replace("\n", " ")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:

@@ -28,10 +28,10 @@ from core.config import config_hash, from_dict
 from core.contract import PrintReporter
 from core.replicates import run_replicates
 from search.objective import provenance
-from search.progress import _short
+from search.progress import short
 from search.cli import add_storage, add_study_file, input_error
 from search.replicates import ReplicateReporter, combine
-from search.report import open_existing_study
+from search.studies import open_existing_study
 from search.spec import StudySpec, load_spec
 from search.storage import StorageUnavailable
 from search.records import trial_record
@@ -127,7 +127,7 @@ def _history_line(stored: Sequence[Mapping[str, float]], new: Sequence[Mapping[s
         if old != now:
             keys = [k for k in old if k in now and old[k] != now[k]] or sorted(set(old) ^ set(now))
             return (f"history: first difference at step {old.get('step')} ({keys[0]}: stored "
-                    f"{_short(old.get(keys[0]))}, rerun {_short(now.get(keys[0]))})")
+                    f"{short(old.get(keys[0]))}, rerun {short(now.get(keys[0]))})")
     if len(stored) != len(new):
         return (f"history: same over the first {min(len(stored), len(new))} steps; "
                 f"stored {len(stored)} steps, rerun {len(new)}")
@@ -178,7 +178,7 @@ def rerun(spec: StudySpec, trial: FrozenTrial, *, device: str = "cpu", quiet: bo
            if isinstance(v, (int, float)) and k not in _NOT_METRICS}
     names = [*(m for m in spec.study.metrics if m in old or m in new),
              *sorted((set(old) | set(new)) - set(spec.study.metrics))]
-    rows = [[n, _short(old[n]) if n in old else "-", _short(new[n]) if n in new else "-",
+    rows = [[n, short(old[n]) if n in old else "-", short(new[n]) if n in new else "-",
              _diff(old.get(n), new.get(n))] for n in names]
     print(_table(["metric", "stored", "rerun", "diff"], rows))
     print(_history_line(attrs.get("history") or [], recorder.history))
@@ -187,8 +187,8 @@ def rerun(spec: StudySpec, trial: FrozenTrial, *, device: str = "cpu", quiet: bo
         print(f"{label}: stored {attrs.get(key, '-')}, current {now[key]} ({same})")
     print(f"device: stored {attrs.get('device', '-')}, rerun {device}")
     wall = attrs.get("wall_time_s")
-    print(f"wall time: stored {_short(float(wall)) if wall is not None else '-'} s, "
-          f"rerun {_short(time.monotonic() - started)} s")
+    print(f"wall time: stored {short(float(wall)) if wall is not None else '-'} s, "
+          f"rerun {short(time.monotonic() - started)} s")
     return 0
 
 

@@ -6,7 +6,7 @@ from collections import Counter
 
 import optuna
 
-from search.progress import _short
+from search.progress import short
 from search.spec import StudySpec
 from search.storage import public_url, sqlite_path
 
@@ -23,11 +23,11 @@ def summary(study: optuna.Study, spec: StudySpec) -> str:
         front = study.best_trials
         lines.append(f"pareto front ({metric}; {', '.join(spec.study.directions)}): {len(front)} trials")
         for t in front[:10]:
-            lines.append(f"  trial {t.number}: {[_short(v) for v in t.values]}  {t.params}")
+            lines.append(f"  trial {t.number}: {[short(v) for v in t.values]}  {t.params}")
     elif counts["COMPLETE"]:
         best = study.best_trial
-        lines.append(f"best {metric} ({spec.study.directions[0]}): {_short(best.value)}  (trial {best.number})")
-        lines.append("best params: " + ", ".join(f"{k}={_short(v)}" for k, v in best.params.items()))
+        lines.append(f"best {metric} ({spec.study.directions[0]}): {short(best.value)}  (trial {best.number})")
+        lines.append("best params: " + ", ".join(f"{k}={short(v)}" for k, v in best.params.items()))
     else:
         lines.append("no completed trial yet")
     path = sqlite_path(spec.study.storage)

@@ -10,6 +10,7 @@ are not restricted.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import json
 from pathlib import Path
@@ -142,8 +143,15 @@ def test_password_is_in_no_attribute_report_or_launch_output(storage_url, write_
 
 def test_dashboard_binds_to_loopback_by_default() -> None:
     assert search.dashboard.DEFAULT_HOST == "127.0.0.1"
-    assert search.dashboard._parser().parse_args(["s.yaml"]).host == "127.0.0.1"
-    assert search.launch._parser().parse_args(["s.yaml"]).dashboard_host == "127.0.0.1"
+    assert _parsed(search.dashboard, ["s.yaml"]).host == "127.0.0.1"
+    assert _parsed(search.launch, ["s.yaml"]).dashboard_host == "127.0.0.1"
+
+
+def _parsed(command, argv: list[str]) -> argparse.Namespace:
+    """``argv`` parsed by a command module's own options (its public ``add_arguments``)."""
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    return parser.parse_args(argv)
 
 
 def test_local_ray_starts_without_its_dashboard() -> None:

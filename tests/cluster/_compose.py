@@ -18,7 +18,8 @@ import yaml
 from tests.helpers import ROOT
 
 __all__ = ["DOCKER", "COMPOSE_FILE", "CPU_OVERRIDE", "ENV_EXAMPLE", "DOCKERFILE", "InterpolationError",
-           "read_env_file", "interpolate", "load_yaml", "load_compose", "command_script", "service_env"]
+           "Reset", "read_env_file", "interpolate", "load_yaml", "load_compose", "command_script",
+           "service_env"]
 
 DOCKER = ROOT / "docker"
 COMPOSE_FILE = DOCKER / "docker-compose.yml"
@@ -34,7 +35,7 @@ class InterpolationError(ValueError):
     """A required variable (``${VAR:?message}``) is missing, as compose would refuse to start."""
 
 
-class _Reset:
+class Reset:
     """Compose's ``!reset`` tag in override files (drop the inherited value)."""
 
 
@@ -42,7 +43,7 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
-_Loader.add_constructor("!reset", lambda loader, node: _Reset())
+_Loader.add_constructor("!reset", lambda loader, node: Reset())
 
 
 def read_env_file(path: Path) -> dict[str, str]:

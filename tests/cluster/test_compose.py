@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 
 from tests.cluster._compose import (COMPOSE_FILE, CPU_OVERRIDE, DOCKERFILE, ENV_EXAMPLE, InterpolationError,
-                                    _Reset, command_script, load_compose, load_yaml, read_env_file,
+                                    Reset, command_script, load_compose, load_yaml, read_env_file,
                                     service_env)
 
 SECRETS = {"POSTGRES_PASSWORD": "test-password-0123", "RAY_AUTH_TOKEN": "ab" * 32}
@@ -33,7 +33,7 @@ def _schema_validator() -> jsonschema.Validator:
 
 
 def _without_reset(doc):
-    if isinstance(doc, _Reset):
+    if isinstance(doc, Reset):
         return {}
     if isinstance(doc, dict):
         return {k: _without_reset(v) for k, v in doc.items()}
@@ -156,7 +156,7 @@ def test_workers_scale_and_reserve_gpus() -> None:
     assert devices[0]["capabilities"] == ["gpu"] and devices[0]["driver"] == "nvidia"
     for name in ("ray-head", "ray-worker"):
         assert doc["services"][name]["shm_size"] == "2gb", name
-    assert isinstance(load_yaml(CPU_OVERRIDE)["services"]["ray-worker"]["deploy"], _Reset)
+    assert isinstance(load_yaml(CPU_OVERRIDE)["services"]["ray-worker"]["deploy"], Reset)
 
 
 def test_launch_stops_gracefully_and_keeps_the_study() -> None:

@@ -42,7 +42,7 @@ def _cfg(**over) -> ImpConfig:
     return cfg
 
 
-def _scrambled(real):
+def scrambled(real):
     """``build_data`` with every task's test labels permuted (its own generator per task)."""
 
     def build(cfg, ctx):
@@ -71,7 +71,7 @@ def test_objective_and_ticket_decisions_ignore_scrambled_test_labels(monkeypatch
     cfg = _cfg(seed=1)
     clean = get_experiment("imp").run(cfg, NullReporter(), RunContext())
     assert clean.metrics["split_level"] == 5.0 and clean.metrics["val_split_min_task_acc"] > 0.5  # a real split
-    monkeypatch.setattr(imp_mod, "build_data", _scrambled(imp_mod.build_data))
+    monkeypatch.setattr(imp_mod, "build_data", scrambled(imp_mod.build_data))
     dirty = get_experiment("imp").run(cfg, NullReporter(), RunContext())
     _assert_blind_to_test(clean, dirty)
     # ... and the scrambling reached the run: the test twins moved
@@ -82,7 +82,7 @@ def test_objective_and_ticket_decisions_ignore_scrambled_test_labels(monkeypatch
 def test_the_population_is_blind_to_test_labels_too(monkeypatch):
     cfgs = [_cfg(seed=1), _cfg(seed=0)]
     clean = run_imp_population_experiment(cfgs, [NullReporter()] * 2, RunContext())
-    monkeypatch.setattr(pop_mod, "build_data", _scrambled(pop_mod.build_data))
+    monkeypatch.setattr(pop_mod, "build_data", scrambled(pop_mod.build_data))
     dirty = run_imp_population_experiment(cfgs, [NullReporter()] * 2, RunContext())
     for c, d in zip(clean, dirty):
         _assert_blind_to_test(c, d)

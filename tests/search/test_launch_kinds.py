@@ -16,8 +16,8 @@ from search.records import trial_record
 from search.rerun import main as rerun_main
 from search.storage import artifact_store
 from tests.helpers import run_cli, study_doc
-from tests.search.test_report import _check_png
-from tests.search.test_rerun import _rows
+from tests.search.test_report import check_png
+from tests.search.test_rerun import rerun_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
 TIMES = {"train_time_s"}  # measured, not computed: the only metrics a rerun cannot repeat
@@ -54,14 +54,14 @@ def _check_pictures(study, trial, store, tmp_path: Path, expected: set[str]) -> 
         copy.parent.mkdir(exist_ok=True)
         with store.open_reader(meta.artifact_id) as reader:
             copy.write_bytes(reader.read())
-        _check_png(copy)
+        check_png(copy)
 
 
 def _check_rerun(path: Path, trial, metric: str, capsys) -> None:
     assert rerun_main([str(path), "--trial", str(trial.number), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "matches the stored one" in out, out
-    rows = _rows(out)
+    rows = rerun_rows(out)
     assert len(rows) > 5 and list(rows)[0] == metric, out
     assert all("-" not in row[:2] for row in rows.values()), f"a metric only on one side:\n{out}"
     differ = {name: row for name, row in rows.items() if row[2] != "0" and name not in TIMES}

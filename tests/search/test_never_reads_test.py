@@ -56,7 +56,7 @@ def test_dendritic_search_is_blind_to_the_test_labels(tmp_path, monkeypatch) -> 
     assert all(trial_record(a)["n_seeds"] == 2.0 for a, _ in done)
 
 
-def _imp_doc() -> dict:
+def imp_doc() -> dict:
     return {
         "study": {"name": "blind-imp", "direction": "maximize", "metric": "val_split_min_task_acc", "n_trials": 4,
                   "replicates": 2, "sampler": {"name": "random", "seed": 2}, "pruner": {"name": "none"}},
@@ -71,11 +71,11 @@ def _imp_doc() -> dict:
 
 def test_imp_search_is_blind_to_the_test_labels(tmp_path, monkeypatch) -> None:
     import core.experiments.imp_population as imp_population
-    from tests.core.test_imp_validation import _scrambled
+    from tests.core.test_imp_validation import scrambled
 
-    plain = optimize_here(tmp_path / "plain", _imp_doc(), 4, population=4).get_trials()
-    monkeypatch.setattr(imp_population, "build_data", _scrambled(imp_population.build_data))
-    blind = optimize_here(tmp_path / "blind", _imp_doc(), 4, population=4).get_trials()
+    plain = optimize_here(tmp_path / "plain", imp_doc(), 4, population=4).get_trials()
+    monkeypatch.setattr(imp_population, "build_data", scrambled(imp_population.build_data))
+    blind = optimize_here(tmp_path / "blind", imp_doc(), 4, population=4).get_trials()
     assert [t.state for t in plain] == [TrialState.COMPLETE] * 4
     for a, b in zip(plain, blind):
         assert (a.params, a.state, a.values, a.intermediate_values) == (b.params, b.state, b.values,

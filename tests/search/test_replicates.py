@@ -114,9 +114,9 @@ def test_bad_replicates_name_the_field(value) -> None:
 
 
 def test_replicates_trained_as_population_members_equal_their_runs_alone(tmp_path) -> None:
-    from tests.search.test_never_reads_test import _imp_doc
+    from tests.search.test_never_reads_test import imp_doc
 
-    doc = _imp_doc()
+    doc = imp_doc()
     doc["study"]["n_trials"] = 2
     trials = optimize_here(tmp_path, doc, 2, population=4).get_trials()  # 2 trials x 2 seeds: one population
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2

@@ -48,7 +48,7 @@ def mixed_doc(name: str = "rep", **study) -> dict:
                      search_space={"fail": {"type": "categorical", "choices": ["none", "raise", "nan"]}})
 
 
-def _check_png(path: Path) -> None:
+def check_png(path: Path) -> None:
     data = path.read_bytes()
     assert data[:8] == PNG_MAGIC and len(data) > 1000, path
     image = imread(path)
@@ -84,7 +84,7 @@ def test_report_cli_single_objective(write_study, tmp_path: Path) -> None:
     assert {p.name for p in out.glob("*.png")} == pngs
     for name in pngs:
         assert f"]({name})" in text
-        _check_png(out / name)
+        check_png(out / name)
     assert _artifact_names(study) == Counter(pngs | {"report.md"})
 
     write_report(study, spec, out)  # a second report replaces the artifacts, it does not add copies
@@ -102,7 +102,7 @@ def test_report_multi_objective_pareto(write_study, tmp_path: Path) -> None:
     assert "`loss` (minimize), `n_params` (minimize)" in text
     assert "| 1 | 0 | 0.3333 | 2 |" in text, "the best-loss trial heads the front"
     assert "`n_params` is the same in every completed trial" in text  # synthetic: always 2
-    _check_png(tmp_path / "out" / "pareto_front.png")
+    check_png(tmp_path / "out" / "pareto_front.png")
     assert "pareto_front.png" in _artifact_names(study)
 
 

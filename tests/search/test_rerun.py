@@ -27,7 +27,7 @@ def rerun_study(write_study):
     return path, study
 
 
-def _rows(out: str) -> dict[str, list[str]]:
+def rerun_rows(out: str) -> dict[str, list[str]]:
     """metric → [stored, rerun, diff] from the printed table."""
     rows = [[c.strip() for c in line.split("|")] for line in out.splitlines() if line.count(" | ") == 3]
     return {r[0]: r[1:] for r in rows[1:]}
@@ -39,7 +39,7 @@ def test_rerun_reproduces_a_deterministic_trial(rerun_study, capsys) -> None:
     out = capsys.readouterr().out
     stored = trial_record(study.trials[0])
     assert f"config hash {stored['config_hash']}: matches the stored one" in out
-    rows = _rows(out)
+    rows = rerun_rows(out)
     assert list(rows) == ["loss", "n_params"], "the objective first, then the other metrics"
     assert rows["loss"] == [f"{stored['loss']:.4g}", f"{stored['loss']:.4g}", "0"]
     assert rows["n_params"] == ["2", "2", "0"]
@@ -85,9 +85,9 @@ def test_rerun_of_a_replicated_trial_reruns_every_seed(tmp_path, capsys) -> None
     import yaml
 
     from tests.helpers import optimize_here
-    from tests.search.test_never_reads_test import _imp_doc
+    from tests.search.test_never_reads_test import imp_doc
 
-    doc = _imp_doc()
+    doc = imp_doc()
     doc["study"]["n_trials"] = 1
     (trial,) = optimize_here(tmp_path, doc, 1, population=4).get_trials()
     path = tmp_path / "rep.yaml"
@@ -95,7 +95,7 @@ def test_rerun_of_a_replicated_trial_reruns_every_seed(tmp_path, capsys) -> None
     assert main([str(path), "--trial", "0", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "replicates: seeds 0, 1" in out
-    rows = _rows(out)
+    rows = rerun_rows(out)
     for name in ("val_split_min_task_acc", "val_split_min_task_acc_std", "split_ticket", "n_seeds", "val_acc"):
         assert rows[name][2] == "0", (name, rows[name])
     assert rows["n_seeds"][:2] == ["2", "2"]
