@@ -10,7 +10,6 @@ with ``artifact_error`` saying which artifacts were lost and why.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib.metadata
 import math
@@ -34,20 +33,12 @@ from search.records import trial_record, write_result, write_run
 from search.replicates import ReplicateReporter, combine, replicate_configs, replicate_seeds
 from search.space import suggest
 from search.spec import StudySpec
-from search.storage import through_outage
 from search.studies import Heartbeats, get_trial, spec_storage, study_id, trial_id
+from search.trial_run import Interrupted, TrialReporter, TrialRun
 
-__all__ = ["Interrupted", "TrialTimeout", "TrialReporter", "TrialRun", "Objective", "build_config", "provenance"]
+__all__ = ["Objective", "build_config", "provenance"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-class Interrupted(Exception):
-    """The launcher asked the workers to stop; the running trial ends as FAIL."""
-
-
-class TrialTimeout(Exception):
-    """The trial ran longer than ``resources.trial_timeout``."""
 
 
 @functools.cache
@@ -68,48 +59,6 @@ def provenance() -> dict[str, str]:
 def build_config(spec: StudySpec, params: Mapping[str, Any]) -> Any:
     """The experiment config with each dotted ``params`` entry set (the study's fixed values stay)."""
     return replace_paths(spec.experiment, params)
-
-
-class TrialReporter:
-    """core Reporter → ``trial.report`` / pruning, plus the launcher's stop and the time limit."""
-
-    def __init__(self, trial: optuna.Trial, spec: StudySpec, stop: threading.Event, started: float) -> None:
-        self.trial, self.spec, self.stop, self.started = trial, spec, stop, started
-        self.history: list[dict[str, float]] = []
-
-    def check(self, step: int) -> None:
-        """Raise when the launcher stops or the trial has run past ``resources.trial_timeout``."""
-        if self.stop.is_set():
-            raise Interrupted(f"interrupted by the launcher at step {step}")
-        limit = self.spec.resources.trial_timeout_s
-        if limit is not None and time.monotonic() - self.started > limit:
-            raise TrialTimeout(f"exceeded trial_timeout of {limit:g} s at step {step}")
-
-    def report(self, step: int, metrics: Mapping[str, float]) -> None:
-        self.history.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
-        self.check(step)
-        if self.spec.multi_objective:  # Optuna cannot prune multi-objective trials
-            return
-        value = metrics.get(self.spec.study.metrics[0])
-        if value is None:
-            return
-        if not math.isfinite(value):
-            raise Diverged(f"{self.spec.study.metrics[0]} is {value} at step {step}")
-        # A database restart must not fail a trial that is training well: report through it.
-        who, stopped = f"trial {self.trial.number}", self.stop.is_set
-        through_outage(lambda: self.trial.report(float(value), step), who, stopped)
-        if through_outage(self.trial.should_prune, who, stopped):
-            raise optuna.TrialPruned(f"pruned at step {step} with {self.spec.study.metrics[0]}={value:.6g}")
-
-
-@dataclasses.dataclass
-class TrialRun:
-    """One trial in flight: the Optuna trial, its reporter (which knows when it started), its config."""
-
-    trial: optuna.Trial
-    reporter: TrialReporter
-    config: Any = None
-    replicates: ReplicateReporter | None = None  # study.replicates > 1: the seeds' reports, averaged
 
 
 def _lock_path(workdir: Path) -> Path:

@@ -21,8 +21,9 @@ import optuna
 from optuna.trial import TrialState
 
 from core.config import config_hash
-from search.objective import Objective, TrialRun
+from search.objective import Objective
 from search.studies import Heartbeats
+from search.trial_run import TrialRun
 
 __all__ = ["run_population_round"]
 

@@ -85,7 +85,8 @@ def test_a_launch_with_population_runs_its_budget(tmp_path, write_study) -> None
 
 
 def test_a_failed_trial_leaves_checkpoints_and_its_retry_resumes(tmp_path, monkeypatch) -> None:
-    import search.objective as objective_module
+    from search.objective import build_config
+    from search.trial_run import TrialReporter
 
     doc = _imp_doc(tmp_path)
     doc["experiment"].update(checkpoint=True, imp={"levels": 3, "target_params": 30})
@@ -97,22 +98,22 @@ def test_a_failed_trial_leaves_checkpoints_and_its_retry_resumes(tmp_path, monke
     stop = threading.Event()
     objective = Objective(spec, device="cpu", threads=1, launch_id="t", artifacts=artifact_store(spec.study.artifacts),
                           stop=stop)
-    report = objective_module.TrialReporter.report
+    report = TrialReporter.report
 
     def stop_after_level_1(self, step, metrics):  # the launcher's Ctrl-C, arriving during level 2
         report(self, step, metrics)
         if step == 1:
             stop.set()
 
-    monkeypatch.setattr(objective_module.TrialReporter, "report", stop_after_level_1)
+    monkeypatch.setattr(TrialReporter, "report", stop_after_level_1)
     study.optimize(objective, n_trials=1, catch=(Exception,))
     first = study.get_trials()[0]
-    config = objective_module.build_config(spec, first.params)
+    config = build_config(spec, first.params)
     workdir = objective.workdir(config)
     assert first.state == TrialState.FAIL and trial_record(first)["fail_reason"].startswith("Interrupted")
     assert sorted(p.name for p in (workdir / "imp_checkpoints").glob("level_*.pt")) == ["level_000.pt", "level_001.pt"]
 
-    monkeypatch.setattr(objective_module.TrialReporter, "report", report)
+    monkeypatch.setattr(TrialReporter, "report", report)
     stop.clear()
     study.optimize(objective, n_trials=1, catch=(Exception,))
     retry = study.get_trials()[1]
