@@ -28,7 +28,8 @@ import optuna
 from optuna.trial import TrialState
 
 from search.cli import add_storage, add_study_file, input_error
-from search.dashboard import DEFAULT_HOST, DEFAULT_PORT, DashboardError, DashboardProcess
+from search.dashboard import DEFAULT_HOST, DEFAULT_PORT, DashboardError
+from search.dashboard_process import DashboardProcess
 from search.progress import Progress
 from search.records import trial_record
 from search.space import encode

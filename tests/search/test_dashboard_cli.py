@@ -14,7 +14,8 @@ import optuna
 import pytest
 from optuna.artifacts import upload_artifact
 
-from search.dashboard import DashboardError, DashboardProcess, is_loopback, main, study_url
+from search.dashboard import DashboardError, is_loopback, main, study_url
+from search.dashboard_process import DashboardProcess
 from search.launch import prepare_study
 from search.objective import Objective
 from search.spec import StudySpec, load_spec
