@@ -21,8 +21,8 @@ from pydantic.dataclasses import dataclass
 
 from core.config import check
 from core.errors import ConfigError
-from search.samplers import PRUNERS, SAMPLERS
 from search.field_errors import one_line
+from search.samplers import PRUNERS, SAMPLERS
 from search.yamlfile import SpecError
 
 __all__ = ["ConfirmSection", "Resources", "StudyFile", "StudySection", "parse_duration", "validate_file"]

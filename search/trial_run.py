@@ -13,7 +13,8 @@ import dataclasses
 import math
 import threading
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import optuna
 
@@ -22,7 +23,7 @@ from search.replicates import ReplicateReporter
 from search.spec import StudySpec
 from search.storage import through_outage
 
-__all__ = ["Interrupted", "TrialTimeout", "TrialReporter", "TrialRun"]
+__all__ = ["Interrupted", "TrialReporter", "TrialRun", "TrialTimeout"]
 
 
 class Interrupted(Exception):

@@ -23,9 +23,9 @@ from typing import Any
 
 import optuna
 
-from search.samplers import make_pruner, make_sampler
 from search.objective import Objective
 from search.population_rounds import run_population_round
+from search.samplers import make_pruner, make_sampler
 from search.spec import StudySpec
 from search.storage import artifact_store, open_storage, storage_outage, through_outage, wait_out
 from search.studies import adopt_orphans, budget_counts, fail_stale, open_existing_study, study_id
