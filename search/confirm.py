@@ -32,8 +32,8 @@ from typing import Any, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from core import ConfigError
-from core.config import config_hash, to_dict
+from core import ConfigError, get_experiment
+from core.config import config_hash, from_dict, to_dict
 from search.claims import claim
 from search.cli import add_storage, add_study_file, input_error
 from search.confirm_runs import Candidate, run_pending
@@ -95,8 +95,10 @@ def candidates(spec: StudySpec, trials: Sequence[FrozenTrial], top: int) -> list
             continue
         seen.add(trial_record(t)["config_hash"])
         rank = len(out) + 1 - bool(spec.study.enqueue)
-        out.append(Candidate(f"best {rank}", t.number, dict(t.params), t.values[0], build_config(spec, t.params),
-                             overrides))
+        # the trial's stored config, not one rebuilt from t.params: Optuna stores a categorical
+        # choice such as model.widths [64] encoded ('[64]'), which the objective decoded
+        config = from_dict(get_experiment(spec.kind).config_cls, trial_record(t)["config"], "config")
+        out.append(Candidate(f"best {rank}", t.number, dict(t.params), t.values[0], config, overrides))
     base_params = dict(spec.study.enqueue[0]) if spec.study.enqueue else {}
     for label, values in (spec.confirm.also if spec.confirm else {}).items():  # e.g. the baseline without resampling
         params = {**base_params, **values}

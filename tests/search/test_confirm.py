@@ -187,3 +187,21 @@ def test_confirm_also_with_an_unknown_field_names_it() -> None:
     with pytest.raises(SpecError) as info:
         parse_spec(study_doc("x", confirm={"metric": "loss", "also": {"v": {"nope": 1}}}))
     assert info.value.path.startswith("confirm.also.v.nope")
+
+
+def test_a_categorical_list_choice_is_confirmed_with_its_decoded_value(tmp_path) -> None:
+    """Optuna stores a list choice such as model.widths [12] encoded ('[12]'): confirmation runs the
+    trial's stored config, not one rebuilt from its encoded parameters."""
+    from tests.search.test_never_reads_test import imp_doc
+
+    doc = imp_doc()
+    doc["study"].update(storage=f"sqlite:///{tmp_path}/study.db", artifacts=str(tmp_path / "art"), n_trials=2,
+                        replicates=1, enqueue=[{"model.widths": [8, 8]}, {"model.widths": [12]}])
+    doc["search_space"] = {"model.widths": {"type": "categorical", "choices": [[8, 8], [12]]}}
+    doc["confirm"] = {"top": 2, "seeds": 2}
+    optimize_here(tmp_path, doc, 2)
+    (tmp_path / "imp.yaml").write_text(yaml.safe_dump(doc))
+    assert main([str(tmp_path / "imp.yaml")]) == 0
+    trials = optuna.load_study(study_name="blind-imp-confirm", storage=f"sqlite:///{tmp_path}/study.db").get_trials()
+    widths = {tuple(trial_record(t)["config"]["model"]["widths"]) for t in trials}
+    assert widths == {(8, 8), (12,)} and all(t.state == TrialState.COMPLETE for t in trials)
