@@ -75,12 +75,13 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="1 s trials only, fewer trials")
     p.add_argument("--smoke", action="store_true", help="3 trials of 0.1 s, one worker: does it run")
     p.add_argument("--peers", action="store_true", help="also plain Optuna processes and Ray Tune + OptunaSearch")
+    p.add_argument("--workers", default="1,2,8", help="comma-separated worker counts (default 1,2,8)")
     args = p.parse_args()
     backends = {"sqlite": "sqlite:///{tmp}/study.db"}
     if os.environ.get("SPARSESEARCH_TEST_POSTGRES"):
         backends["postgresql"] = os.environ["SPARSESEARCH_TEST_POSTGRES"]
     rows = [(1.0, 5, 20), (10.0, 10, 3)] if not args.quick else [(1.0, 5, 8)]
-    counts = (1, 2, 8)
+    counts = tuple(int(w) for w in args.workers.split(","))
     if args.smoke:
         rows, counts = [(0.1, 2, 3)], (1,)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, Python "
