@@ -9,7 +9,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test bench clean-runs
+.PHONY: setup demo test lint bench clean-runs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+# ruff (pinned in the test extras): lint rules and formatting as configured in pyproject.toml
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Every benchmark in benchmarks/, one after another, each printing its own markdown table (bench_imp: JSON)
 # (hours on a 2-core CPU; docs/results/performance.md has the tables and the machine).

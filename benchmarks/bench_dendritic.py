@@ -45,8 +45,9 @@ class MaskedDenseDANN(nn.Module):
         layer = dann.dendritic
         self.w = nn.Parameter(layer.dense_weight().clone())
         self.register_buffer("mask", layer.connection_mask().float())
-        self.b, self.sw, self.sb = (nn.Parameter(p.detach().clone()) for p in
-                                    (layer.dendrite_bias, layer.soma_weight[:, 0], layer.soma_bias))
+        self.b, self.sw, self.sb = (
+            nn.Parameter(p.detach().clone()) for p in (layer.dendrite_bias, layer.soma_weight[:, 0], layer.soma_bias)
+        )
         self.out = dann.out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,9 +66,14 @@ def _epoch_loop(model, data, plasticity: bool, device) -> float:
     hook = None
     if plasticity:
         steps = -(-data.train_x.shape[0] // BATCH)
-        hook = Plasticity(model.dendritic, opt, DendriticConfig().plasticity, steps_per_epoch=steps,
-                          total_steps=steps * DendriticConfig().train.epochs,
-                          gen=torch.Generator(device).manual_seed(0))
+        hook = Plasticity(
+            model.dendritic,
+            opt,
+            DendriticConfig().plasticity,
+            steps_per_epoch=steps,
+            total_steps=steps * DendriticConfig().train.epochs,
+            gen=torch.Generator(device).manual_seed(0),
+        )
     timer = _Timer()
     train(model, data, epochs=1, batch_size=BATCH, optimizer=opt, reporter=timer, on_step=hook)
     return timer.train_time
@@ -124,9 +130,11 @@ def main() -> None:
             settings += [("cpu", 1), ("cpu", os.cpu_count() or 1)]
         elif dev == "cuda" and torch.cuda.is_available():
             settings.append(("cuda", None))
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}"
-          + (f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"))
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}"
+        + (f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU")
+    )
     print(f"one MNIST epoch ({args.subset or 60000:,} samples), batch {BATCH}, Adam; best of {args.repeats}\n")
     print("| device | threads | model | samples/s | vs dense MLP |")
     print("|---|---|---|---:|---:|")

@@ -64,13 +64,17 @@ def trial_configs(n: int, epochs: int) -> list:
     """``n`` configs of the overnight study: its enqueued first trial, then seeded draws of its space."""
     doc = yaml.safe_load(STUDY.read_text())
     exp = doc["experiment"]
-    base = from_dict(get_experiment(exp["kind"]).config_cls,
-                     {k: v for k, v in exp.items() if k != "kind"} | {"plots": False})
+    base = from_dict(
+        get_experiment(exp["kind"]).config_cls, {k: v for k, v in exp.items() if k != "kind"} | {"plots": False}
+    )
     rng = random.Random(0)
     out = []
     for i in range(n):
-        values = dict(doc["study"]["enqueue"][0]) if i == 0 else \
-            {path: _draw(rng, s) for path, s in doc["search_space"].items()}
+        values = (
+            dict(doc["study"]["enqueue"][0])
+            if i == 0
+            else {path: _draw(rng, s) for path, s in doc["search_space"].items()}
+        )
         values.update({"seed": i, "train.epochs": epochs})
         out.append(replace_paths(base, values))
     return out
@@ -99,12 +103,15 @@ def bench(device: str, threads: int, sizes: list[int], seq_trials: int, epochs: 
     seq, wall, cpu = _timed(lambda: [exp.run(c, NullReporter(), ctx).metrics for c in configs[:seq_trials]])
     per_wall, per_cpu = wall / seq_trials, cpu / seq_trials
     label = f"{device}, {torch.get_num_threads()} thread(s)"
-    print(f"| {label} | sequential `run` | 1 | {wall:.1f} | {3600 / per_wall:,.0f} | 1.0 | {cpu:.1f} | "
-          f"{3600 / per_cpu:,.0f} | 1.0 | (reference, {seq_trials} trials) | |", flush=True)
+    print(
+        f"| {label} | sequential `run` | 1 | {wall:.1f} | {3600 / per_wall:,.0f} | 1.0 | {cpu:.1f} | "
+        f"{3600 / per_cpu:,.0f} | 1.0 | (reference, {seq_trials} trials) | |",
+        flush=True,
+    )
     for p in sizes:
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
-        out, w, c = _timed(lambda: exp.run_population(configs[:p], [NullReporter()] * p, ctx))
+        out, w, c = _timed(lambda p=p: exp.run_population(configs[:p], [NullReporter()] * p, ctx))
         errors = [r for r in out if isinstance(r, BaseException)]
         if errors:
             raise RuntimeError(f"population {p}: {errors[0]!r}")
@@ -114,8 +121,11 @@ def bench(device: str, threads: int, sizes: list[int], seq_trials: int, epochs: 
         if device.startswith("cuda"):
             peak = torch.cuda.max_memory_allocated() / 2**20
             mem = f"{peak:,.0f} MiB ({peak / p:,.1f} MiB/member)"
-        print(f"| {label} | population | {p} | {w:.1f} | {3600 * p / w:,.0f} | {per_wall * p / w:.1f} | {c:.1f} | "
-              f"{3600 * p / c:,.0f} | {per_cpu * p / c:.1f} | {same} of {shared} | {mem} |", flush=True)
+        print(
+            f"| {label} | population | {p} | {w:.1f} | {3600 * p / w:,.0f} | {per_wall * p / w:.1f} | {c:.1f} | "
+            f"{3600 * p / c:,.0f} | {per_cpu * p / c:.1f} | {same} of {shared} | {mem} |",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,12 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", default=os.environ.get("MNIST_DIR"), help="MNIST directory (default $MNIST_DIR)")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"# {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, torch {torch.__version__}, "
-          f"{time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.2f}; {args.epochs} epochs per trial")
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, torch {torch.__version__}, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.2f}; {args.epochs} epochs per trial"
+    )
     if "cuda" in args.devices and torch.cuda.is_available():
         print(f"# GPU: {torch.cuda.get_device_name()}")
-    print("| device, threads | run | P | wall s | trials/h (wall) | × seq (wall) | CPU s | trials/CPU-h | "
-          "× seq (CPU) | identical | peak GPU memory |")
+    print(
+        "| device, threads | run | P | wall s | trials/h (wall) | × seq (wall) | CPU s | trials/CPU-h | "
+        "× seq (CPU) | identical | peak GPU memory |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for device in args.devices.split(","):
         if device.startswith("cuda") and not torch.cuda.is_available():

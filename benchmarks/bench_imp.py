@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core import get_experiment  # noqa: E402
-from core.yamlfile import parse_yaml, read_yaml  # noqa: E402
 from core.config import config_hash, from_dict, replace_path, to_dict  # noqa: E402
 from core.contract import NullReporter, RunContext  # noqa: E402
+from core.yamlfile import parse_yaml, read_yaml  # noqa: E402
 
 
 class _JsonlReporter:
@@ -61,12 +61,30 @@ def _split(args) -> None:
             t = time.perf_counter()
             r = exp.run(cfg, NullReporter(), RunContext(workdir=Path(args.out) / f"n{noise}_s{seed}", threads=1))
             m = r.metrics
-            rows.append({"noise": noise, "seed": seed, "wall_s": round(time.perf_counter() - t, 1),
-                         **{k: round(m[k], 4) for k in ("val_dense_acc", "test_dense_acc", "split_level",
-                                                          "split_params", "val_split_min_task_acc",
-                                                          "test_split_min_task_acc", "still_ticket", "split_ticket",
-                                                          "test_acc", "test_min_task_acc", "max_zombies",
-                                                          "max_comatose")}})
+            rows.append(
+                {
+                    "noise": noise,
+                    "seed": seed,
+                    "wall_s": round(time.perf_counter() - t, 1),
+                    **{
+                        k: round(m[k], 4)
+                        for k in (
+                            "val_dense_acc",
+                            "test_dense_acc",
+                            "split_level",
+                            "split_params",
+                            "val_split_min_task_acc",
+                            "test_split_min_task_acc",
+                            "still_ticket",
+                            "split_ticket",
+                            "test_acc",
+                            "test_min_task_acc",
+                            "max_zombies",
+                            "max_comatose",
+                        )
+                    },
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "split_sweep.json").write_text(json.dumps(rows, indent=1))
@@ -84,9 +102,13 @@ def _file(args) -> None:
     t = time.perf_counter()
     r = exp.run(cfg, _JsonlReporter(out / "levels.jsonl"), RunContext(workdir=out, threads=args.threads))
     result = {
-        "config_hash": config_hash(cfg), "config": to_dict(cfg), "wall_s": round(time.perf_counter() - t, 1),
-        "machine": f"{platform.machine()}, {args.threads} torch thread(s)", "metrics": dict(r.metrics),
-        "history": r.extra.get("history", []), "artifacts": {k: str(v) for k, v in r.artifacts.items()},
+        "config_hash": config_hash(cfg),
+        "config": to_dict(cfg),
+        "wall_s": round(time.perf_counter() - t, 1),
+        "machine": f"{platform.machine()}, {args.threads} torch thread(s)",
+        "metrics": dict(r.metrics),
+        "history": r.extra.get("history", []),
+        "artifacts": {k: str(v) for k, v in r.artifacts.items()},
     }
     (out / "result.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result["metrics"]))

@@ -31,15 +31,19 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
+from core.config import from_dict  # noqa: E402
 from core.contract import RunContext  # noqa: E402
 from core.experiments.imp import build_data, build_model  # noqa: E402
 from core.lottery.config import ImpConfig  # noqa: E402
 from core.lottery.train import evaluate, task_loss, train_level  # noqa: E402
-from core.config import from_dict  # noqa: E402
 
-CONFIG = {"seed": 0, "data": {"task": "moons", "k": 2, "n_samples": 1000, "noise": 0.1},
-          "model": {"widths": [16, 16]}, "train": {"optimizer": "adam", "lr": 0.01, "batch_size": 64},
-          "imp": {"levels": 6, "target_params": 40}}
+CONFIG = {
+    "seed": 0,
+    "data": {"task": "moons", "k": 2, "n_samples": 1000, "noise": 0.1},
+    "model": {"widths": [16, 16]},
+    "train": {"optimizer": "adam", "lr": 0.01, "batch_size": 64},
+    "imp": {"levels": 6, "target_params": 40},
+}
 
 
 def _sync(device: str) -> None:
@@ -128,8 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--devices", default="cpu,cuda")
     args = p.parse_args(argv)
-    print(f"# {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"{time.strftime('%Y-%m-%d %H:%M')}, {args.epochs} epochs, best of {args.repeats}")
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, {args.epochs} epochs, best of {args.repeats}"
+    )
     print("| device | threads | row | samples/s | × DataLoader MLP |")
     print("|---|---|---|---|---|")
     runs = []

@@ -71,12 +71,21 @@ def _service_trials(url: str, tmp: str, steps: int) -> None:
 
 
 def _doc(url: str, tmp: str, steps: int) -> dict:
-    return {"study": {"name": "w", "storage": url, "artifacts": f"{tmp}/artifacts", "direction": "minimize",
-                      "metric": "loss", "n_trials": _TRIALS, "sampler": {"name": "random", "seed": 0},
-                      "pruner": {"name": "none"}},
-            "experiment": {"kind": "synthetic", "steps": steps, "step_seconds": 0.0},
-            "search_space": {"x": {"type": "float", "low": -3, "high": 3}, "y": {"type": "float", "low": -3, "high": 3}},
-            "resources": {"workers": 1}}
+    return {
+        "study": {
+            "name": "w",
+            "storage": url,
+            "artifacts": f"{tmp}/artifacts",
+            "direction": "minimize",
+            "metric": "loss",
+            "n_trials": _TRIALS,
+            "sampler": {"name": "random", "seed": 0},
+            "pruner": {"name": "none"},
+        },
+        "experiment": {"kind": "synthetic", "steps": steps, "step_seconds": 0.0},
+        "search_space": {"x": {"type": "float", "low": -3, "high": 3}, "y": {"type": "float", "low": -3, "high": 3}},
+        "resources": {"workers": 1},
+    }
 
 
 def _plain_trials(url: str, _tmp: str, steps: int) -> None:
@@ -119,16 +128,22 @@ def optuna_processes(storage: str, *, workers: int, trial_s: float, steps: int, 
         ctx = multiprocessing.get_context("spawn")
         out = ctx.Queue()
         started = time.perf_counter()
-        procs = [ctx.Process(target=_optuna_process, args=(url, name, trial_s, steps, per_worker, out))
-                 for _ in range(workers)]
+        procs = [
+            ctx.Process(target=_optuna_process, args=(url, name, trial_s, steps, per_worker, out))
+            for _ in range(workers)
+        ]
         for p in procs:
             p.start()
         stats = [out.get() for _ in procs]
         for p in procs:
             p.join()
         trials = optuna.load_study(study_name=name, storage=open_storage(url)).get_trials(deepcopy=False)
-    return _row(stats, trials=len(trials), failed=sum(t.state.name == "FAIL" for t in trials),
-                launch_s=time.perf_counter() - started)
+    return _row(
+        stats,
+        trials=len(trials),
+        failed=sum(t.state.name == "FAIL" for t in trials),
+        launch_s=time.perf_counter() - started,
+    )
 
 
 def _row(stats: list[dict], **fields) -> dict:
@@ -159,11 +174,16 @@ def ray_tune(_storage: str, *, workers: int, trial_s: float, steps: int, per_wor
         try:
             space = {"x": tune.uniform(-3, 3), "y": tune.uniform(-3, 3), "trial_s": trial_s, "steps": steps}
             tuner = tune.Tuner(
-                tune.with_resources(_tune_trial, {"cpu": min(1.0, 2.0 / workers)}), param_space=space,
-                tune_config=tune.TuneConfig(search_alg=OptunaSearch(metric="loss", mode="min", seed=0),
-                                            num_samples=per_worker * workers, max_concurrent_trials=workers,
-                                            reuse_actors=True),
-                run_config=tune.RunConfig(storage_path=tmp, verbose=0))
+                tune.with_resources(_tune_trial, {"cpu": min(1.0, 2.0 / workers)}),
+                param_space=space,
+                tune_config=tune.TuneConfig(
+                    search_alg=OptunaSearch(metric="loss", mode="min", seed=0),
+                    num_samples=per_worker * workers,
+                    max_concurrent_trials=workers,
+                    reuse_actors=True,
+                ),
+                run_config=tune.RunConfig(storage_path=tmp, verbose=0),
+            )
             started = time.perf_counter()
             results = tuner.fit()
             wall = time.perf_counter() - started

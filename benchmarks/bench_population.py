@@ -50,18 +50,32 @@ def trial_configs(n: int) -> list[ImpConfig]:
     rng = random.Random(0)
     out = []
     for seed in range(n):
-        out.append(from_dict(ImpConfig, {
-            "seed": seed,
-            "data": {"task": "moons", "k": 2, "n_samples": 1000, "noise": 0.1},
-            "model": {"widths": [16, 16]},
-            "train": {"optimizer": "adam", "lr": 10 ** rng.uniform(-3, -1.3), "batch_size": 64,
-                      "max_epochs": 100, "patience": 10},
-            "imp": {"levels": 6, "target_params": int(round(10 ** rng.uniform(1, 2.3))),
-                    "scope": rng.choice(["global", "layer"]), "prune_bias": rng.choice([False, True]),
-                    "rewind_step": rng.choice([0, 20, 100])},
-            "analysis": {"plots": False, "trajectories": False},
-            "checkpoint": False,
-        }))
+        out.append(
+            from_dict(
+                ImpConfig,
+                {
+                    "seed": seed,
+                    "data": {"task": "moons", "k": 2, "n_samples": 1000, "noise": 0.1},
+                    "model": {"widths": [16, 16]},
+                    "train": {
+                        "optimizer": "adam",
+                        "lr": 10 ** rng.uniform(-3, -1.3),
+                        "batch_size": 64,
+                        "max_epochs": 100,
+                        "patience": 10,
+                    },
+                    "imp": {
+                        "levels": 6,
+                        "target_params": int(round(10 ** rng.uniform(1, 2.3))),
+                        "scope": rng.choice(["global", "layer"]),
+                        "prune_bias": rng.choice([False, True]),
+                        "rewind_step": rng.choice([0, 20, 100]),
+                    },
+                    "analysis": {"plots": False, "trajectories": False},
+                    "checkpoint": False,
+                },
+            )
+        )
     return out
 
 
@@ -104,15 +118,23 @@ def member_bytes(cfg: ImpConfig) -> dict[str, int]:
     # masks and trained values of every level, kept for the analysis and the trajectories
     history = (cfg.imp.levels + 1) * 2 * n_param * 4
     row = sizes[0] * 4 + cfg.data.k * 8
-    n_train = cfg.data.n_samples - int(round(cfg.data.val_frac * cfg.data.n_samples)) - int(
-        round(cfg.data.test_frac * cfg.data.n_samples))
+    n_train = (
+        cfg.data.n_samples
+        - int(round(cfg.data.val_frac * cfg.data.n_samples))
+        - int(round(cfg.data.test_frac * cfg.data.n_samples))
+    )
     data = (cfg.data.n_samples + n_train) * row  # all splits, plus the epoch's shuffled training copy
     # activations kept for backward (pre- and post-activation per layer) and their gradients for
     # one batch, plus one validation forward
     n_val = int(round(cfg.data.val_frac * cfg.data.n_samples))
     acts = 4 * (3 * cfg.train.batch_size + n_val) * sum(sizes)
-    return {"state": state, "history": history, "data": data, "activations": acts,
-            "total": state + history + data + acts}
+    return {
+        "state": state,
+        "history": history,
+        "data": data,
+        "activations": acts,
+        "total": state + history + data + acts,
+    }
 
 
 def _seq_time(times: list[float], p: int) -> float:
@@ -122,7 +144,8 @@ def _seq_time(times: list[float], p: int) -> float:
 
 def _same(a, b) -> bool:
     return not isinstance(b, BaseException) and all(
-        a.metrics[k] == b.metrics[k] for k in a.metrics if k != "wall_time_s")
+        a.metrics[k] == b.metrics[k] for k in a.metrics if k != "wall_time_s"
+    )
 
 
 def main() -> None:
@@ -137,9 +160,16 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     cfgs = trial_configs(max(sizes + [args.seq_trials]))
     work = Path(args.workdir)
-    print(json.dumps({"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-                      "torch": torch.__version__,
-                      "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}))
+    print(
+        json.dumps(
+            {
+                "machine": platform.processor() or platform.machine(),
+                "cpus": os.cpu_count(),
+                "torch": torch.__version__,
+                "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            }
+        )
+    )
     mem = member_bytes(cfgs[0])
     print(json.dumps({"member_bytes_estimate": mem}))
     rows = []
@@ -153,10 +183,19 @@ def main() -> None:
             if base is None:  # one thread: the baseline of every ratio on this device
                 base_walls, base_cpus = walls, cpus
                 base, cpu_base = rate, cpu_rate
-            row = {"device": device, "threads": _threads(threads), "run": "sequential", "P": 1,
-                   "trials": args.seq_trials, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                   "trials_per_h": round(rate), "ratio": round(rate / base, 2),
-                   "trials_per_cpu_h": round(cpu_rate), "cpu_ratio": round(cpu_rate / cpu_base, 2)}
+            row = {
+                "device": device,
+                "threads": _threads(threads),
+                "run": "sequential",
+                "P": 1,
+                "trials": args.seq_trials,
+                "wall_s": round(wall, 2),
+                "cpu_s": round(cpu, 2),
+                "trials_per_h": round(rate),
+                "ratio": round(rate / base, 2),
+                "trials_per_cpu_h": round(cpu_rate),
+                "cpu_ratio": round(cpu_rate / cpu_base, 2),
+            }
             print(json.dumps(row), flush=True)
             rows.append(row)
             for mode in args.modes.split(","):
@@ -168,26 +207,38 @@ def main() -> None:
                     seq_wall, seq_cpu = _seq_time(base_walls, p), _seq_time(base_cpus, p)
                     n_cmp = min(p, args.seq_trials)
                     same = all(_same(a, b) for a, b in zip(ref[:n_cmp], res[:n_cmp]))
-                    row = {"device": device, "threads": _threads(threads), "run": f"population {mode}",
-                           "P": p,
-                           "trials": p, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                           "trials_per_h": round(rate), "ratio": round(seq_wall / wall, 2),
-                           "trials_per_cpu_h": round(cpu_rate), "cpu_ratio": round(seq_cpu / cpu, 2),
-                           "identical_to_sequential": same, "compared": n_cmp,
-                           "errors": sum(isinstance(r, BaseException) for r in res)}
+                    row = {
+                        "device": device,
+                        "threads": _threads(threads),
+                        "run": f"population {mode}",
+                        "P": p,
+                        "trials": p,
+                        "wall_s": round(wall, 2),
+                        "cpu_s": round(cpu, 2),
+                        "trials_per_h": round(rate),
+                        "ratio": round(seq_wall / wall, 2),
+                        "trials_per_cpu_h": round(cpu_rate),
+                        "cpu_ratio": round(seq_cpu / cpu, 2),
+                        "identical_to_sequential": same,
+                        "compared": n_cmp,
+                        "errors": sum(isinstance(r, BaseException) for r in res),
+                    }
                     if peak:
                         row["cuda_peak_bytes"] = peak
                         row["cuda_peak_bytes_per_member"] = peak // p
                     print(json.dumps(row), flush=True)
                     rows.append(row)
-    print("\n| device | threads | run | P | wall s | trials/h | × seq | CPU s | trials/CPU-h | × seq (CPU) "
-          "| identical |")
+    print(
+        "\n| device | threads | run | P | wall s | trials/h | × seq | CPU s | trials/CPU-h | × seq (CPU) | identical |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['device']} | {r['threads']} | {r['run']} | {r['P']} | {r['wall_s']} "
-              f"| {r['trials_per_h']} "
-              f"| {r['ratio']} | {r['cpu_s']} | {r['trials_per_cpu_h']} | {r['cpu_ratio']} "
-              f"| {r.get('identical_to_sequential', '')} |")
+        print(
+            f"| {r['device']} | {r['threads']} | {r['run']} | {r['P']} | {r['wall_s']} "
+            f"| {r['trials_per_h']} "
+            f"| {r['ratio']} | {r['cpu_s']} | {r['trials_per_cpu_h']} | {r['cpu_ratio']} "
+            f"| {r.get('identical_to_sequential', '')} |"
+        )
 
 
 if __name__ == "__main__":

@@ -44,17 +44,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere without installing
 
 from search.launch import run  # noqa: E402
+from search.records import trial_record  # noqa: E402
 from search.spec import parse_spec  # noqa: E402
-from search.records import trial_record
 
 # case → (study file, rows of (label, workers, population))
 CASES = {
     "quickstart": ("studies/quickstart.yaml", [("1 worker", 1, 1), ("2 workers", 2, 1)]),
     "imp_split": ("studies/imp_split.yaml", [("1 worker", 1, 1), ("1 worker, population 32", 1, 32)]),
-    "overnight": ("studies/resample_overnight.yaml", [("1 worker", 1, 1), ("2 workers", 2, 1),
-                                                      ("1 worker, no plots", 1, 0),
-                                                      ("1 worker, population 16", 1, 16),
-                                                      ("2 workers, population 16", 2, 16)]),
+    "overnight": (
+        "studies/resample_overnight.yaml",
+        [
+            ("1 worker", 1, 1),
+            ("2 workers", 2, 1),
+            ("1 worker, no plots", 1, 0),
+            ("1 worker, population 16", 1, 16),
+            ("2 workers, population 16", 2, 16),
+        ],
+    ),
 }
 BUDGETED = {"quickstart"}  # the others run for a window
 
@@ -63,8 +69,9 @@ def _doc(case: str, tmp: str, *, workers: int, population: int, budget: int | No
     path, _rows = CASES[case]
     doc = yaml.safe_load((ROOT / path).read_text())
     study = doc["study"]
-    study.update(name=f"bench-{case}-{uuid.uuid4().hex[:8]}", storage=f"sqlite:///{tmp}/study.db",
-                 artifacts=f"{tmp}/artifacts")
+    study.update(
+        name=f"bench-{case}-{uuid.uuid4().hex[:8]}", storage=f"sqlite:///{tmp}/study.db", artifacts=f"{tmp}/artifacts"
+    )
     if case in BUDGETED:  # the file's own budget (or a smaller one), no time limit
         study["n_trials"], study["timeout"] = budget or study["n_trials"], None
     else:
@@ -80,11 +87,9 @@ def _doc(case: str, tmp: str, *, workers: int, population: int, budget: int | No
     return doc
 
 
-def measure(case: str, label: str, *, workers: int, population: int, budget: int | None,
-            window_s: float) -> dict:
+def measure(case: str, label: str, *, workers: int, population: int, budget: int | None, window_s: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        spec = parse_spec(_doc(case, tmp, workers=workers, population=population, budget=budget,
-                               window_s=window_s))
+        spec = parse_spec(_doc(case, tmp, workers=workers, population=population, budget=budget, window_s=window_s))
         out = io.StringIO()
         started = time.perf_counter()
         with contextlib.redirect_stdout(out):
@@ -94,20 +99,30 @@ def measure(case: str, label: str, *, workers: int, population: int, budget: int
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     times = [trial_record(t)["wall_time_s"] for t in finished if "wall_time_s" in trial_record(t)]
     first = next((t for t in trials if t.number == 0), None)
-    return {"case": case, "label": label, "code": result.code, "finished": len(finished),
-            "failed": sum(t.state == TrialState.FAIL for t in trials), "wall_s": wall,
-            "per_hour": len(finished) * 3600 / wall,
-            "median_trial_s": statistics.median(times) if times else float("nan"),
-            "first_trial_s": trial_record(first).get("wall_time_s", float("nan")) if first else float("nan"),
-            "best": max((t.value for t in trials if t.state == TrialState.COMPLETE), default=float("nan"))}
+    return {
+        "case": case,
+        "label": label,
+        "code": result.code,
+        "finished": len(finished),
+        "failed": sum(t.state == TrialState.FAIL for t in trials),
+        "wall_s": wall,
+        "per_hour": len(finished) * 3600 / wall,
+        "median_trial_s": statistics.median(times) if times else float("nan"),
+        "first_trial_s": trial_record(first).get("wall_time_s", float("nan")) if first else float("nan"),
+        "best": max((t.value for t in trials if t.state == TrialState.COMPLETE), default=float("nan")),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {', '.join(CASES)}")
     p.add_argument("--imp-window", type=float, default=180, help="seconds per imp_split row (default 180)")
-    p.add_argument("--overnight-window", type=float, default=420,
-                   help="seconds per overnight row (default 420: a few 50-epoch trials per worker)")
+    p.add_argument(
+        "--overnight-window",
+        type=float,
+        default=420,
+        help="seconds per overnight row (default 420: a few 50-epoch trials per worker)",
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: 2-trial budget, 20 s windows")
     args = p.parse_args(argv)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
@@ -119,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if not os.environ.get("MNIST_DIR") and (ROOT.parent / "shared" / "data" / "mnist").is_dir():
         os.environ["MNIST_DIR"] = str(ROOT.parent / "shared" / "data" / "mnist")  # Ray's workers inherit it
-    print(f"# {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-          f"torch {torch.__version__}, Optuna {optuna.__version__}, {time.strftime('%Y-%m-%d %H:%M')}")
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"torch {torch.__version__}, Optuna {optuna.__version__}, {time.strftime('%Y-%m-%d %H:%M')}"
+    )
     print("| study | run | trials/h | finished | failed | launch wall s | median trial s | first trial s | best |")
     print("|---|---|---|---|---|---|---|---|---|")
     for case in cases:
@@ -130,9 +147,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 budget, window = None, args.imp_window if case == "imp_split" else args.overnight_window
             r = measure(case, label, workers=workers, population=population, budget=budget, window_s=window)
-            print(f"| {case} | {label} | {r['per_hour']:,.0f} | {r['finished']} | {r['failed']} | "
-                  f"{r['wall_s']:.0f} | {r['median_trial_s']:.1f} | {r['first_trial_s']:.1f} | {r['best']:.4g} |",
-                  flush=True)
+            print(
+                f"| {case} | {label} | {r['per_hour']:,.0f} | {r['finished']} | {r['failed']} | "
+                f"{r['wall_s']:.0f} | {r['median_trial_s']:.1f} | {r['first_trial_s']:.1f} | {r['best']:.4g} |",
+                flush=True,
+            )
             if r["code"] != 0:
                 print(f"error: the launch of {case} ({label}) exited {r['code']}", file=sys.stderr)
                 return 1

@@ -42,32 +42,52 @@ from search.worker import overhead
 
 
 def _spec(storage: str, artifacts: str, *, workers: int, trial_s: float, steps: int, n_trials: int):
-    return parse_spec({
-        "study": {"name": f"bench-{uuid.uuid4().hex[:10]}", "storage": storage, "artifacts": artifacts,
-                  "direction": "minimize", "metric": "loss", "n_trials": n_trials,
-                  "sampler": {"name": "random", "seed": 0}, "pruner": {"name": "none"}},
-        "experiment": {"kind": "synthetic", "steps": steps, "step_seconds": trial_s / steps},
-        "search_space": {"x": {"type": "float", "low": -3, "high": 3}, "y": {"type": "float", "low": -3, "high": 3}},
-        "resources": {"workers": workers, "cpus_per_trial": min(1.0, 2.0 / workers)},
-    })
+    return parse_spec(
+        {
+            "study": {
+                "name": f"bench-{uuid.uuid4().hex[:10]}",
+                "storage": storage,
+                "artifacts": artifacts,
+                "direction": "minimize",
+                "metric": "loss",
+                "n_trials": n_trials,
+                "sampler": {"name": "random", "seed": 0},
+                "pruner": {"name": "none"},
+            },
+            "experiment": {"kind": "synthetic", "steps": steps, "step_seconds": trial_s / steps},
+            "search_space": {
+                "x": {"type": "float", "low": -3, "high": 3},
+                "y": {"type": "float", "low": -3, "high": 3},
+            },
+            "resources": {"workers": workers, "cpus_per_trial": min(1.0, 2.0 / workers)},
+        }
+    )
 
 
-def measure(storage: str, *, workers: int, trial_s: float, steps: int, per_worker: int,
-            layout: str = "records") -> dict:
+def measure(
+    storage: str, *, workers: int, trial_s: float, steps: int, per_worker: int, layout: str = "records"
+) -> dict:
     os.environ[LAYOUT_ENV] = layout  # Ray's local workers inherit the driver's environment
     with tempfile.TemporaryDirectory() as tmp:
         url = storage.replace("{tmp}", tmp)
-        spec = _spec(url, f"{tmp}/artifacts", workers=workers, trial_s=trial_s, steps=steps,
-                     n_trials=per_worker * workers)
+        spec = _spec(
+            url, f"{tmp}/artifacts", workers=workers, trial_s=trial_s, steps=steps, n_trials=per_worker * workers
+        )
         out = io.StringIO()
         started = time.perf_counter()
         with contextlib.redirect_stdout(out):
             result = run(spec)
         wall = time.perf_counter() - started
         trials = optuna.load_study(study_name=spec.study.name, storage=url).get_trials(deepcopy=False)
-    return {"workers": workers, "trial_s": trial_s, "trials": len(trials), "code": result.code,
-            "failed": sum(t.state == TrialState.FAIL for t in trials), "overhead": overhead(list(result.workers)),
-            "launch_s": wall}
+    return {
+        "workers": workers,
+        "trial_s": trial_s,
+        "trials": len(trials),
+        "code": result.code,
+        "failed": sum(t.state == TrialState.FAIL for t in trials),
+        "overhead": overhead(list(result.workers)),
+        "launch_s": wall,
+    }
 
 
 def main() -> None:
@@ -84,14 +104,19 @@ def main() -> None:
     counts = tuple(int(w) for w in args.workers.split(","))
     if args.smoke:
         rows, counts = [(0.1, 2, 3)], (1,)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, Python "
-          f"{platform.python_version()}, optuna {optuna.__version__}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, Python "
+        f"{platform.python_version()}, optuna {optuna.__version__}"
+    )
     print("| layout | writes per trial (INSERT/UPDATE) | of which user attributes | commits per trial |")
     print("|---|---|---|---|")
     for layout in ("flat", "records"):
         w = writes_per_trial(layout)
-        print(f"| {'before (one attribute per value)' if layout == 'flat' else 'now (search.records)'} | "
-              f"{w['write']:g} | {w['attrs']:g} | {w['commit']:g} |", flush=True)
+        print(
+            f"| {'before (one attribute per value)' if layout == 'flat' else 'now (search.records)'} | "
+            f"{w['write']:g} | {w['attrs']:g} | {w['commit']:g} |",
+            flush=True,
+        )
     w = writes_per_trial(None)
     print(f"| Optuna's own (plain study.optimize) | {w['write']:g} | 0 | {w['commit']:g} |", flush=True)
     print()
@@ -101,20 +126,30 @@ def main() -> None:
         for trial_s, steps, per_worker in rows:
             for workers in counts:
                 for layout, what in (("flat", "service, before"), ("records", "service")):
-                    r = measure(url, workers=workers, trial_s=trial_s, steps=steps, per_worker=per_worker,
-                                layout=layout)
-                    print(f"| {name} | {what} | {trial_s:g} s | {workers} | {r['trials']} | {r['failed']} | "
-                          f"{r['overhead']:.2%} | {r['launch_s']:.0f} s |", flush=True)
+                    r = measure(
+                        url, workers=workers, trial_s=trial_s, steps=steps, per_worker=per_worker, layout=layout
+                    )
+                    print(
+                        f"| {name} | {what} | {trial_s:g} s | {workers} | {r['trials']} | {r['failed']} | "
+                        f"{r['overhead']:.2%} | {r['launch_s']:.0f} s |",
+                        flush=True,
+                    )
                 if args.peers:
                     for what, peer in (("optuna processes", optuna_processes), ("ray tune + OptunaSearch", ray_tune)):
                         r = peer(url, workers=workers, trial_s=trial_s, steps=steps, per_worker=per_worker)
-                        print(f"| {name if peer is optuna_processes else 'memory'} | {what} | {trial_s:g} s | "
-                              f"{workers} | {r['trials']} | {r['failed']} | {r['overhead']:.2%} | "
-                              f"{r['launch_s']:.0f} s |", flush=True)
+                        print(
+                            f"| {name if peer is optuna_processes else 'memory'} | {what} | {trial_s:g} s | "
+                            f"{workers} | {r['trials']} | {r['failed']} | {r['overhead']:.2%} | "
+                            f"{r['launch_s']:.0f} s |",
+                            flush=True,
+                        )
     if "postgresql" in backends and not args.quick and not args.smoke:
         r = measure(backends["postgresql"], workers=32, trial_s=0.2, steps=2, per_worker=10)
-        print(f"| postgresql (storm) | 0.2 s | 32 | {r['trials']} | {r['failed']} | {r['overhead']:.2%} | "
-              f"{r['launch_s']:.0f} s |  exit {r['code']}", flush=True)
+        print(
+            f"| postgresql (storm) | 0.2 s | 32 | {r['trials']} | {r['failed']} | {r['overhead']:.2%} | "
+            f"{r['launch_s']:.0f} s |  exit {r['code']}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -29,27 +29,36 @@ import yaml
 from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from search.records import trial_record
 from tests.helpers import run_cli, study_doc  # noqa: E402
 from tests.search.faults import Launch, by_state, reap, running_with_worker  # noqa: E402
-from search.records import trial_record
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 ENQUEUED = [{"x": 2.0, "y": -1.0}, {"x": 1.0, "y": 1.0}]
 N_TRIALS = 6
 LOCAL_PG = "postgresql://sparse:devpass@127.0.0.1/sparsesearch_test"  # .ci/run's test server
 PG_RESTART = ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "restart"]
-IMP_TINY = {"kind": "imp", "data": {"task": "moons", "k": 2, "n_samples": 200}, "model": {"widths": [8, 8]},
-            "train": {"max_epochs": 3, "patience": 2}, "imp": {"levels": 2, "target_params": 60},
-            "analysis": {"plots": True, "trajectories": False}}
+IMP_TINY = {
+    "kind": "imp",
+    "data": {"task": "moons", "k": 2, "n_samples": 200},
+    "model": {"widths": [8, 8]},
+    "train": {"max_epochs": 3, "patience": 2},
+    "imp": {"levels": 2, "target_params": 60},
+    "analysis": {"plots": True, "trajectories": False},
+}
 
 
 def _doc(name: str, storage: str, artifacts: str, imp: bool = False) -> dict:
-    doc = study_doc(name, study={"storage": storage, "artifacts": artifacts, "n_trials": N_TRIALS,
-                                 "enqueue": ENQUEUED}, experiment={"steps": 6, "step_seconds": 0.5},
-                    resources={"workers": 2, "heartbeat_interval": 1, "max_retries": 2})
+    doc = study_doc(
+        name,
+        study={"storage": storage, "artifacts": artifacts, "n_trials": N_TRIALS, "enqueue": ENQUEUED},
+        experiment={"steps": 6, "step_seconds": 0.5},
+        resources={"workers": 2, "heartbeat_interval": 1, "max_retries": 2},
+    )
     if imp:  # trials that write plots, so that artifact uploads happen
-        doc["study"].update(metric="val_split_min_task_acc", direction="maximize",
-                            enqueue=[{"train.lr": 0.01}, {"train.lr": 0.02}])
+        doc["study"].update(
+            metric="val_split_min_task_acc", direction="maximize", enqueue=[{"train.lr": 0.01}, {"train.lr": 0.02}]
+        )
         doc["experiment"] = IMP_TINY
         doc["search_space"] = {"train.lr": {"type": "float", "low": 1e-3, "high": 5e-2, "log": True}}
     return doc
@@ -60,8 +69,11 @@ def _finished(launch: Launch) -> dict[int, tuple]:
 
 
 def _wait_busy(launch: Launch) -> None:
-    launch.wait_for("a finished trial and two running", lambda ts: by_state(ts, *DONE)
-                    and len(running_with_worker(ts)) == 2, timeout=300)
+    launch.wait_for(
+        "a finished trial and two running",
+        lambda ts: by_state(ts, *DONE) and len(running_with_worker(ts)) == 2,
+        timeout=300,
+    )
 
 
 # Each fault: (launch) -> (exit status, note). The caller relaunches once when the status is not 0.
@@ -154,8 +166,7 @@ def run_scenario(name: str, storage: str, work: Path) -> dict:
         dup = sum(sum(t.params == e for t in finished) > 1 for e in enqueued)
         report_code, counts, report_err = _report_counts(path, work / "report")
         states = Counter(t.state.name for t in trials)
-        report_ok = report_code == 0 and all(counts[s] == states[s]
-                                             for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING"))
+        report_ok = report_code == 0 and all(counts[s] == states[s] for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING"))
         art_err = sum("artifact_error" in trial_record(t) for t in finished)
         notes = [note] if note else []
         notes.append(f"exit {'/'.join(map(str, codes))}; {len(finished)} finished, {states['FAIL']} FAIL")
@@ -164,8 +175,16 @@ def run_scenario(name: str, storage: str, work: Path) -> dict:
         if not report_ok:
             notes.append(f"report exit {report_code}: {report_err}")
         logs = "".join(p.read_text(errors="replace") for p in sorted(work.glob("study.*.log")))
-        return {"codes": codes, "budget": len(finished) >= N_TRIALS, "lost": lost, "dup": dup,
-                "running": states["RUNNING"], "report": report_ok, "notes": "; ".join(notes), "log": logs}
+        return {
+            "codes": codes,
+            "budget": len(finished) >= N_TRIALS,
+            "lost": lost,
+            "dup": dup,
+            "running": states["RUNNING"],
+            "report": report_ok,
+            "notes": "; ".join(notes),
+            "log": logs,
+        }
     finally:
         reap(launch)
         try:  # the shared test database keeps no benchmark studies
@@ -180,17 +199,22 @@ def machine() -> str:
     cpu = platform.processor() or platform.machine()
     pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
     ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
-    return (f"{os.cpu_count()} CPUs ({cpu}), {ram:.0f} GiB RAM, "
-            f"{platform.platform()}, Python {platform.python_version()}, {pg}; shared with other jobs "
-            f"(load average {os.getloadavg()[0]:.1f} at the end)")
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {ram:.0f} GiB RAM, "
+        f"{platform.platform()}, Python {platform.python_version()}, {pg}; shared with other jobs "
+        f"(load average {os.getloadavg()[0]:.1f} at the end)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=3, help="runs per scenario (default 3)")
     p.add_argument("--scenario", action="append", choices=list(SCENARIOS), help="run only these (repeatable)")
-    p.add_argument("--storage", default=os.environ.get("SPARSESEARCH_TEST_POSTGRES", LOCAL_PG),
-                   help="PostgreSQL URL (default $SPARSESEARCH_TEST_POSTGRES, else the local test server)")
+    p.add_argument(
+        "--storage",
+        default=os.environ.get("SPARSESEARCH_TEST_POSTGRES", LOCAL_PG),
+        help="PostgreSQL URL (default $SPARSESEARCH_TEST_POSTGRES, else the local test server)",
+    )
     p.add_argument("--logs", type=Path, help="write each run's launcher logs into this directory")
     args = p.parse_args(argv)
     rows = []
@@ -207,18 +231,33 @@ def main(argv: list[str] | None = None) -> int:
                     (args.logs / f"{slug}-{i + 1}.log").write_text(r["log"])
                 results.append(r)
         notes = sorted({r["notes"].split("; exit")[0] for r in results} - {""})
-        extra = sorted({n for r in results for n in r["notes"].split("; ")
-                        if "artifact_error" in n or "report" in n})
+        extra = sorted({n for r in results for n in r["notes"].split("; ") if "artifact_error" in n or "report" in n})
         codes = sorted({"/".join(map(str, r["codes"])) for r in results})
         relaunched = sum(len(r["codes"]) > 1 for r in results)
-        rows.append([name, str(len(results)), f"{relaunched} ({', '.join(codes)})",
-                     f"{sum(r['budget'] for r in results)}/{len(results)}",
-                     str(sum(r["lost"] for r in results)), str(sum(r["running"] for r in results)),
-                     str(sum(r["dup"] for r in results)),
-                     f"{sum(r['report'] for r in results)}/{len(results)}",
-                     "; ".join(extra + [n for n in notes if n.startswith("PostgreSQL")][:1])])
-    header = ["scenario", "runs", "relaunched (exit codes)", "budget met", "finished lost", "left RUNNING",
-              "duplicate enqueued", "report matches", "notes"]
+        rows.append(
+            [
+                name,
+                str(len(results)),
+                f"{relaunched} ({', '.join(codes)})",
+                f"{sum(r['budget'] for r in results)}/{len(results)}",
+                str(sum(r["lost"] for r in results)),
+                str(sum(r["running"] for r in results)),
+                str(sum(r["dup"] for r in results)),
+                f"{sum(r['report'] for r in results)}/{len(results)}",
+                "; ".join(extra + [n for n in notes if n.startswith("PostgreSQL")][:1]),
+            ]
+        )
+    header = [
+        "scenario",
+        "runs",
+        "relaunched (exit codes)",
+        "budget met",
+        "finished lost",
+        "left RUNNING",
+        "duplicate enqueued",
+        "report matches",
+        "notes",
+    ]
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(row) + " |")

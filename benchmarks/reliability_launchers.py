@@ -30,9 +30,9 @@ from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.reliability import LOCAL_PG, machine  # noqa: E402
+from search.records import trial_record
 from tests.helpers import study_doc  # noqa: E402
 from tests.search.faults import by_state, launch_together, one_study_problems  # noqa: E402
-from search.records import trial_record
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # retried_trial_number
 BASELINE = {"x": 2.0, "y": -1.0}
@@ -51,10 +51,12 @@ def run_scenario(name: str, pg_url: str, work: Path) -> dict:
     backend, n, kill = SCENARIOS[name]
     study = f"rel-{uuid.uuid4().hex[:10]}"
     storage = f"sqlite:///{work}/study.db" if backend == "sqlite" else pg_url
-    doc = study_doc(study, study={"storage": storage, "artifacts": str(work / "artifacts"), "n_trials": N_TRIALS,
-                                  "enqueue": [BASELINE]},
-                    experiment={"steps": 8 if kill else 5, "step_seconds": 0.6},
-                    resources={"workers": 2, "heartbeat_interval": 1, "max_retries": 2})
+    doc = study_doc(
+        study,
+        study={"storage": storage, "artifacts": str(work / "artifacts"), "n_trials": N_TRIALS, "enqueue": [BASELINE]},
+        experiment={"steps": 8 if kill else 5, "step_seconds": 0.6},
+        resources={"workers": 2, "heartbeat_interval": 1, "max_retries": 2},
+    )
     path = work / "study.yaml"
     path.write_text(yaml.safe_dump(doc))
     try:
@@ -62,16 +64,27 @@ def run_scenario(name: str, pg_url: str, work: Path) -> dict:
         trials = runs[0].trials()
         problems = one_study_problems(trials, N_TRIALS, 2 * n, BASELINE)
         failed = by_state(trials, TrialState.FAIL)
-        unretried = [t for t in failed if not any(
-            RetryHeartbeatStaleTrialCallback.retried_trial_number(r) == t.number
-            and r.state == TrialState.COMPLETE for r in trials)]
+        unretried = [
+            t
+            for t in failed
+            if not any(
+                RetryHeartbeatStaleTrialCallback.retried_trial_number(r) == t.number and r.state == TrialState.COMPLETE
+                for r in trials
+            )
+        ]
         expected = [0] * (n - 1) + ([-9] if kill else [0])
-        return {"codes": codes, "ok_codes": codes == expected, "problems": problems, "failed": len(failed),
-                "unretried": len(unretried), "killed": len(killed),
-                "repeats": sum("repeat_of" in trial_record(t) for t in trials),
-                "launchers_ran": len({trial_record(t).get("launch_id") for t in trials} - {None}),
-                "finished": len(by_state(trials, TrialState.COMPLETE, TrialState.PRUNED)),
-                "log": "\n---\n".join(r.log.read_text(errors="replace") for r in runs)}
+        return {
+            "codes": codes,
+            "ok_codes": codes == expected,
+            "problems": problems,
+            "failed": len(failed),
+            "unretried": len(unretried),
+            "killed": len(killed),
+            "repeats": sum("repeat_of" in trial_record(t) for t in trials),
+            "launchers_ran": len({trial_record(t).get("launch_id") for t in trials} - {None}),
+            "finished": len(by_state(trials, TrialState.COMPLETE, TrialState.PRUNED)),
+            "log": "\n---\n".join(r.log.read_text(errors="replace") for r in runs),
+        }
     finally:
         if backend == "postgresql":
             try:  # the shared test database keeps no benchmark studies
@@ -84,8 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=5, help="runs per scenario (default 5)")
     p.add_argument("--scenario", action="append", choices=list(SCENARIOS), help="run only these (repeatable)")
-    p.add_argument("--storage", default=os.environ.get("SPARSESEARCH_TEST_POSTGRES", LOCAL_PG),
-                   help="PostgreSQL URL (default $SPARSESEARCH_TEST_POSTGRES, else the local test server)")
+    p.add_argument(
+        "--storage",
+        default=os.environ.get("SPARSESEARCH_TEST_POSTGRES", LOCAL_PG),
+        help="PostgreSQL URL (default $SPARSESEARCH_TEST_POSTGRES, else the local test server)",
+    )
     p.add_argument("--logs", type=Path, help="write the launcher logs of runs with a problem into this directory")
     args = p.parse_args(argv)
     rows = []
@@ -95,23 +111,42 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="reliability-") as work:
                 started = time.monotonic()
                 r = run_scenario(name, args.storage, Path(work))
-            print(f"{name} #{i + 1}: exit {r['codes']}, {r['finished']} finished, {r['failed']} FAIL, "
-                  f"{r['repeats']} repeats, {r['launchers_ran']} launchers ran trials, problems {r['problems']} "
-                  f"({time.monotonic() - started:.0f} s)", flush=True)
+            print(
+                f"{name} #{i + 1}: exit {r['codes']}, {r['finished']} finished, {r['failed']} FAIL, "
+                f"{r['repeats']} repeats, {r['launchers_ran']} launchers ran trials, problems {r['problems']} "
+                f"({time.monotonic() - started:.0f} s)",
+                flush=True,
+            )
             if args.logs and (r["problems"] or not r["ok_codes"] or r["unretried"]):
                 args.logs.mkdir(parents=True, exist_ok=True)
                 (args.logs / f"{re.sub(r'[^a-z0-9]+', '-', name.lower())}-{i + 1}.log").write_text(r["log"])
             results.append(r)
         k = len(results)
         problems = sorted({p for r in results for p in r["problems"]})
-        rows.append([name, str(k), f"{sum(r['ok_codes'] for r in results)}/{k}",
-                     f"{sum(not r['problems'] for r in results)}/{k}",
-                     str(sum(r["failed"] for r in results)), str(sum(r["unretried"] for r in results)),
-                     str(sum(r["repeats"] for r in results)),
-                     f"{min(r['launchers_ran'] for r in results)}–{max(r['launchers_ran'] for r in results)}",
-                     "; ".join(problems) or "-"])
-    header = ["scenario", "runs", "exit codes as expected", "no problem", "FAIL trials", "FAIL not retried",
-              "repeats recorded", "launchers that ran trials", "problems seen"]
+        rows.append(
+            [
+                name,
+                str(k),
+                f"{sum(r['ok_codes'] for r in results)}/{k}",
+                f"{sum(not r['problems'] for r in results)}/{k}",
+                str(sum(r["failed"] for r in results)),
+                str(sum(r["unretried"] for r in results)),
+                str(sum(r["repeats"] for r in results)),
+                f"{min(r['launchers_ran'] for r in results)}–{max(r['launchers_ran'] for r in results)}",
+                "; ".join(problems) or "-",
+            ]
+        )
+    header = [
+        "scenario",
+        "runs",
+        "exit codes as expected",
+        "no problem",
+        "FAIL trials",
+        "FAIL not retried",
+        "repeats recorded",
+        "launchers that ran trials",
+        "problems seen",
+    ]
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(row) + " |")

@@ -7,7 +7,17 @@ Imports torch, numpy, the standard library, matplotlib and PyYAML (safe loader o
 from core.contract import EXPERIMENTS, Experiment, NullReporter, Reporter, Result, RunContext
 from core.errors import ConfigError, Diverged
 
-__all__ = ["ConfigError", "Diverged", "EXPERIMENTS", "Experiment", "NullReporter", "Reporter", "Result", "RunContext", "get_experiment"]
+__all__ = [
+    "ConfigError",
+    "Diverged",
+    "EXPERIMENTS",
+    "Experiment",
+    "NullReporter",
+    "Reporter",
+    "Result",
+    "RunContext",
+    "get_experiment",
+]
 
 
 def get_experiment(name: str, path: str = "kind") -> Experiment:

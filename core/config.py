@@ -16,7 +16,8 @@ import hashlib
 import json
 import types
 import typing
-from typing import Any, Mapping, TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from core.errors import ConfigError
 
@@ -111,7 +112,7 @@ def from_dict(cls: type[C], data: Mapping[str, Any], path: str = "") -> C:
     try:
         return cls(**kwargs)
     except ConfigError as err:
-        raise err.under(path) if path else err
+        raise (err.under(path) if path else err) from None
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -153,7 +154,7 @@ def replace_path(cfg: C, dotted: str, value: Any, _root: str = "") -> C:
     try:
         return dataclasses.replace(cfg, **{head: new})
     except ConfigError as err:
-        raise err.under(_root) if _root else err
+        raise (err.under(_root) if _root else err) from None
 
 
 def replace_paths(cfg: C, values: Mapping[str, Any]) -> C:

@@ -10,13 +10,24 @@ after every epoch / level. A search adapter may raise from ``report`` to stop th
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Hashable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from core.registry import Registry
 
-__all__ = ["Experiment", "EXPERIMENTS", "register_population", "PopulationRun", "Reporter", "NullReporter", "PrintReporter", "Result", "RunContext"]
+__all__ = [
+    "Experiment",
+    "EXPERIMENTS",
+    "register_population",
+    "PopulationRun",
+    "Reporter",
+    "NullReporter",
+    "PrintReporter",
+    "Result",
+    "RunContext",
+]
 
 
 class Reporter(Protocol):

@@ -13,7 +13,7 @@ class ConfigError(ValueError):
         self.message = message
         super().__init__(f"{path}: {message}" if path else message)
 
-    def under(self, prefix: str) -> "ConfigError":
+    def under(self, prefix: str) -> ConfigError:
         """The same error with its path placed under ``prefix`` (e.g. ``experiment``)."""
         return ConfigError(f"{prefix}.{self.path}" if self.path else prefix, self.message)
 

@@ -9,7 +9,7 @@ default (``dendritic``: 0.9, ``imp``: 0). The batched optimizer of a population
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -25,7 +25,14 @@ OPTIMIZERS.register("adamw")(lambda ps, lr, wd, m: torch.optim.AdamW(ps, lr=lr, 
 OPTIMIZERS.register("sgd")(lambda ps, lr, wd, m: torch.optim.SGD(ps, lr=lr, momentum=m, weight_decay=wd))
 
 
-def make_optimizer(name: str, params: Iterable[nn.Parameter], *, lr: float, weight_decay: float = 0.0,
-                   momentum: float = 0.0, path: str = "train.optimizer") -> torch.optim.Optimizer:
+def make_optimizer(
+    name: str,
+    params: Iterable[nn.Parameter],
+    *,
+    lr: float,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    path: str = "train.optimizer",
+) -> torch.optim.Optimizer:
     """The registered optimizer ``name``; ``momentum`` is read by ``sgd`` only (0: plain SGD)."""
     return OPTIMIZERS.get(name, path)(list(params), lr, weight_decay, momentum)

@@ -9,7 +9,7 @@ reproduces, bitwise, the per-member ``torch.optim`` updates of the reference loo
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -30,8 +30,14 @@ class PopulationOptimizer:
     p's optimizer state of parameter i the way ``torch.optim`` does (``exp_avg``, ...), as views.
     """
 
-    def __init__(self, params: Sequence[torch.Tensor], kind: str, lrs: Sequence[float],
-                 weight_decays: Sequence[float], momentum: float = 0.0) -> None:
+    def __init__(
+        self,
+        params: Sequence[torch.Tensor],
+        kind: str,
+        lrs: Sequence[float],
+        weight_decays: Sequence[float],
+        momentum: float = 0.0,
+    ) -> None:
         OPTIMIZERS.get(kind, "train.optimizer")  # the names of core.optim, with their meaning
         self.params = list(params)
         self.kind = kind
@@ -48,8 +54,9 @@ class PopulationOptimizer:
         self._decay = any(self.weight_decays) and kind != "adamw"
         # adamw: torch multiplies the parameter by 1 - lr * wd (a Python float, cast to float32)
         shrink = [1.0 - lr * wd for lr, wd in zip(self.lrs, self.weight_decays)]
-        self._shrink = ([self._per_member(shrink, p) for p in self.params]
-                        if kind == "adamw" and any(self.weight_decays) else [])
+        self._shrink = (
+            [self._per_member(shrink, p) for p in self.params] if kind == "adamw" and any(self.weight_decays) else []
+        )
         self._wds = [self._per_member(self.weight_decays, p) for p in self.params] if self._decay else []
         neg_lrs = [-lr for lr in self.lrs]
         self._neg_lrs = [self._per_member(neg_lrs, p) for p in self.params] if kind == "sgd" else []
@@ -99,7 +106,7 @@ class PopulationOptimizer:
             # torch: param.addcdiv_(exp_avg, denom, value=-step_size), i.e. param + (value * exp_avg) / denom.
             param.addcdiv_(exp_avg * step_size, denom)
 
-    def select(self, rows: Sequence[int], params: Sequence[torch.Tensor]) -> "PopulationOptimizer":
+    def select(self, rows: Sequence[int], params: Sequence[torch.Tensor]) -> PopulationOptimizer:
         """The optimizer of the smaller population ``params`` made of ``rows``, state carried over."""
         lrs, wds = [self.lrs[r] for r in rows], [self.weight_decays[r] for r in rows]
         out = PopulationOptimizer(params, self.kind, lrs, wds, self.momentum)

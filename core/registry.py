@@ -6,7 +6,8 @@ YAML file turns into a one-line message instead of a silent default.
 
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 from core.errors import ConfigError
 

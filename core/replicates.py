@@ -20,16 +20,20 @@ from core.contract import NullReporter, Reporter, Result, RunContext
 __all__ = ["run_replicates"]
 
 
-def run_replicates(kind: str, config: Any, seeds: Sequence[int], ctx: RunContext,
-                   reporters: Sequence[Reporter] | None = None) -> list[Result | BaseException]:
+def run_replicates(
+    kind: str, config: Any, seeds: Sequence[int], ctx: RunContext, reporters: Sequence[Reporter] | None = None
+) -> list[Result | BaseException]:
     """``config`` of experiment ``kind`` once per seed; batched when the population key allows."""
     from core import get_experiment  # imports (registers) the kinds
 
     exp = get_experiment(kind)
     configs = [dataclasses.replace(config, seed=int(s)) for s in seeds]
     reps = list(reporters) if reporters is not None else [NullReporter() for _ in configs]
-    if exp.run_population is not None and exp.population_key is not None and \
-            len({exp.population_key(c) for c in configs}) == 1:
+    if (
+        exp.run_population is not None
+        and exp.population_key is not None
+        and len({exp.population_key(c) for c in configs}) == 1
+    ):
         return exp.run_population(configs, reps, ctx)
     out: list[Result | BaseException] = []
     for i, (cfg, rep) in enumerate(zip(configs, reps)):

@@ -65,9 +65,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--out", metavar="DIR", help="output directory (default runs/core/<kind>-<hash>)")
     parser.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's)")
-    parser.add_argument("--set", action="append", default=[], metavar="key.path=value", dest="overrides",
-                        help="override one config field after the file, value read as YAML "
-                             "(e.g. --set steps=3 --set train.lr=1e-3); may repeat")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="key.path=value",
+        dest="overrides",
+        help="override one config field after the file, value read as YAML "
+        "(e.g. --set steps=3 --set train.lr=1e-3); may repeat",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -139,8 +145,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     out.mkdir(parents=True, exist_ok=True)
     # Written before the run, so that a crashed run still says what it was.
-    _write_json(out / "config.json", {"kind": experiment.name, "config_hash": config_hash(config),
-                                      "config": to_dict(config)})
+    _write_json(
+        out / "config.json", {"kind": experiment.name, "config_hash": config_hash(config), "config": to_dict(config)}
+    )
     context = RunContext(device=args.device, workdir=out, threads=args.threads)
     try:
         result = experiment.run(config, PrintReporter(), context)

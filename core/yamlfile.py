@@ -43,14 +43,14 @@ def read_yaml(path: str | Path, *, what: str = "file") -> Any:
 def parse_yaml(text: str) -> Any:
     """One YAML document (a whole file, or one ``--set`` value) as plain data, with the same guards."""
     if len(text) > MAX_FILE_BYTES:
-        raise ConfigError("", f"text is more than {MAX_FILE_BYTES} characters; "
-                              f"expected at most {MAX_FILE_BYTES}")
+        raise ConfigError("", f"text is more than {MAX_FILE_BYTES} characters; expected at most {MAX_FILE_BYTES}")
     try:
         _check_events(text)
         return yaml.safe_load(text)
     except yaml.reader.ReaderError as err:  # a control character: no problem_mark, a two-line str()
-        raise ConfigError(_line(text, err.position), f"unacceptable character #x{err.character:04x}; "
-                          "expected printable text") from None
+        raise ConfigError(
+            _line(text, err.position), f"unacceptable character #x{err.character:04x}; expected printable text"
+        ) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         last = text.count("\n") + (not text.endswith("\n"))  # the stream's end: on the last line, not after

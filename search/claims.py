@@ -26,8 +26,8 @@ import contextlib
 import fcntl
 import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -38,9 +38,23 @@ from search.studies import fail_stale
 __all__ = ["claim", "finished_twin", "repeat_result", "POLL_S"]
 
 POLL_S = 0.5
-_NOT_COPIED = frozenset({"config", "config_hash", "seed", "device", "worker", "launch_id", "version",
-                         "git_commit", "sampler_seed", "wall_time_s", "fail_reason", "artifact_error",
-                         "requeued_from"})
+_NOT_COPIED = frozenset(
+    {
+        "config",
+        "config_hash",
+        "seed",
+        "device",
+        "worker",
+        "launch_id",
+        "version",
+        "git_commit",
+        "sampler_seed",
+        "wall_time_s",
+        "fail_reason",
+        "artifact_error",
+        "requeued_from",
+    }
+)
 
 
 @contextlib.contextmanager
@@ -75,12 +89,14 @@ def claim(lock_path: Path, wait: Callable[[], None]) -> Iterator[None]:
 
 
 def _twins(study: optuna.Study, config_hash: str, number: int) -> list[FrozenTrial]:
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE))
-            if t.number != number and trial_record(t).get("config_hash") == config_hash]
+    return [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE))
+        if t.number != number and trial_record(t).get("config_hash") == config_hash
+    ]
 
 
-def finished_twin(study: optuna.Study, config_hash: str, number: int,
-                  wait: Callable[[], None]) -> FrozenTrial | None:
+def finished_twin(study: optuna.Study, config_hash: str, number: int, wait: Callable[[], None]) -> FrozenTrial | None:
     """The COMPLETE trial of ``study`` (other than ``number``) that trained this config hash, or None.
 
     Call it while holding the configuration's claim. A twin that has finished training but is

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 __all__ = ["COMMANDS", "STORAGE_HELP", "add_storage", "add_study_file", "input_error", "main", "make_parser"]
 
-STORAGE_HELP = ("storage URL overriding study.storage (also $SPARSESEARCH_STORAGE); "
-                "${VAR} is expanded from the environment")
+STORAGE_HELP = (
+    "storage URL overriding study.storage (also $SPARSESEARCH_STORAGE); ${VAR} is expanded from the environment"
+)
 
 
 def add_study_file(parser: argparse.ArgumentParser, example: str = "studies/quickstart.yaml") -> None:
@@ -61,8 +62,7 @@ COMMANDS: dict[str, Command] = {
     "report": Command("search.report", "write the morning report of a study"),
     "rerun": Command("search.rerun", "rerun one stored trial and compare its metrics"),
     "confirm": Command("search.confirm", "re-run the best configurations on fresh seeds, on the test set"),
-    "run": Command("core.run", "run one experiment file without a search (python -m core.run)",
-                   own_help=True),
+    "run": Command("core.run", "run one experiment file without a search (python -m core.run)", own_help=True),
     "schema": Command("search.schema", "print the JSON Schema of study files"),
 }
 
@@ -81,13 +81,16 @@ def make_parser(full: Collection[str] = tuple(COMMANDS)) -> argparse.ArgumentPar
     """The ``sparsesearch`` parser; the commands named in ``full`` get their options (and import
     their module), the others only their summary."""
     parser = argparse.ArgumentParser(
-        prog="sparsesearch", description="Hyperparameter search for sparse networks: Optuna studies, Ray "
-        "workers, a torch core.", epilog="`sparsesearch COMMAND ...` is `python -m MODULE ...` "
-        "(e.g. search.launch, core.run); `sparsesearch COMMAND --help` shows a command's options.")
+        prog="sparsesearch",
+        description="Hyperparameter search for sparse networks: Optuna studies, Ray workers, a torch core.",
+        epilog="`sparsesearch COMMAND ...` is `python -m MODULE ...` "
+        "(e.g. search.launch, core.run); `sparsesearch COMMAND --help` shows a command's options.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in COMMANDS.items():
-        sub_parser = sub.add_parser(name, help=command.summary, description=command.summary,
-                                    add_help=not (command.own_help and name in full))
+        sub_parser = sub.add_parser(
+            name, help=command.summary, description=command.summary, add_help=not (command.own_help and name in full)
+        )
         if name not in full:
             continue
         module = _module(command)
@@ -111,8 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     command = COMMANDS[args.command]
     module = _module(command)
     if module is None:
-        print(f"error: sparsesearch {args.command}: this command is not available in this version "
-              f"({command.module} is missing)", file=sys.stderr)
+        print(
+            f"error: sparsesearch {args.command}: this command is not available in this version "
+            f"({command.module} is missing)",
+            file=sys.stderr,
+        )
         return 2
     return getattr(module, command.entry)(args)
 

@@ -26,21 +26,21 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from core import ConfigError, get_experiment
-from core.config import config_hash, from_dict, to_dict
+from core.config import config_hash, from_dict
 from search.claims import claim
 from search.cli import add_storage, add_study_file, input_error
 from search.confirm_runs import Candidate, run_pending
 from search.confirm_stats import confirmation_table, format_table
 from search.objective import build_config
-from search.spec import SpecError, StudySpec, load_spec
 from search.records import trial_record
+from search.spec import SpecError, StudySpec, load_spec
 from search.storage import StorageUnavailable, open_storage
 from search.studies import load_or_create, open_existing_study
 
@@ -85,8 +85,16 @@ def candidates(spec: StudySpec, trials: Sequence[FrozenTrial], top: int) -> list
     if spec.study.enqueue:
         base = build_config(spec, spec.study.enqueue[0])
         twin = next((t for t in done if trial_record(t).get("config_hash") == config_hash(base)), None)
-        out.append(Candidate("baseline", twin.number if twin else None, dict(spec.study.enqueue[0]),
-                             twin.values[0] if twin else None, base, overrides))
+        out.append(
+            Candidate(
+                "baseline",
+                twin.number if twin else None,
+                dict(spec.study.enqueue[0]),
+                twin.values[0] if twin else None,
+                base,
+                overrides,
+            )
+        )
     seen = {c.search_hash for c in out}
     for t in done:
         if len(out) - bool(spec.study.enqueue) >= top:
@@ -110,8 +118,7 @@ def _open_confirm_study(spec: StudySpec, storage, metric: str) -> optuna.Study:
     return load_or_create(storage, confirm_study_name(spec), spec.study.directions[0], metric)
 
 
-def confirm(spec: StudySpec, top: int, n_seeds: int, *, device: str = "cpu", threads: int | None = 1,
-            out=None) -> int:
+def confirm(spec: StudySpec, top: int, n_seeds: int, *, device: str = "cpu", threads: int | None = 1, out=None) -> int:
     """Confirm the study's best configurations; print the table; return the exit status (0 or 1)."""
     res = spec.resources
     storage = open_storage(spec.study.storage, heartbeat_interval=res.heartbeat_interval, max_retries=res.max_retries)
@@ -119,8 +126,11 @@ def confirm(spec: StudySpec, top: int, n_seeds: int, *, device: str = "cpu", thr
     if spec.multi_objective:
         raise SpecError("study.directions", "confirmation compares one objective; expected a single direction")
     if spec.confirm is None:
-        raise SpecError("confirm.metric", f"expected the test metric to confirm {spec.study.metrics[0]!r} on "
-                        "(a study metric named val_X confirms on test_X by default)")
+        raise SpecError(
+            "confirm.metric",
+            f"expected the test metric to confirm {spec.study.metrics[0]!r} on "
+            "(a study metric named val_X confirms on test_X by default)",
+        )
     trials = parent.get_trials(deepcopy=False)
     picked = candidates(spec, trials, top)
     if not any(c.search_trial is not None for c in picked):
@@ -159,8 +169,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, help="fresh seeds per configuration (default confirm.seeds, 5)")
     add_storage(p)
     p.add_argument("--device", default="cpu", help="torch device for the runs (default cpu)")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                   help="torch CPU threads for the runs (default: every core; a confirmation runs alone)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="torch CPU threads for the runs (default: every core; a confirmation runs alone)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -13,9 +13,10 @@ import dataclasses
 import math
 import warnings
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -75,13 +76,24 @@ def _fail_leftovers(study: optuna.Study, storage: optuna.storages.BaseStorage) -
     fail_running(storage, study, LEFTOVER)
 
 
-def run_pending(study: optuna.Study, storage: optuna.storages.BaseStorage, spec: StudySpec,
-                picked: Sequence[Candidate], seeds: Sequence[int], metric: str, work: Path, *, device: str,
-                threads: int | None) -> int:
+def run_pending(
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    spec: StudySpec,
+    picked: Sequence[Candidate],
+    seeds: Sequence[int],
+    metric: str,
+    work: Path,
+    *,
+    device: str,
+    threads: int | None,
+) -> int:
     """Train every (candidate, seed) without a COMPLETE trial; return how many failed."""
     _fail_leftovers(study, storage)
-    done = {(trial_record(t).get("candidate_hash"), trial_record(t).get("seed"))
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    done = {
+        (trial_record(t).get("candidate_hash"), trial_record(t).get("seed"))
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    }
     pending = [(c, s) for c in picked for s in seeds if (c.key, s) not in done]
     exp = get_experiment(spec.kind)
     size = max(spec.resources.population, len(seeds)) if exp.run_population is not None else 1
@@ -102,8 +114,15 @@ def _chunk(study: optuna.Study, exp, pairs: list, metric: str, ctx: RunContext) 
             with warnings.catch_warnings():  # "heartbeat is meant for optimize": nothing to beat for here
                 warnings.simplefilter("ignore", UserWarning)
                 trial = study.ask()
-            attrs = {"candidate": cand.label, "search_trial": cand.search_trial, "params": dict(cand.params),
-                     "candidate_hash": cand.key, "seed": seed, "config": to_dict(cfg), "config_hash": config_hash(cfg)}
+            attrs = {
+                "candidate": cand.label,
+                "search_trial": cand.search_trial,
+                "params": dict(cand.params),
+                "candidate_hash": cand.key,
+                "seed": seed,
+                "config": to_dict(cfg),
+                "config_hash": config_hash(cfg),
+            }
             for k, v in attrs.items():
                 trial.set_user_attr(k, v)
             trials.append(trial)
@@ -113,8 +132,11 @@ def _chunk(study: optuna.Study, exp, pairs: list, metric: str, ctx: RunContext) 
             trial.set_user_attr("history", rep.steps)
             value = out.metrics.get(metric) if isinstance(out, Result) else None
             if value is None or not math.isfinite(float(value)):
-                reason = (f"{type(out).__name__}: {out}" if isinstance(out, BaseException)
-                          else f"the run returned no finite metric {metric!r}")
+                reason = (
+                    f"{type(out).__name__}: {out}"
+                    if isinstance(out, BaseException)
+                    else f"the run returned no finite metric {metric!r}"
+                )
                 trial.set_user_attr("fail_reason", reason[:1000])
                 study.tell(trial, state=TrialState.FAIL)
                 failed += 1
@@ -138,8 +160,10 @@ def _chunk(study: optuna.Study, exp, pairs: list, metric: str, ctx: RunContext) 
 def _train(exp, configs: list, reporters: list, ctx: RunContext) -> list[Result | BaseException]:
     """Batched by population key where the kind can; otherwise one run after another."""
     if exp.run_population is None:
-        return [_one(exp, c, r, dataclasses.replace(ctx, workdir=ctx.workdir / f"run_{i:03d}"))
-                for i, (c, r) in enumerate(zip(configs, reporters))]
+        return [
+            _one(exp, c, r, dataclasses.replace(ctx, workdir=ctx.workdir / f"run_{i:03d}"))
+            for i, (c, r) in enumerate(zip(configs, reporters))
+        ]
     groups: dict[Any, list[int]] = defaultdict(list)
     for i, c in enumerate(configs):
         groups[exp.population_key(c)].append(i)

@@ -13,7 +13,8 @@ scipy does the statistics; this module only chooses and tabulates them.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import optuna
@@ -75,21 +76,32 @@ def compare(values: Sequence[float], baseline: Sequence[float], metric: str = ""
     return {"diff": diff, "p_value": float(p), "test": "Welch t"}
 
 
-def confirmation_table(study: optuna.Study, picked: Sequence[Candidate], seeds: Sequence[int], metric: str,
-                       direction: str) -> dict[str, Any]:
+def confirmation_table(
+    study: optuna.Study, picked: Sequence[Candidate], seeds: Sequence[int], metric: str, direction: str
+) -> dict[str, Any]:
     """The stored form of a confirmation: one row per candidate, baseline first."""
     rows = []
     for cand in picked:
         by_seed = {trial_record(t).get("seed"): t.values[0] for t in candidate_trials(study, cand.key)}
         values = [float(by_seed[s]) for s in seeds if s in by_seed]
-        rows.append({"label": cand.label, "search_trial": cand.search_trial, "params": dict(cand.params),
-                     "search_value": cand.search_value, "values": values, **summarise(values, metric)})
+        rows.append(
+            {
+                "label": cand.label,
+                "search_trial": cand.search_trial,
+                "params": dict(cand.params),
+                "search_value": cand.search_value,
+                "values": values,
+                **summarise(values, metric),
+            }
+        )
     base = next((r for r in rows if r["label"] == "baseline"), None)
     for row in rows:
-        row.update(compare(row["values"], base["values"], metric) if base is not None and row is not base
-                   else {"diff": None, "p_value": None, "test": None})
-    return {"study": study.study_name, "metric": metric, "direction": direction, "seeds": list(seeds),
-            "rows": rows}
+        row.update(
+            compare(row["values"], base["values"], metric)
+            if base is not None and row is not base
+            else {"diff": None, "p_value": None, "test": None}
+        )
+    return {"study": study.study_name, "metric": metric, "direction": direction, "seeds": list(seeds), "rows": rows}
 
 
 def _pct(v: float | None, metric: str) -> str:
@@ -101,10 +113,17 @@ def _pct(v: float | None, metric: str) -> str:
 def format_table(spec, table: dict[str, Any]) -> str:
     """The printed table (also the report's Markdown table: pipes render in both)."""
     m = table["metric"]
-    head = (f"Confirmation of {spec.study.name!r} on {m} over {len(table['seeds'])} fresh seeds "
-            f"({table['seeds'][0]}..{table['seeds'][-1]}); overrides: {table.get('overrides') or 'none'}")
-    lines = [head, "", f"| configuration | search trial | search value | {m} mean ± std | 95 % interval | n | "
-             "Δ to baseline | p | test |", "|---|---|---|---|---|---|---|---|---|"]
+    head = (
+        f"Confirmation of {spec.study.name!r} on {m} over {len(table['seeds'])} fresh seeds "
+        f"({table['seeds'][0]}..{table['seeds'][-1]}); overrides: {table.get('overrides') or 'none'}"
+    )
+    lines = [
+        head,
+        "",
+        f"| configuration | search trial | search value | {m} mean ± std | 95 % interval | n | "
+        "Δ to baseline | p | test |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in table["rows"]:
         ci = f"[{_pct(r['ci95'][0], m)}, {_pct(r['ci95'][1], m)}]" if r["ci95"] else "-"
         mean = f"{_pct(r['mean'], m)} ± {_pct(r['std'], m)}" if r["mean"] is not None else "-"
@@ -112,5 +131,7 @@ def format_table(spec, table: dict[str, Any]) -> str:
         trial = "-" if r["search_trial"] is None else f"#{r['search_trial']}"
         sv = "-" if r["search_value"] is None else f"{r['search_value']:.4g}"
         diff = "-" if r["diff"] is None else _pct(r["diff"], m)
-        lines.append(f"| {r['label']} | {trial} | {sv} | {mean} | {ci} | {r['n']} | {diff} | {p} | {r['test'] or '-'} |")
+        lines.append(
+            f"| {r['label']} | {trial} | {sv} | {mean} | {ci} | {r['n']} | {diff} | {p} | {r['test'] or '-'} |"
+        )
     return "\n".join(lines)

@@ -26,9 +26,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 import sqlalchemy
 from optuna_dashboard import wsgi
 
+from search import studies
 from search.cli import add_storage, add_study_file, input_error
 from search.spec import SpecError, StudySpec, load_spec
-from search import studies
 from search.storage import StorageUnavailable, artifact_store, open_storage, public_url, sqlite_path
 
 __all__ = ["DashboardError", "is_loopback", "main", "make_server", "open_study", "serve", "study_url"]
@@ -61,8 +61,12 @@ def study_url(host: str, port: int, study_id: int | None) -> str:
 def open_study(spec: StudySpec):
     """``(storage, artifact_store, study_id)`` for the spec's study, creating nothing."""
     try:
-        storage = open_storage(spec.study.storage, heartbeat_interval=spec.resources.heartbeat_interval,
-                               max_retries=spec.resources.max_retries, create_dirs=False)
+        storage = open_storage(
+            spec.study.storage,
+            heartbeat_interval=spec.resources.heartbeat_interval,
+            max_retries=spec.resources.max_retries,
+            create_dirs=False,
+        )
     except StorageUnavailable as err:
         raise DashboardError(f"study.storage: {err}") from None
     except (sqlalchemy.exc.SQLAlchemyError, RuntimeError) as err:  # e.g. a schema from another Optuna
@@ -70,8 +74,10 @@ def open_study(spec: StudySpec):
     try:
         study_id = studies.study_id(storage, spec.study.name)
     except KeyError:
-        raise DashboardError(f"study.name: no study {spec.study.name!r} in {public_url(spec.study.storage)}; "
-                             f"start it with python -m search.launch {spec.source}") from None
+        raise DashboardError(
+            f"study.name: no study {spec.study.name!r} in {public_url(spec.study.storage)}; "
+            f"start it with python -m search.launch {spec.source}"
+        ) from None
     # Not created here: a study without pictures yet simply lists none.
     return storage, artifact_store(Path(spec.study.artifacts).resolve(), create=False), study_id
 
@@ -107,8 +113,9 @@ def make_server(app, host: str, port: int) -> _Server:
         server = cls((host, port), _QuietHandler)
     except OSError as err:
         if err.errno == errno.EADDRINUSE:
-            raise DashboardError(f"--port: port {port} on {host} is already in use; choose another "
-                                 "with --port") from None
+            raise DashboardError(
+                f"--port: port {port} on {host} is already in use; choose another with --port"
+            ) from None
         if err.errno == errno.EACCES:
             raise DashboardError(f"--port: not allowed to listen on {port}; use one above 1023") from None
         raise DashboardError(f"--host: cannot listen on {host}:{port}: {err.strerror or err}") from None
@@ -135,9 +142,12 @@ def serve(spec: StudySpec, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         if not is_loopback(host):
-            print(f"warning: the dashboard on {host}:{port} is writable (notes, trial states, deleting "
-                  "studies) by anyone who can reach it; bind to 127.0.0.1 unless the network is trusted",
-                  file=sys.stderr, flush=True)
+            print(
+                f"warning: the dashboard on {host}:{port} is writable (notes, trial states, deleting "
+                "studies) by anyone who can reach it; bind to 127.0.0.1 unless the network is trusted",
+                file=sys.stderr,
+                flush=True,
+            )
         print(f"dashboard: {study_url(host, port, study_id)}", flush=True)
         where = sqlite_path(spec.study.storage) or public_url(spec.study.storage)
         print(f"study {spec.study.name!r} on {where}; artifacts in {spec.study.artifacts}; Ctrl-C to stop")
@@ -158,11 +168,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = __doc__
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     add_study_file(p)
-    p.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default 127.0.0.1: this "
-                   "machine only; the dashboard can edit and delete studies, so widen it only on a trusted "
-                   "network)")
+    p.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help="address to listen on (default 127.0.0.1: this "
+        "machine only; the dashboard can edit and delete studies, so widen it only on a trusted "
+        "network)",
+    )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8080; 0 picks a free one)")
     add_storage(p)
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m search.dashboard")

@@ -37,19 +37,30 @@ class DashboardProcess:
     it serving until the block ends; it also stops by itself if its parent dies.
     """
 
-    def __init__(self, study: str | os.PathLike | StudySpec, *, host: str = DEFAULT_HOST,
-                 port: int = DEFAULT_PORT, storage: str | None = None, startup_timeout: float = 60.0,
-                 cwd: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self,
+        study: str | os.PathLike | StudySpec,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        storage: str | None = None,
+        startup_timeout: float = 60.0,
+        cwd: str | os.PathLike | None = None,
+    ) -> None:
         if isinstance(study, StudySpec):
             if study.source == "<string>":
                 raise ValueError("DashboardProcess needs a StudySpec loaded from a file (load_spec)")
             study, storage = study.source, storage or study.study.storage
         self.study_file = str(study)
-        self.args = [sys.executable, "-m", "search.dashboard", self.study_file, f"--host={host}",
-                     f"--port={port}"]
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid()),
-                    "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
-                                                                os.environ.get("PYTHONPATH")]))}
+        self.args = [sys.executable, "-m", "search.dashboard", self.study_file, f"--host={host}", f"--port={port}"]
+        self.env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            PARENT_ENV: str(os.getpid()),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")])
+            ),
+        }
         if storage:
             self.env["SPARSESEARCH_STORAGE"] = storage
         self.startup_timeout, self.cwd = startup_timeout, cwd
@@ -65,9 +76,16 @@ class DashboardProcess:
 
     def start(self) -> str:
         """Start the child and return its URL once it answers."""
-        self.process = subprocess.Popen(self.args, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        process_group=0)
+        self.process = subprocess.Popen(
+            self.args,
+            cwd=self.cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            process_group=0,
+        )
         threading.Thread(target=self._pump_stdout, daemon=True).start()
         self._stderr_pump = threading.Thread(target=self._pump_stderr, daemon=True)
         self._stderr_pump.start()

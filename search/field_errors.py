@@ -22,8 +22,14 @@ __all__ = ["one_line"]
 
 _MAPPING = {"dataclass_type", "dataclass_exact_type", "model_type", "model_attributes_type", "dict_type"}
 _UNKNOWN = {"extra_forbidden", "unexpected_keyword_argument", "invalid_key"}
-_KINDS = {"int": "an integer", "float": "a number", "bool": "true or false", "string": "a string",
-          "list": "a list", "tuple": "a list"}
+_KINDS = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "string": "a string",
+    "list": "a list",
+    "tuple": "a list",
+}
 
 
 def _strip(tp: Any) -> Any:
@@ -111,11 +117,13 @@ def one_line(err: ValidationError, root: type) -> tuple[str, str]:
     path = _dotted(names)
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         key = ctx.get("discriminator", "").strip("'")
-        tags = ", ".join(filter(None, (_tag(m) for m in typing.get_args(_strip(_walk(root, loc)[0]))))) or \
-            ctx.get("expected_tags", "")
+        tags = ", ".join(filter(None, (_tag(m) for m in typing.get_args(_strip(_walk(root, loc)[0]))))) or ctx.get(
+            "expected_tags", ""
+        )
         tag = got.get(key, ctx.get("tag")) if isinstance(got, dict) else ctx.get("tag")
-        return f"{path}.{key}", (f"expected one of {tags}, got {tag!r}" if tag is not None else
-                                 f"missing; expected one of {tags}")
+        return f"{path}.{key}", (
+            f"expected one of {tags}, got {tag!r}" if tag is not None else f"missing; expected one of {tags}"
+        )
     if kind == "missing":
         return path, "missing section" if len(names) == 1 else "missing; this key is required"
     if kind in _MAPPING:

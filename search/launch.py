@@ -32,11 +32,10 @@ from search.dashboard import DEFAULT_HOST, DEFAULT_PORT, DashboardError
 from search.dashboard_process import DashboardProcess
 from search.progress import Progress
 from search.records import trial_record
-from search.space import encode
 from search.report import write_report
+from search.space import encode
 from search.spec import SpecError, StudySpec, load_spec
-from search.storage import (StorageUnavailable, artifact_store, open_storage, public_url, sqlite_path,
-                            storage_outage)
+from search.storage import StorageUnavailable, artifact_store, open_storage, public_url, sqlite_path, storage_outage
 from search.studies import create_or_load, fail_running, fail_stale, requeue_interrupted
 from search.summary import summary
 from search.worker import StudyWorker, overhead
@@ -67,8 +66,9 @@ def _prepare(spec: StudySpec) -> tuple[optuna.Study, bool, optuna.storages.BaseS
     res = spec.resources
     created = _make_artifact_dir(Path(spec.study.artifacts))  # before the storage: no study for a bad dir
     try:
-        storage = open_storage(spec.study.storage, heartbeat_interval=res.heartbeat_interval,
-                               max_retries=res.max_retries, create_dirs=True)
+        storage = open_storage(
+            spec.study.storage, heartbeat_interval=res.heartbeat_interval, max_retries=res.max_retries, create_dirs=True
+        )
     except StorageUnavailable:
         if created is not None:  # bad input changes nothing on disk
             shutil.rmtree(created, ignore_errors=True)
@@ -88,8 +88,9 @@ def _make_artifact_dir(path: Path) -> Path | None:
     try:
         artifact_store(path)
     except OSError as err:
-        raise SpecError("study.artifacts", f"cannot create the artifact directory {path}: "
-                        f"{err.strerror or err}") from None
+        raise SpecError(
+            "study.artifacts", f"cannot create the artifact directory {path}: {err.strerror or err}"
+        ) from None
     return top
 
 
@@ -113,8 +114,9 @@ def _check_local_gpus(spec: StudySpec) -> None:
 
         gpus = torch.cuda.device_count()
         if res.gpus_per_trial > gpus:
-            raise SpecError("resources.gpus_per_trial", f"expected at most this machine's {gpus} GPUs, "
-                            f"got {res.gpus_per_trial:g}")
+            raise SpecError(
+                "resources.gpus_per_trial", f"expected at most this machine's {gpus} GPUs, got {res.gpus_per_trial:g}"
+            )
 
 
 def _start_ray(spec: StudySpec) -> bool:
@@ -127,15 +129,20 @@ def _start_ray(spec: StudySpec) -> bool:
         started = False
     else:
         wanted = math.ceil(res.workers * res.cpus_per_trial)
-        ray.init(num_cpus=max(os.cpu_count() or 1, wanted), include_dashboard=False,
-                 logging_level="WARNING", log_to_driver=True)
+        ray.init(
+            num_cpus=max(os.cpu_count() or 1, wanted),
+            include_dashboard=False,
+            logging_level="WARNING",
+            log_to_driver=True,
+        )
         started = True
     gpus = ray.cluster_resources().get("GPU", 0)
     if res.gpus_per_trial > gpus:
         if started:
             ray.shutdown()
-        raise SpecError("resources.gpus_per_trial", f"expected at most the cluster's {gpus:g} GPUs, "
-                        f"got {res.gpus_per_trial:g}")
+        raise SpecError(
+            "resources.gpus_per_trial", f"expected at most the cluster's {gpus:g} GPUs, got {res.gpus_per_trial:g}"
+        )
     return started
 
 
@@ -147,8 +154,11 @@ class _Stopper:
 
     def __call__(self, signum, frame) -> None:
         self.requests += 1
-        msg = ("stopping: running trials end at their next step (Ctrl-C again to stop now)" if self.requests == 1
-               else "stopping now")
+        msg = (
+            "stopping: running trials end at their next step (Ctrl-C again to stop now)"
+            if self.requests == 1
+            else "stopping now"
+        )
         print(msg, file=sys.stderr, flush=True)
 
 
@@ -159,9 +169,12 @@ def _fail_leftovers(storage, study: optuna.Study, launch_id: str, reason: str) -
 
 def _requeue_interrupted(study: optuna.Study, launch_id: str) -> int:
     """Interrupted trials were not the trial's fault: queue their parameters for the next launch."""
-    mine = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-            if (r := trial_record(t)).get("launch_id") == launch_id
-            and str(r.get("fail_reason", "")).startswith(("Interrupted", "interrupted"))]
+    mine = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if (r := trial_record(t)).get("launch_id") == launch_id
+        and str(r.get("fail_reason", "")).startswith(("Interrupted", "interrupted"))
+    ]
     return requeue_interrupted(study, mine)
 
 
@@ -191,8 +204,11 @@ def run(spec: StudySpec, dashboard: tuple[str, int] | None = None) -> LaunchResu
     study, created, storage = _prepare(spec)
     finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.get_trials(deepcopy=False))
     if spec.study.n_trials is not None and finished >= spec.study.n_trials:
-        print(f"study {spec.study.name!r} already has {finished} finished trials (budget "
-              f"{spec.study.n_trials}); raise study.n_trials to run more", flush=True)
+        print(
+            f"study {spec.study.name!r} already has {finished} finished trials (budget "
+            f"{spec.study.n_trials}); raise study.n_trials to run more",
+            flush=True,
+        )
         print(summary(study, spec), flush=True)
         return LaunchResult(0)
     with contextlib.ExitStack() as stack:
@@ -220,13 +236,23 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
     launch_id = uuid.uuid4().hex[:12]
     deadline = time.time() + spec.study.timeout_s if spec.study.timeout_s else None
     res = spec.resources
-    remote = ray.remote(StudyWorker).options(num_cpus=res.cpus_per_trial, num_gpus=res.gpus_per_trial,
-                                             max_restarts=-1, max_task_retries=-1, max_concurrency=2)
-    actors = [remote.remote(spec, index=i, launch_id=launch_id, deadline=deadline, created_study=created)
-              for i in range(res.workers)]
+    remote = ray.remote(StudyWorker).options(
+        num_cpus=res.cpus_per_trial,
+        num_gpus=res.gpus_per_trial,
+        max_restarts=-1,
+        max_task_retries=-1,
+        max_concurrency=2,
+    )
+    actors = [
+        remote.remote(spec, index=i, launch_id=launch_id, deadline=deadline, created_study=created)
+        for i in range(res.workers)
+    ]
     pending = {actor.run.remote(): actor for actor in actors}
-    print(f"study {spec.study.name!r} on {public_url(spec.study.storage)}: {res.workers} workers, "
-          f"budget {spec.study.n_trials or '-'} trials, launch {launch_id}", flush=True)
+    print(
+        f"study {spec.study.name!r} on {public_url(spec.study.storage)}: {res.workers} workers, "
+        f"budget {spec.study.n_trials or '-'} trials, launch {launch_id}",
+        flush=True,
+    )
     progress, stopper, failed, stats = Progress(study, spec), _Stopper(), 0, []
     previous = signal.signal(signal.SIGINT, stopper)
     try:
@@ -265,8 +291,11 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
     print(summary(study, spec), flush=True)
     _report(study, spec)
     if stats:
-        print(f"workers: {sum(s['trials'] for s in stats)} trials run, {overhead(stats):.1%} of worker time "
-              "outside the experiment (storage, sampling, waiting)", flush=True)
+        print(
+            f"workers: {sum(s['trials'] for s in stats)} trials run, {overhead(stats):.1%} of worker time "
+            "outside the experiment (storage, sampling, waiting)",
+            flush=True,
+        )
     if stopper.requests:
         print(f"interrupted: {left + requeued} trials queued again; run the same command to resume", flush=True)
         return LaunchResult(130, tuple(stats))
@@ -283,6 +312,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dashboard", action="store_true", help="serve optuna-dashboard on the study while it runs")
     p.add_argument("--dashboard-host", default=DEFAULT_HOST, help="dashboard address (default 127.0.0.1)")
     p.add_argument("--dashboard-port", type=int, default=DEFAULT_PORT, help="dashboard port (default 8080)")
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m search.launch")

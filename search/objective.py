@@ -19,8 +19,9 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import optuna
 from optuna.artifacts import upload_artifact
@@ -49,8 +50,12 @@ def provenance() -> dict[str, str]:
     except importlib.metadata.PackageNotFoundError:
         version = "unknown"
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
-                                text=True, timeout=5).stdout.strip() or "unknown"
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or "unknown"
+        )
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
     return {"version": version, "git_commit": commit}
@@ -69,9 +74,18 @@ def _lock_path(workdir: Path) -> Path:
 class Objective:
     """Callable for ``study.optimize``; one instance per worker."""
 
-    def __init__(self, spec: StudySpec, *, device: str, threads: int | None, launch_id: str,
-                 artifacts, stop: threading.Event, sampler_seed: int | None = None,
-                 storage: optuna.storages.BaseStorage | None = None) -> None:
+    def __init__(
+        self,
+        spec: StudySpec,
+        *,
+        device: str,
+        threads: int | None,
+        launch_id: str,
+        artifacts,
+        stop: threading.Event,
+        sampler_seed: int | None = None,
+        storage: optuna.storages.BaseStorage | None = None,
+    ) -> None:
         self.spec, self.device, self.threads, self.launch_id = spec, device, threads, launch_id
         self._db = storage  # the study's storage (opened from spec.study.storage when not given)
         self._study_ids: dict[str, int] = {}
@@ -96,9 +110,16 @@ class Objective:
         return trial_id(self.storage, trial.study, trial.number, self._study_ids[name])
 
     def _mark(self, trial: optuna.Trial, config: Any) -> None:
-        attrs = {"config": to_dict(config), "config_hash": config_hash(config), "seed": getattr(config, "seed", None),
-                 "device": self.device, "worker": f"{socket.gethostname()}:{os.getpid()}",
-                 "launch_id": self.launch_id, "sampler_seed": self.sampler_seed, **provenance()}
+        attrs = {
+            "config": to_dict(config),
+            "config_hash": config_hash(config),
+            "seed": getattr(config, "seed", None),
+            "device": self.device,
+            "worker": f"{socket.gethostname()}:{os.getpid()}",
+            "launch_id": self.launch_id,
+            "sampler_seed": self.sampler_seed,
+            **provenance(),
+        }
         write_run(trial, attrs, replicated=self.spec.study.replicates > 1)
 
     def start(self, trial: optuna.Trial) -> TrialRun:
@@ -201,8 +222,7 @@ class Objective:
         """The trial's Result or exception from its members' (search.replicates.combine)."""
         n = self.spec.study.replicates
         stopped = run.replicates.error if run.replicates is not None else None
-        return combine(outcomes, replicate_seeds(run.config, n) if n > 1 else [None], self.spec.study.metrics,
-                       stopped)
+        return combine(outcomes, replicate_seeds(run.config, n) if n > 1 else [None], self.spec.study.metrics, stopped)
 
     def _run(self, run: TrialRun, workdir: Path) -> Result:
         """Train the trial: the experiment's own run, or its seed replicates (batched where the kind can)."""
@@ -241,8 +261,10 @@ class Objective:
         values = []
         for name in self.spec.study.metrics:
             if name not in metrics:
-                raise KeyError(f"experiment {self.spec.kind!r} returned no metric {name!r}; it returned "
-                               + ", ".join(sorted(metrics)))
+                raise KeyError(
+                    f"experiment {self.spec.kind!r} returned no metric {name!r}; it returned "
+                    + ", ".join(sorted(metrics))
+                )
             value = float(metrics[name])
             if not math.isfinite(value):
                 raise Diverged(f"final {name} is {value}")
@@ -263,8 +285,9 @@ class Objective:
 
     def _finish(self, run: TrialRun, result: Result) -> None:
         trial = run.trial
-        out: dict[str, Any] = {k: float(v) for k, v in result.metrics.items()
-                               if isinstance(v, (int, float)) and math.isfinite(v)}
+        out: dict[str, Any] = {
+            k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)
+        }
         if "replicates" in result.extra:  # every metric per seed
             out["replicates"] = result.extra["replicates"]
         errors = []

@@ -10,21 +10,21 @@ global figure state leaks between reports.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib import cm, colormaps
 from matplotlib.figure import Figure
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
+
 from search.records import trial_record
 
 __all__ = ["plot_history", "plot_parallel", "plot_importances", "plot_curves", "plot_pareto", "curve_of"]
 
 _DPI = 110
-_STATE_COLOURS = {TrialState.COMPLETE: "tab:blue", TrialState.PRUNED: "tab:orange",
-                  TrialState.FAIL: "tab:red"}
+_STATE_COLOURS = {TrialState.COMPLETE: "tab:blue", TrialState.PRUNED: "tab:orange", TrialState.FAIL: "tab:red"}
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -37,8 +37,9 @@ def _axis_label(metric: str, direction: str) -> str:
     return f"{metric} ({direction})"
 
 
-def plot_history(trials: Sequence[FrozenTrial], metrics: Sequence[str], directions: Sequence[str],
-                 front: Sequence[int], path: Path) -> Path:
+def plot_history(
+    trials: Sequence[FrozenTrial], metrics: Sequence[str], directions: Sequence[str], front: Sequence[int], path: Path
+) -> Path:
     """Each objective against trial number, with the best value so far (single objective) or
     the Pareto-optimal trials marked (several objectives)."""
     fig = Figure(figsize=(7, 2.2 + 2.3 * len(metrics)))
@@ -52,8 +53,7 @@ def plot_history(trials: Sequence[FrozenTrial], metrics: Sequence[str], directio
             ax.step(numbers, best, where="post", color="tab:red", label="best so far")
         else:
             on_front = [(t.number, t.values[i]) for t in trials if t.number in front]
-            ax.plot(*zip(*on_front), "o", mfc="none", mec="tab:red", ms=10, mew=1.5,
-                    label="on the Pareto front")
+            ax.plot(*zip(*on_front), "o", mfc="none", mec="tab:red", ms=10, mew=1.5, label="on the Pareto front")
         ax.set_ylabel(_axis_label(metric, direction))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)  # the same series in every panel: one legend is enough
@@ -79,8 +79,9 @@ def _positions(trials: Sequence[FrozenTrial], name: str) -> tuple[list[float], s
     return [(scale(v) - scale(lo)) / width for v in values], f"{lo:.3g}", high
 
 
-def plot_parallel(trials: Sequence[FrozenTrial], params: Sequence[str], metrics: Sequence[str],
-                  directions: Sequence[str], path: Path) -> Path:
+def plot_parallel(
+    trials: Sequence[FrozenTrial], params: Sequence[str], metrics: Sequence[str], directions: Sequence[str], path: Path
+) -> Path:
     """One polyline per completed trial across the searched parameters and the objectives,
     coloured by the first objective. Parameter axes span their search range."""
     columns, lows, highs = [], [], []
@@ -123,8 +124,7 @@ def plot_parallel(trials: Sequence[FrozenTrial], params: Sequence[str], metrics:
 def plot_importances(importances: Mapping[str, Mapping[str, float]], evaluator: str, path: Path) -> Path:
     """Horizontal bars: each parameter's importance, one bar colour per objective."""
     metrics = list(importances)
-    params = sorted({p for imp in importances.values() for p in imp},
-                    key=lambda p: importances[metrics[0]].get(p, 0.0))
+    params = sorted({p for imp in importances.values() for p in imp}, key=lambda p: importances[metrics[0]].get(p, 0.0))
     fig = Figure(figsize=(6.5, 1.6 + 0.45 * len(params) * max(1, len(metrics) / 1.5)))
     ax = fig.subplots()
     height = 0.8 / len(metrics)
@@ -165,8 +165,9 @@ def plot_curves(trials: Sequence[FrozenTrial], metric: str, step_unit: str, path
         colour = _STATE_COLOURS.get(t.state, "0.5")
         label = None if t.state in labelled else f"{t.state.name.lower()} trial"
         labelled.add(t.state)
-        ax.plot(*zip(*points), "-", marker="." if len(points) < 30 else None, color=colour, alpha=alpha,
-                lw=1, label=label)
+        ax.plot(
+            *zip(*points), "-", marker="." if len(points) < 30 else None, color=colour, alpha=alpha, lw=1, label=label
+        )
     ax.set_xlabel(step_unit)
     ax.set_ylabel(metric)
     ax.legend(fontsize=8)  # even with one state: it says which trials the lines are
@@ -175,8 +176,9 @@ def plot_curves(trials: Sequence[FrozenTrial], metric: str, step_unit: str, path
     return _save(fig, path)
 
 
-def plot_pareto(trials: Sequence[FrozenTrial], front: Sequence[int], metrics: Sequence[str],
-                directions: Sequence[str], path: Path) -> Path:
+def plot_pareto(
+    trials: Sequence[FrozenTrial], front: Sequence[int], metrics: Sequence[str], directions: Sequence[str], path: Path
+) -> Path:
     """The first two objectives of every completed trial, the Pareto-optimal ones joined up."""
     fig = Figure(figsize=(6.5, 4.6))
     ax = fig.subplots()
@@ -185,8 +187,7 @@ def plot_pareto(trials: Sequence[FrozenTrial], front: Sequence[int], metrics: Se
     if dominated:
         ax.plot(*zip(*dominated), "o", color="0.6", alpha=0.7, label=f"dominated ({len(dominated)})")
     # With more objectives the projected front is not a curve in this plane: points only.
-    style, label = ("o-", "Pareto front") if len(metrics) == 2 else \
-        ("o", f"on the {len(metrics)}-objective front")
+    style, label = ("o-", "Pareto front") if len(metrics) == 2 else ("o", f"on the {len(metrics)}-objective front")
     ax.plot(*zip(*best), style, color="tab:red", label=f"{label} ({len(best)})")
     ax.set_xlabel(_axis_label(metrics[0], directions[0]))
     ax.set_ylabel(_axis_label(metrics[1], directions[1]))

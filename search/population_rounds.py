@@ -68,8 +68,7 @@ def run_population_round(study: optuna.Study, objective: Objective, size: int, h
     return size
 
 
-def _told_without_training(study: optuna.Study, objective: Objective, run: TrialRun,
-                           configured: bool = False) -> bool:
+def _told_without_training(study: optuna.Study, objective: Objective, run: TrialRun, configured: bool = False) -> bool:
     """Configure ``run`` (unless ``configured``); tell it FAIL when its config is rejected, or as a
     repeat when its configuration has a COMPLETE trial. False: the run must train."""
     try:
@@ -97,8 +96,12 @@ def _train(study: optuna.Study, objective: Objective, runs: list[TrialRun], work
     outcomes: list[list[Any]] = [[] for _ in runs]  # per run, its members' outcomes in seed order
     for group in groups.values():
         try:
-            got = objective.timed(experiment.run_population, [c for _, c, _ in group], [r for _, _, r in group],
-                                  objective.context(workdir))
+            got = objective.timed(
+                experiment.run_population,
+                [c for _, c, _ in group],
+                [r for _, _, r in group],
+                objective.context(workdir),
+            )
         except Exception as err:  # noqa: BLE001  (the batched run itself broke: every member fails)
             got = [err] * len(group)
         for (k, _, _), outcome in zip(group, got):
@@ -109,5 +112,9 @@ def _train(study: optuna.Study, objective: Objective, runs: list[TrialRun], work
         except Exception:
             if objective.taken_over(run.trial) is None:
                 raise
-            print(f"trial {run.trial.number} was failed as stale while it ran (its heartbeat "
-                  "stopped); its retry runs instead", file=sys.stderr, flush=True)
+            print(
+                f"trial {run.trial.number} was failed as stale while it ran (its heartbeat "
+                "stopped); its retry runs instead",
+                file=sys.stderr,
+                flush=True,
+            )

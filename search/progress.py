@@ -9,8 +9,8 @@ from collections import Counter
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.spec import StudySpec
 from search.records import trial_record
+from search.spec import StudySpec
 
 __all__ = ["Progress", "format_duration", "describe_trial", "short"]
 
@@ -75,9 +75,11 @@ class Progress:
         eta = ""
         if budget and done_here > 0 and finished < budget:
             eta = f", ~{format_duration(elapsed / done_here * (budget - finished))} left"
-        status = (f"[{finished}/{budget if budget else '-'}] running {counts['RUNNING']} | "
-                  f"waiting {counts['WAITING']} | pruned {counts['PRUNED']} | failed {counts['FAIL']} | "
-                  f"{self._best()} | {format_duration(elapsed)} elapsed{eta}")
+        status = (
+            f"[{finished}/{budget if budget else '-'}] running {counts['RUNNING']} | "
+            f"waiting {counts['WAITING']} | pruned {counts['PRUNED']} | failed {counts['FAIL']} | "
+            f"{self._best()} | {format_duration(elapsed)} elapsed{eta}"
+        )
         changed = status.split(" | ")[:-1] != self._last_status.split(" | ")[:-1]
         if changed or (final and not self._last_status):
             print(status, file=self.stream, flush=True)

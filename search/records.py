@@ -17,8 +17,8 @@ Studies written before this layout stored every one of those as its own flat att
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import optuna

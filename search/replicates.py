@@ -25,8 +25,7 @@ import numpy as np
 
 from core import Result
 
-__all__ = ["ReplicateFailed", "ReplicateReporter", "replicate_seeds", "replicate_configs", "combine",
-           "spread"]
+__all__ = ["ReplicateFailed", "ReplicateReporter", "replicate_seeds", "replicate_configs", "combine", "spread"]
 
 
 class ReplicateFailed(Exception):
@@ -60,7 +59,7 @@ class ReplicateReporter:
         self.steps: dict[int, dict[int, Mapping[str, float]]] = {}
         self.error: BaseException | None = None  # once pruned / stopped, every seed stops
 
-    def seed(self, i: int) -> "_SeedReporter":
+    def seed(self, i: int) -> _SeedReporter:
         return _SeedReporter(self, i)
 
     def _report(self, i: int, step: int, metrics: Mapping[str, float]) -> None:
@@ -98,8 +97,12 @@ def _mean_metrics(per_seed: Sequence[Mapping[str, float]]) -> dict[str, float]:
     return out
 
 
-def combine(outcomes: Sequence[Result | BaseException], seeds: Sequence[int], objectives: Sequence[str],
-            stopped: BaseException | None = None) -> Result | BaseException:
+def combine(
+    outcomes: Sequence[Result | BaseException],
+    seeds: Sequence[int],
+    objectives: Sequence[str],
+    stopped: BaseException | None = None,
+) -> Result | BaseException:
     """The trial's outcome from its seeds' outcomes.
 
     ``stopped`` (the :class:`ReplicateReporter`'s error: pruned, interrupted, timed out) wins; else the first failing seed fails the trial

@@ -17,8 +17,8 @@ import sys
 import time
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import optuna
 from optuna.artifacts import upload_artifact
@@ -26,10 +26,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from core.errors import ConfigError
 from search import plots, report_answers
-from search.progress import describe_trial, short
 from search.cli import add_storage, add_study_file, input_error
-from search.spec import StudySpec, load_spec
+from search.progress import describe_trial, short
 from search.records import trial_record
+from search.spec import StudySpec, load_spec
 from search.storage import StorageUnavailable, artifact_store, public_url
 from search.studies import artifact_metas, open_existing_study, spec_storage
 
@@ -64,20 +64,27 @@ def _params(trials: Sequence[FrozenTrial]) -> list[str]:
 
 
 def _trial_rows(trials: Sequence[FrozenTrial], metrics: Sequence[str], params: Sequence[str]) -> list[str]:
-    rows = [[i + 1, t.number, *t.values, *(t.params.get(p, "-") for p in params),
-             trial_record(t).get("wall_time_s", "-")] for i, t in enumerate(trials)]
+    rows = [
+        [i + 1, t.number, *t.values, *(t.params.get(p, "-") for p in params), trial_record(t).get("wall_time_s", "-")]
+        for i, t in enumerate(trials)
+    ]
     return _table(["#", "trial", *metrics, *params, "wall time (s)"], rows)
 
 
 def _front_section(spec: StudySpec, done: list[FrozenTrial], front: list[int]) -> list[str]:
     metrics, dirs = spec.study.metrics, spec.study.directions
-    on_front = sorted((t for t in done if t.number in front), key=lambda t: t.values[0],
-                      reverse=dirs[0] == "maximize")
+    on_front = sorted((t for t in done if t.number in front), key=lambda t: t.values[0], reverse=dirs[0] == "maximize")
     shown = on_front[:_FRONT_ROWS]
     cut = f"; the first {len(shown)} shown" if len(shown) < len(on_front) else ""
-    return [f"## Pareto front ({len(on_front)} of {len(done)} completed trials)", "",
-            "Metric names: " + ", ".join(f"`{m}` ({d})" for m, d in zip(metrics, dirs))
-            + f"; sorted by `{metrics[0]}`{cut}.", "", *_trial_rows(shown, metrics, _params(shown))]
+    return [
+        f"## Pareto front ({len(on_front)} of {len(done)} completed trials)",
+        "",
+        "Metric names: "
+        + ", ".join(f"`{m}` ({d})" for m, d in zip(metrics, dirs))
+        + f"; sorted by `{metrics[0]}`{cut}.",
+        "",
+        *_trial_rows(shown, metrics, _params(shown)),
+    ]
 
 
 def _best_section(spec: StudySpec, done: list[FrozenTrial], front: list[int]) -> list[str]:
@@ -88,15 +95,25 @@ def _best_section(spec: StudySpec, done: list[FrozenTrial], front: list[int]) ->
         return _front_section(spec, done, front)
     ranked = sorted(done, key=lambda t: t.value, reverse=dirs[0] == "maximize")[:_BEST_ROWS]
     best, record = ranked[0], trial_record(ranked[0])
-    scalars = {k: v for k, v in sorted(record.items()) if isinstance(v, (int, float))
-               and not isinstance(v, bool) and k not in ("seed", "wall_time_s")}
+    scalars = {
+        k: v
+        for k, v in sorted(record.items())
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("seed", "wall_time_s")
+    }
     attrs = ("config_hash", "seed", "version", "git_commit", "device")
-    return [f"## Best trials (top {len(ranked)} by `{metrics[0]}`, {dirs[0]})", "",
-            *_trial_rows(ranked, metrics, _params(ranked)), "",
-            f"### Best trial {best.number}", "",
-            ", ".join(f"{a} `{record.get(a, '-')}`" for a in attrs), "",
-            f"Rerun it: `python -m search.rerun {spec.source} --trial {best.number}`", "",
-            *(_table(["metric", "value"], list(scalars.items())) if scalars else ["No metrics stored."])]
+    return [
+        f"## Best trials (top {len(ranked)} by `{metrics[0]}`, {dirs[0]})",
+        "",
+        *_trial_rows(ranked, metrics, _params(ranked)),
+        "",
+        f"### Best trial {best.number}",
+        "",
+        ", ".join(f"{a} `{record.get(a, '-')}`" for a in attrs),
+        "",
+        f"Rerun it: `python -m search.rerun {spec.source} --trial {best.number}`",
+        "",
+        *(_table(["metric", "value"], list(scalars.items())) if scalars else ["No metrics stored."]),
+    ]
 
 
 def _importances(study: optuna.Study, spec: StudySpec, done: list[FrozenTrial]) -> tuple[dict, list[str]]:
@@ -105,8 +122,11 @@ def _importances(study: optuna.Study, spec: StudySpec, done: list[FrozenTrial]) 
         return {}, [f"Importances need at least 2 completed trials; this study has {len(done)}."]
     params = _params(done)
     varied = [p for p in params if len({json.dumps(t.params[p]) for t in done}) > 1]
-    notes = [f"Left out, one value in every completed trial: {', '.join(sorted(set(params) - set(varied)))}."
-             ] if len(varied) < len(params) else []
+    notes = (
+        [f"Left out, one value in every completed trial: {', '.join(sorted(set(params) - set(varied)))}."]
+        if len(varied) < len(params)
+        else []
+    )
     if not varied:
         return {}, notes + ["No searched parameter took two different values, so importances are undefined."]
     result = {}
@@ -131,11 +151,16 @@ def _importance_section(importances: dict, notes: list[str], n_done: int) -> lis
     if importances:
         first = next(iter(importances.values()))
         params = sorted({p for imp in importances.values() for p in imp}, key=lambda p: -first.get(p, 0.0))
-        lines += [f"From {n_done} completed trials ({_EVALUATOR}: how far each parameter's values in the "
-                  "best trials stray from its values in all of them; each column sums to 1)"
-                  + (". With this few trials, read them as rough." if n_done < 20 else "."), ""]
-        lines += _table(["parameter", *(f"for {m}" for m in importances)],
-                        [[p, *(imp.get(p, 0.0) for imp in importances.values())] for p in params])
+        lines += [
+            f"From {n_done} completed trials ({_EVALUATOR}: how far each parameter's values in the "
+            "best trials stray from its values in all of them; each column sums to 1)"
+            + (". With this few trials, read them as rough." if n_done < 20 else "."),
+            "",
+        ]
+        lines += _table(
+            ["parameter", *(f"for {m}" for m in importances)],
+            [[p, *(imp.get(p, 0.0) for imp in importances.values())] for p in params],
+        )
     return lines + ([""] if importances and notes else []) + [f"- {n}" for n in notes]
 
 
@@ -146,8 +171,14 @@ def _problem_section(trials: Sequence[FrozenTrial]) -> list[str]:
         if not chosen:
             continue
         more = len(chosen) - _LISTED_PROBLEMS
-        lines += ["", f"## {title} ({len(chosen)})", "", "```",
-                  *(describe_trial(t) for t in chosen[:_LISTED_PROBLEMS]), "```"]
+        lines += [
+            "",
+            f"## {title} ({len(chosen)})",
+            "",
+            "```",
+            *(describe_trial(t) for t in chosen[:_LISTED_PROBLEMS]),
+            "```",
+        ]
         lines += ["", f"... and {more} more, not listed."] if more > 0 else []
     return lines
 
@@ -162,31 +193,39 @@ def _curve_metric(spec: StudySpec, trials: Sequence[FrozenTrial]) -> str | None:
     return None
 
 
-def _draw(spec: StudySpec, trials: list[FrozenTrial], done: list[FrozenTrial], front: list[int],
-          importances: dict, out: Path) -> tuple[list[tuple[str, Path]], list[str]]:
+def _draw(
+    spec: StudySpec, trials: list[FrozenTrial], done: list[FrozenTrial], front: list[int], importances: dict, out: Path
+) -> tuple[list[tuple[str, Path]], list[str]]:
     """Every plot there is data for, as (caption, path), and one line for each skipped one."""
     metrics, dirs = spec.study.metrics, spec.study.directions
     drawn, skipped = [], []
     if done:
-        drawn += [("Optimisation history",
-                   plots.plot_history(done, metrics, dirs, front, out / "optimization_history.png")),
-                  ("Parallel coordinates",
-                   plots.plot_parallel(done, _params(done), metrics, dirs, out / "parallel_coordinates.png"))]
+        drawn += [
+            ("Optimisation history", plots.plot_history(done, metrics, dirs, front, out / "optimization_history.png")),
+            (
+                "Parallel coordinates",
+                plots.plot_parallel(done, _params(done), metrics, dirs, out / "parallel_coordinates.png"),
+            ),
+        ]
         if spec.multi_objective:
-            drawn.append(("Pareto front",
-                          plots.plot_pareto(done, front, metrics, dirs, out / "pareto_front.png")))
+            drawn.append(("Pareto front", plots.plot_pareto(done, front, metrics, dirs, out / "pareto_front.png")))
     else:
-        skipped.append("optimisation history, parallel coordinates"
-                       + (", Pareto front" if spec.multi_objective else "") + ": no completed trial")
+        skipped.append(
+            "optimisation history, parallel coordinates"
+            + (", Pareto front" if spec.multi_objective else "")
+            + ": no completed trial"
+        )
     if importances:
-        drawn.append(("Parameter importances",
-                      plots.plot_importances(importances, _EVALUATOR, out / "param_importances.png")))
+        drawn.append(
+            ("Parameter importances", plots.plot_importances(importances, _EVALUATOR, out / "param_importances.png"))
+        )
     else:
         skipped.append("parameter importances: none computed (see above)")
     curve = _curve_metric(spec, trials)
     if curve:
-        caption = "Learning curves" + ("" if curve == metrics[0] else
-                                       f" of `{curve}` (trials do not report `{metrics[0]}` per step)")
+        caption = "Learning curves" + (
+            "" if curve == metrics[0] else f" of `{curve}` (trials do not report `{metrics[0]}` per step)"
+        )
         unit = STEP_UNITS.get(spec.kind, "step")
         drawn.append((caption, plots.plot_curves(trials, curve, unit, out / "intermediate_values.png")))
     else:
@@ -202,8 +241,10 @@ def _upload(study: optuna.Study, spec: StudySpec, files: Sequence[Path]) -> None
     try:
         _upload_files(study, spec, files)
     except OSError as err:
-        print(f"warning: report not uploaded to the artifact store {spec.study.artifacts}: "
-              f"{err.strerror or err}", file=sys.stderr)
+        print(
+            f"warning: report not uploaded to the artifact store {spec.study.artifacts}: {err.strerror or err}",
+            file=sys.stderr,
+        )
 
 
 def _upload_files(study: optuna.Study, spec: StudySpec, files: Sequence[Path]) -> None:
@@ -220,11 +261,16 @@ def _upload_files(study: optuna.Study, spec: StudySpec, files: Sequence[Path]) -
 def _header(spec: StudySpec) -> list[str]:
     study = spec.study
     objective = ", ".join(f"{d} `{m}`" for m, d in zip(study.metrics, study.directions))
-    return [f"# Study report: {study.name}", "",
-            f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from `{spec.source}`; "
-            f"storage `{public_url(study.storage)}`.", "",
-            f"Experiment `{spec.kind}`; objective: {objective}; sampler `{study.sampler.get('name')}`, "
-            f"pruner `{study.pruner.get('name')}`; budget {study.n_trials or '-'} finished trials.", ""]
+    return [
+        f"# Study report: {study.name}",
+        "",
+        f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from `{spec.source}`; "
+        f"storage `{public_url(study.storage)}`.",
+        "",
+        f"Experiment `{spec.kind}`; objective: {objective}; sampler `{study.sampler.get('name')}`, "
+        f"pruner `{study.pruner.get('name')}`; budget {study.n_trials or '-'} finished trials.",
+        "",
+    ]
 
 
 def write_report(study: optuna.Study, spec: StudySpec, out_dir: str | Path | None = None) -> Path:
@@ -240,9 +286,21 @@ def write_report(study: optuna.Study, spec: StudySpec, out_dir: str | Path | Non
     drawn, skipped = _draw(spec, trials, done, front, importances, out)
     answers = report_answers.answers(study, spec, done, importances, out)  # issue 12's questions
     by_state = [[s.name, counts[s.name]] for s in TrialState] + [["total", len(trials)]]
-    lines = [*_header(spec), *answers.lines, "## Trials by state", "", *_table(["state", "trials"], by_state),
-             "", *_best_section(spec, done, front), "", *_importance_section(importances, notes, len(done)),
-             *_problem_section(trials), "", "## Plots", ""]
+    lines = [
+        *_header(spec),
+        *answers.lines,
+        "## Trials by state",
+        "",
+        *_table(["state", "trials"], by_state),
+        "",
+        *_best_section(spec, done, front),
+        "",
+        *_importance_section(importances, notes, len(done)),
+        *_problem_section(trials),
+        "",
+        "## Plots",
+        "",
+    ]
     lines += [f"{caption}, `{path.name}`:\n\n![{path.stem}]({path.name})\n" for caption, path in drawn]
     lines += [f"- Not drawn: {s}." for s in skipped]
     report = out / "report.md"
@@ -259,6 +317,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_study_file(p)
     p.add_argument("--out", metavar="DIR", help="output directory (default runs/<study>/report)")
     add_storage(p)
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m search.report")

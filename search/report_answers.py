@@ -33,8 +33,7 @@ class Answers:
     note: str  # the dashboard note's body
 
 
-def answers(study: optuna.Study, spec: StudySpec, done: list[FrozenTrial], importances: dict,
-            out: Path) -> Answers:
+def answers(study: optuna.Study, spec: StudySpec, done: list[FrozenTrial], importances: dict, out: Path) -> Answers:
     """The answer sections of the report, their figures and the summary note."""
     conf = load_confirmation(study, spec)
     lines = confirmed_section(spec, conf)
@@ -48,18 +47,34 @@ def answers(study: optuna.Study, spec: StudySpec, done: list[FrozenTrial], impor
 
 
 def _note(spec: StudySpec, n_done: int, conf, kind_note: list[str]) -> str:
-    head = [f"# Morning answer: {spec.study.name}", "",
-            f"Experiment `{spec.kind}`, {n_done} completed search trials, chosen on "
-            f"`{spec.study.metrics[0]}` (validation)."]
+    head = [
+        f"# Morning answer: {spec.study.name}",
+        "",
+        f"Experiment `{spec.kind}`, {n_done} completed search trials, chosen on "
+        f"`{spec.study.metrics[0]}` (validation).",
+    ]
     if conf is None:
-        body = ["", f"Not confirmed on test yet (python -m search.confirm {spec.source}): the search's best "
-                "values are validation figures on the search's own seeds, not results to publish."]
+        body = [
+            "",
+            f"Not confirmed on test yet (python -m search.confirm {spec.source}): the search's best "
+            "values are validation figures on the search's own seeds, not results to publish.",
+        ]
     else:
-        body = ["", key_answer(conf), "", format_table(spec, conf.table), "",
-                "The test set was used only by this confirmation, on fresh seeds."]
+        body = [
+            "",
+            key_answer(conf),
+            "",
+            format_table(spec, conf.table),
+            "",
+            "The test set was used only by this confirmation, on fresh seeds.",
+        ]
     tail = ["", *kind_note] if kind_note else []
-    return "\n".join([*head, *body, *tail, "", "The full report (report.md) and its figures are among the "
-                      "study's artifacts."]) + "\n"
+    return (
+        "\n".join(
+            [*head, *body, *tail, "", "The full report (report.md) and its figures are among the study's artifacts."]
+        )
+        + "\n"
+    )
 
 
 def save_summary_note(study: optuna.Study, body: str) -> None:
@@ -69,5 +84,4 @@ def save_summary_note(study: optuna.Study, body: str) -> None:
     try:
         save_note(study, body)
     except Exception as err:  # noqa: BLE001  the report on disk is what matters
-        print(f"warning: the summary note was not saved on the study: {type(err).__name__}: {err}",
-              file=sys.stderr)
+        print(f"warning: the summary note was not saved on the study: {type(err).__name__}: {err}", file=sys.stderr)

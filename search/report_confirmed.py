@@ -82,8 +82,10 @@ def confirmed_best(table: dict[str, Any]) -> dict[str, Any] | None:
 
 def _row_text(row: dict[str, Any], metric: str) -> str:
     ci = row.get("ci95") or [None, None]
-    return (f"{fmt(row['mean'], metric)} ± {fmt(row['std'], metric)} (95 % interval "
-            f"[{fmt(ci[0], metric)}, {fmt(ci[1], metric)}], n = {row['n']})")
+    return (
+        f"{fmt(row['mean'], metric)} ± {fmt(row['std'], metric)} (95 % interval "
+        f"[{fmt(ci[0], metric)}, {fmt(ci[1], metric)}], n = {row['n']})"
+    )
 
 
 def key_answer(conf: Confirmation) -> str:
@@ -100,24 +102,39 @@ def key_answer(conf: Confirmation) -> str:
     text += f" Baseline: {_row_text(base, metric)}."
     if best.get("diff") is None:
         return text + " Too few seeds for a difference test."
-    verdict = "significant at 5 %" if best["p_value"] is not None and best["p_value"] < 0.05 else \
-        "not significant at 5 %"
-    return text + (f" Difference {'+' if best['diff'] >= 0 else ''}{fmt(best['diff'], metric)} "
-                   f"({best['test']}, p = {best['p_value']:.3g}: {verdict}).")
+    verdict = (
+        "significant at 5 %" if best["p_value"] is not None and best["p_value"] < 0.05 else "not significant at 5 %"
+    )
+    return text + (
+        f" Difference {'+' if best['diff'] >= 0 else ''}{fmt(best['diff'], metric)} "
+        f"({best['test']}, p = {best['p_value']:.3g}: {verdict})."
+    )
 
 
 def confirmed_section(spec: StudySpec, conf: Confirmation | None) -> list[str]:
     """The confirmation table with its seeds, or how to make one."""
     searched = spec.study.metrics[0]
     if conf is None:
-        return ["## Confirmed on test", "",
-                f"Not confirmed yet: no confirmation table in the storage. Run `python -m search.confirm "
-                f"{spec.source}`. Until then every figure below is a search-time figure (validation, the "
-                "search's own seeds, the winner of many noisy comparisons), not a result to publish.", ""]
+        return [
+            "## Confirmed on test",
+            "",
+            f"Not confirmed yet: no confirmation table in the storage. Run `python -m search.confirm "
+            f"{spec.source}`. Until then every figure below is a search-time figure (validation, the "
+            "search's own seeds, the winner of many noisy comparisons), not a result to publish.",
+            "",
+        ]
     table = conf.table
     seeds = ", ".join(str(s) for s in table["seeds"])
-    return ["## Confirmed on test", "", format_table(spec, table), "",
-            f"Seeds: {seeds} (the same fresh seeds for every configuration; no search trial trained "
-            f"with them). The search chose and pruned on `{searched}`; the test set was used only here, "
-            f"by `python -m search.confirm`, to judge `{table['metric']}` (stored in study "
-            f"`{conf.study_name}`).", "", key_answer(conf), ""]
+    return [
+        "## Confirmed on test",
+        "",
+        format_table(spec, table),
+        "",
+        f"Seeds: {seeds} (the same fresh seeds for every configuration; no search trial trained "
+        f"with them). The search chose and pruned on `{searched}`; the test set was used only here, "
+        f"by `python -m search.confirm`, to judge `{table['metric']}` (stored in study "
+        f"`{conf.study_name}`).",
+        "",
+        key_answer(conf),
+        "",
+    ]

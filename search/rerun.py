@@ -17,8 +17,9 @@ import math
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -27,14 +28,14 @@ from core import ConfigError, NullReporter, Result, RunContext, get_experiment
 from core.config import config_hash, from_dict
 from core.contract import PrintReporter
 from core.replicates import run_replicates
+from search.cli import add_storage, add_study_file, input_error
 from search.objective import provenance
 from search.progress import short
-from search.cli import add_storage, add_study_file, input_error
+from search.records import trial_record
 from search.replicates import ReplicateReporter, combine
-from search.studies import open_existing_study
 from search.spec import StudySpec, load_spec
 from search.storage import StorageUnavailable
-from search.records import trial_record
+from search.studies import open_existing_study
 
 __all__ = ["main", "find_trial", "stored_metrics", "rerun"]
 
@@ -68,8 +69,11 @@ def find_trial(study: optuna.Study, number: int) -> FrozenTrial:
 
 def stored_metrics(trial: FrozenTrial) -> dict[str, float]:
     """The scalar metrics the objective stored as user attributes."""
-    return {k: float(v) for k, v in trial_record(trial).items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _NOT_METRICS}
+    return {
+        k: float(v)
+        for k, v in trial_record(trial).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _NOT_METRICS
+    }
 
 
 def _config(spec: StudySpec, trial: FrozenTrial) -> tuple[Any, str]:
@@ -77,18 +81,24 @@ def _config(spec: StudySpec, trial: FrozenTrial) -> tuple[Any, str]:
     raw = trial_record(trial).get("config")
     if not isinstance(raw, Mapping):
         reason = trial_record(trial).get("fail_reason") or "no reason recorded"
-        raise ConfigError("--trial", f"trial {trial.number} ({trial.state.name}) has no stored config; it "
-                          f"ended before its config was built ({reason}); expected a trial that started")
+        raise ConfigError(
+            "--trial",
+            f"trial {trial.number} ({trial.state.name}) has no stored config; it "
+            f"ended before its config was built ({reason}); expected a trial that started",
+        )
     try:
         config = from_dict(get_experiment(spec.kind).config_cls, raw, "config")
     except ConfigError as err:
-        raise ConfigError("--trial", f"trial {trial.number}'s stored config no longer fits experiment "
-                          f"{spec.kind!r}: {err}") from None
+        raise ConfigError(
+            "--trial", f"trial {trial.number}'s stored config no longer fits experiment {spec.kind!r}: {err}"
+        ) from None
     stored, now = trial_record(trial).get("config_hash"), config_hash(config)
     if stored == now:
         return config, f"config hash {now}: matches the stored one"
-    return config, (f"config hash {now}: DIFFERS from the stored {stored} (the config class changed since "
-                    "the trial ran, e.g. a new field with its default); the rerun uses the rebuilt config")
+    return config, (
+        f"config hash {now}: DIFFERS from the stored {stored} (the config class changed since "
+        "the trial ran, e.g. a new field with its default); the rerun uses the rebuilt config"
+    )
 
 
 def _check_device(device: str) -> None:
@@ -126,11 +136,15 @@ def _history_line(stored: Sequence[Mapping[str, float]], new: Sequence[Mapping[s
     for old, now in zip(stored, new):
         if old != now:
             keys = [k for k in old if k in now and old[k] != now[k]] or sorted(set(old) ^ set(now))
-            return (f"history: first difference at step {old.get('step')} ({keys[0]}: stored "
-                    f"{short(old.get(keys[0]))}, rerun {short(now.get(keys[0]))})")
+            return (
+                f"history: first difference at step {old.get('step')} ({keys[0]}: stored "
+                f"{short(old.get(keys[0]))}, rerun {short(now.get(keys[0]))})"
+            )
     if len(stored) != len(new):
-        return (f"history: same over the first {min(len(stored), len(new))} steps; "
-                f"stored {len(stored)} steps, rerun {len(new)}")
+        return (
+            f"history: same over the first {min(len(stored), len(new))} steps; "
+            f"stored {len(stored)} steps, rerun {len(new)}"
+        )
     return f"history: identical over all {len(new)} steps" + (" (measured times aside)" if timed else "")
 
 
@@ -153,13 +167,17 @@ def rerun(spec: StudySpec, trial: FrozenTrial, *, device: str = "cpu", quiet: bo
     """Run ``trial`` again, print the comparison, return the exit status (0 ran, 1 raised)."""
     config, hash_line = _config(spec, trial)
     attrs, now = trial_record(trial), provenance()
-    print(f"trial {trial.number} of study {spec.study.name!r}: {trial.state.name}, kind {spec.kind}, "
-          f"stored on {attrs.get('device', '-')}")
+    print(
+        f"trial {trial.number} of study {spec.study.name!r}: {trial.state.name}, kind {spec.kind}, "
+        f"stored on {attrs.get('device', '-')}"
+    )
     print(hash_line)
     if trial.state.name != "COMPLETE":
         reason = attrs.get("fail_reason", "no reason recorded")
-        print(f"note: the stored trial is {trial.state.name} ({reason}); its stored metrics are incomplete, "
-              "and the rerun is never pruned")
+        print(
+            f"note: the stored trial is {trial.state.name} ({reason}); its stored metrics are incomplete, "
+            "and the rerun is never pruned"
+        )
     # The same thread count as the study's workers: torch's CPU results can depend on it.
     threads = max(1, int(spec.resources.cpus_per_trial))
     recorder = _Recorder(NullReporter() if quiet else PrintReporter())
@@ -174,12 +192,15 @@ def rerun(spec: StudySpec, trial: FrozenTrial, *, device: str = "cpu", quiet: bo
             print(f"stored fail_reason: {attrs.get('fail_reason', '-')}")
             return 1
     old = stored_metrics(trial)
-    new = {k: float(v) for k, v in result.metrics.items()
-           if isinstance(v, (int, float)) and k not in _NOT_METRICS}
-    names = [*(m for m in spec.study.metrics if m in old or m in new),
-             *sorted((set(old) | set(new)) - set(spec.study.metrics))]
-    rows = [[n, short(old[n]) if n in old else "-", short(new[n]) if n in new else "-",
-             _diff(old.get(n), new.get(n))] for n in names]
+    new = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float)) and k not in _NOT_METRICS}
+    names = [
+        *(m for m in spec.study.metrics if m in old or m in new),
+        *sorted((set(old) | set(new)) - set(spec.study.metrics)),
+    ]
+    rows = [
+        [n, short(old[n]) if n in old else "-", short(new[n]) if n in new else "-", _diff(old.get(n), new.get(n))]
+        for n in names
+    ]
     print(_table(["metric", "stored", "rerun", "diff"], rows))
     print(_history_line(attrs.get("history") or [], recorder.history))
     for key, label in (("version", "version"), ("git_commit", "git commit")):
@@ -187,8 +208,10 @@ def rerun(spec: StudySpec, trial: FrozenTrial, *, device: str = "cpu", quiet: bo
         print(f"{label}: stored {attrs.get(key, '-')}, current {now[key]} ({same})")
     print(f"device: stored {attrs.get('device', '-')}, rerun {device}")
     wall = attrs.get("wall_time_s")
-    print(f"wall time: stored {short(float(wall)) if wall is not None else '-'} s, "
-          f"rerun {short(time.monotonic() - started)} s")
+    print(
+        f"wall time: stored {short(float(wall)) if wall is not None else '-'} s, "
+        f"rerun {short(time.monotonic() - started)} s"
+    )
     return 0
 
 
@@ -201,6 +224,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device (default cpu)")
     add_storage(p)
     p.add_argument("--quiet", action="store_true", help="do not print a line per reported step")
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m search.rerun")

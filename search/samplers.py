@@ -8,7 +8,8 @@ Optuna's own arguments is reachable from YAML. ``patient`` wraps another pruner:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import optuna
 
@@ -65,8 +66,9 @@ def _construct(factory: Callable[..., Any], args: dict[str, Any], path: str) -> 
         raise ConfigError(path, f"invalid arguments {args!r}: {first}") from None
 
 
-def make_sampler(raw: Any, grid: Mapping[str, Sequence[Any]] | None = None,
-                 path: str = "study.sampler") -> optuna.samplers.BaseSampler:
+def make_sampler(
+    raw: Any, grid: Mapping[str, Sequence[Any]] | None = None, path: str = "study.sampler"
+) -> optuna.samplers.BaseSampler:
     """Build the named sampler; ``grid`` is the categorical search space, used by ``grid``."""
     name, args = _split(raw, path)
     factory = SAMPLERS.get(name, f"{path}.name")

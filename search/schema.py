@@ -27,6 +27,7 @@ from core import EXPERIMENTS, get_experiment
 
 __all__ = ["add_arguments", "experiment_core_schema", "json_schema", "main", "run"]
 
+
 class _Closed(GenerateJsonSchema):
     """Unknown keys are errors everywhere, as in the loader: the core's dataclasses too."""
 
@@ -49,9 +50,12 @@ def _experiment_model(name: str) -> type:
             fields[f.name] = (hints[f.name], Field(default_factory=f.default_factory))
         else:
             fields[f.name] = (hints[f.name], f.default)
-    return create_model(f"{exp.config_cls.__name__}Experiment", __config__=ConfigDict(extra="forbid"),
-                         __doc__=(exp.doc or exp.config_cls.__doc__ or name).strip().split("\n\n")[0],
-                         **fields)
+    return create_model(
+        f"{exp.config_cls.__name__}Experiment",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=(exp.doc or exp.config_cls.__doc__ or name).strip().split("\n\n")[0],
+        **fields,
+    )
 
 
 @functools.cache

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import optuna
 
@@ -20,8 +21,11 @@ from core.errors import ConfigError
 __all__ = ["Param", "parse_param", "suggest", "encode", "decode", "to_optuna"]
 
 _SCALAR = (type(None), bool, int, float, str)
-_KEYS = {"float": {"type", "low", "high", "log", "step"}, "int": {"type", "low", "high", "log", "step"},
-         "categorical": {"type", "choices"}}
+_KEYS = {
+    "float": {"type", "low", "high", "log", "step"},
+    "int": {"type", "low", "high", "log", "step"},
+    "categorical": {"type", "choices"},
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,23 +59,33 @@ def _json(choice: Any, path: str) -> str:
     try:
         return json.dumps(choice, allow_nan=False, sort_keys=False)
     except (TypeError, ValueError):
-        raise ConfigError(path, f"expected numbers, strings, booleans, null or lists/mappings of them, "
-                          f"got {choice!r}") from None
+        raise ConfigError(
+            path, f"expected numbers, strings, booleans, null or lists/mappings of them, got {choice!r}"
+        ) from None
 
 
 def parse_param(name: str, raw: Any, path: str) -> Param:
     """Validate one ``search_space`` entry (a mapping with ``type`` and its fields)."""
     check(isinstance(raw, Mapping), path, f"expected a mapping with 'type', got {raw!r}")
     kind = raw.get("type")
-    check(isinstance(kind, str) and kind in _KEYS, f"{path}.type",
-          f"expected one of float, int, categorical, got {kind!r}")
+    check(
+        isinstance(kind, str) and kind in _KEYS,
+        f"{path}.type",
+        f"expected one of float, int, categorical, got {kind!r}",
+    )
     for key in raw:
-        check(key in _KEYS[kind], f"{path}.{key}", f"unknown key for type {kind}; expected one of "
-              f"{', '.join(sorted(_KEYS[kind]))}")
+        check(
+            key in _KEYS[kind],
+            f"{path}.{key}",
+            f"unknown key for type {kind}; expected one of {', '.join(sorted(_KEYS[kind]))}",
+        )
     if kind == "categorical":
         choices = raw.get("choices")
-        check(isinstance(choices, list) and len(choices) > 0, f"{path}.choices",
-              f"expected a non-empty list, got {choices!r}")
+        check(
+            isinstance(choices, list) and len(choices) > 0,
+            f"{path}.choices",
+            f"expected a non-empty list, got {choices!r}",
+        )
         encoded = [c if isinstance(c, _SCALAR) else _json(c, f"{path}.choices") for c in choices]
         check(len(set(map(repr, encoded))) == len(encoded), f"{path}.choices", "expected distinct choices")
         return Param(name=name, type="categorical", choices=tuple(choices))

@@ -37,8 +37,18 @@ from search.space import Param, parse_param
 from search.study_file import ConfirmSection, Resources, StudySection, parse_duration, validate_file
 from search.yamlfile import MAX_FILE_BYTES, SpecError, read_yaml
 
-__all__ = ["MAX_FILE_BYTES", "ConfirmSection", "Resources", "SpecError", "StudySection", "StudySpec", "check_write_path",
-           "load_spec", "parse_duration", "parse_spec"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "ConfirmSection",
+    "Resources",
+    "SpecError",
+    "StudySection",
+    "StudySpec",
+    "check_write_path",
+    "load_spec",
+    "parse_duration",
+    "parse_spec",
+]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -78,10 +88,15 @@ def _study(study: StudySection, space: tuple[Param, ...], env_storage: str | Non
     make_pruner(study.pruner)
     names = {p.name for p in space}
     for i, entry in enumerate(study.enqueue):
-        check(len(entry) > 0, f"study.enqueue[{i}]", f"expected a mapping of search_space names to values, got {entry!r}")
+        check(
+            len(entry) > 0, f"study.enqueue[{i}]", f"expected a mapping of search_space names to values, got {entry!r}"
+        )
         for key in entry:
-            check(key in names, f"study.enqueue[{i}].{key}",
-                  f"not in search_space; expected one of {', '.join(sorted(names))}")
+            check(
+                key in names,
+                f"study.enqueue[{i}].{key}",
+                f"not in search_space; expected one of {', '.join(sorted(names))}",
+            )
     return dataclasses.replace(study, storage=storage, artifacts=artifacts)
 
 
@@ -93,22 +108,34 @@ def check_write_path(path: str, field: str) -> None:
     explicit choice and is allowed, but never with ``..`` either (no ``/data/../etc`` disguises).
     """
     check("\0" not in path, field, "expected a path without NUL characters")
-    check(".." not in PurePosixPath(path.replace("\\", "/")).parts, field, "expected a path without '..' "
-          f"components (relative paths stay under the run directory), got {path!r}")
+    check(
+        ".." not in PurePosixPath(path.replace("\\", "/")).parts,
+        field,
+        f"expected a path without '..' components (relative paths stay under the run directory), got {path!r}",
+    )
 
 
 def _check_storage(url: str, from_file: bool) -> None:
     """A URL SQLAlchemy can parse, naming a database file for SQLite. Errors never show the password."""
-    check(bool(re.match(r"^(sqlite|postgresql|mysql)(\+\w+)?://", url)), "study.storage",
-          "expected a URL starting with sqlite:///, postgresql:// or mysql://")
+    check(
+        bool(re.match(r"^(sqlite|postgresql|mysql)(\+\w+)?://", url)),
+        "study.storage",
+        "expected a URL starting with sqlite:///, postgresql:// or mysql://",
+    )
     try:
         parsed = make_url(url)
     except Exception:  # noqa: BLE001  (ValueError for a bad port, ArgumentError for the rest)
-        raise SpecError("study.storage", "expected a URL like postgresql://user:${PGPASSWORD}@host:5432/db "
-                        "(host, numeric port, database); this one cannot be parsed") from None
+        raise SpecError(
+            "study.storage",
+            "expected a URL like postgresql://user:${PGPASSWORD}@host:5432/db "
+            "(host, numeric port, database); this one cannot be parsed",
+        ) from None
     if parsed.get_backend_name() == "sqlite":
-        check(parsed.database not in (None, "", ":memory:"), "study.storage",
-              "expected sqlite:///PATH/TO/study.db (a file: workers in other processes share it)")
+        check(
+            parsed.database not in (None, "", ":memory:"),
+            "study.storage",
+            "expected sqlite:///PATH/TO/study.db (a file: workers in other processes share it)",
+        )
         if from_file:  # an operator's --storage / $SPARSESEARCH_STORAGE is their own choice
             check_write_path(parsed.database, "study.storage")
 
@@ -118,8 +145,11 @@ def _space(raw: Mapping[str, Any], config: Any) -> tuple[Param, ...]:
     params = []
     for name, entry in raw.items():
         path = f"search_space.{name}"
-        check(name in known, path, "unknown hyperparameter of this experiment; expected one of "
-              + ", ".join(sorted(known)))
+        check(
+            name in known,
+            path,
+            "unknown hyperparameter of this experiment; expected one of " + ", ".join(sorted(known)),
+        )
         param = parse_param(name, entry, path)
         probes = param.choices if param.type == "categorical" else (param.low, param.high)
         for value in probes:  # every choice and both bounds must make a valid config
@@ -135,12 +165,14 @@ def _confirm(raw: ConfirmSection | None, given: bool, metrics: tuple[str, ...], 
     raw = raw or ConfirmSection()
     metric = raw.metric
     if metric is None and metrics[0].startswith("val_"):
-        metric = "test_" + metrics[0][len("val_"):]
+        metric = "test_" + metrics[0][len("val_") :]
     if metric is None:
         check(not given, "confirm.metric", f"expected the test metric to confirm {metrics[0]!r} on")
         return None
-    for path, values in (("confirm.overrides", raw.overrides),
-                         *((f"confirm.also.{label}", v) for label, v in raw.also.items())):
+    for path, values in (
+        ("confirm.overrides", raw.overrides),
+        *((f"confirm.also.{label}", v) for label, v in raw.also.items()),
+    ):
         try:
             replace_paths(config, {**values, **raw.overrides})
         except ConfigError as err:
@@ -148,8 +180,9 @@ def _confirm(raw: ConfirmSection | None, given: bool, metrics: tuple[str, ...], 
     return dataclasses.replace(raw, metric=metric)
 
 
-def parse_spec(doc: Any, source: str = "<string>", *, storage: str | None = None,
-               ray_address: str | None = None) -> StudySpec:
+def parse_spec(
+    doc: Any, source: str = "<string>", *, storage: str | None = None, ray_address: str | None = None
+) -> StudySpec:
     """Validate a loaded YAML document. ``storage``/``ray_address`` override the file."""
     try:
         file = validate_file(doc)
@@ -162,19 +195,33 @@ def parse_spec(doc: Any, source: str = "<string>", *, storage: str | None = None
         study = _study(file.study, space, storage)
         resources = file.resources
         address = ray_address or resources.ray_address
-        resources = dataclasses.replace(resources, ray_address=_interpolate(address, "resources.ray_address")
-                                        if address else None)
-        check(study.replicates == 1 or "seed" in field_paths(type(config)), "study.replicates",
-              f"experiment kind {kind!r} has no seed to replicate; expected 1, got {study.replicates}")
-        check(resources.population == 1 or experiment.run_population is not None, "resources.population",
-              f"experiment kind {kind!r} cannot train trials together; expected 1, got {resources.population}")
+        resources = dataclasses.replace(
+            resources, ray_address=_interpolate(address, "resources.ray_address") if address else None
+        )
+        check(
+            study.replicates == 1 or "seed" in field_paths(type(config)),
+            "study.replicates",
+            f"experiment kind {kind!r} has no seed to replicate; expected 1, got {study.replicates}",
+        )
+        check(
+            resources.population == 1 or experiment.run_population is not None,
+            "resources.population",
+            f"experiment kind {kind!r} cannot train trials together; expected 1, got {resources.population}",
+        )
         confirm = _confirm(file.confirm, bool(doc.get("confirm")), study.metrics, config)
     except SpecError:
         raise
     except ConfigError as err:
         raise SpecError(err.path, err.message) from None
-    return StudySpec(study=study, kind=kind, experiment=config, search_space=space,
-                     resources=resources, confirm=confirm, source=source)
+    return StudySpec(
+        study=study,
+        kind=kind,
+        experiment=config,
+        search_space=space,
+        resources=resources,
+        confirm=confirm,
+        source=source,
+    )
 
 
 def load_spec(path: str | os.PathLike, *, storage: str | None = None, ray_address: str | None = None) -> StudySpec:

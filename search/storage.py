@@ -14,16 +14,25 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import optuna
 import sqlalchemy
 from optuna.artifacts import FileSystemArtifactStore
 from sqlalchemy.engine import make_url
 
-__all__ = ["open_storage", "artifact_store", "public_url", "StorageUnavailable", "storage_outage", "wait_out",
-           "through_outage", "STORAGE_OUTAGE_S"]
+__all__ = [
+    "open_storage",
+    "artifact_store",
+    "public_url",
+    "StorageUnavailable",
+    "storage_outage",
+    "wait_out",
+    "through_outage",
+    "STORAGE_OUTAGE_S",
+]
 
 SQLITE_BUSY_TIMEOUT_S = 60
 CONNECT_TIMEOUT_S = 10
@@ -48,8 +57,10 @@ def storage_outage(err: BaseException) -> BaseException | None:
     seen: set[int] = set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))
-        if isinstance(err, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-                            optuna.exceptions.StorageInternalError)):
+        if isinstance(
+            err,
+            (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, optuna.exceptions.StorageInternalError),
+        ):
             return err
         err = err.__cause__ or err.__context__
     return None
@@ -65,8 +76,11 @@ def wait_out(err: Exception, since: float, who: str) -> None:
     cause = storage_outage(err)
     if cause is None or time.monotonic() - since > STORAGE_OUTAGE_S:
         raise err
-    print(f"{who}: storage unavailable, retrying in {OUTAGE_POLL_S:g} s: "
-          f"{_first_line(cause.__cause__ or cause)}", file=sys.stderr, flush=True)
+    print(
+        f"{who}: storage unavailable, retrying in {OUTAGE_POLL_S:g} s: {_first_line(cause.__cause__ or cause)}",
+        file=sys.stderr,
+        flush=True,
+    )
     time.sleep(OUTAGE_POLL_S)
 
 
@@ -107,8 +121,9 @@ def sqlite_path(url: str) -> Path | None:
     return Path(u.database) if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:") else None
 
 
-def open_storage(url: str, *, heartbeat_interval: int = 10, max_retries: int = 2,
-                 create_dirs: bool = False) -> optuna.storages.RDBStorage:
+def open_storage(
+    url: str, *, heartbeat_interval: int = 10, max_retries: int = 2, create_dirs: bool = False
+) -> optuna.storages.RDBStorage:
     """Open (creating tables if needed) the RDB storage at ``url`` with heartbeats and retries."""
     path = sqlite_path(url)
     if path is not None:
@@ -149,12 +164,12 @@ def _rdb_storage(url: str, heartbeat_interval: int, max_retries: int) -> optuna.
                 engine_kwargs=_engine_kwargs(url),
                 heartbeat_interval=heartbeat_interval,
                 grace_period=3 * heartbeat_interval,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=max_retries),
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retries),
             )
         except sqlalchemy.exc.DBAPIError as err:
             lost_race = isinstance(err, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)) or (
-                "already exists" in str(err.orig))  # SQLite: an OperationalError
+                "already exists" in str(err.orig)
+            )  # SQLite: an OperationalError
             if not lost_race or attempt == _SCHEMA_RACE_ATTEMPTS - 1:
                 raise
             time.sleep(0.5 * (attempt + 1))

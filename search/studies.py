@@ -58,16 +58,18 @@ Storage = optuna.storages.BaseStorage
 def _check_directions(study: optuna.Study, spec: StudySpec, hint: str = "") -> None:
     stored = [d.name.lower() for d in study.directions]
     if stored != list(spec.study.directions):
-        raise SpecError("study.direction", f"the stored study {spec.study.name!r} has directions {stored}, "
-                        f"the file says {list(spec.study.directions)}{hint}")
+        raise SpecError(
+            "study.direction",
+            f"the stored study {spec.study.name!r} has directions {stored}, "
+            f"the file says {list(spec.study.directions)}{hint}",
+        )
 
 
 def create_or_load(storage: Storage, spec: StudySpec) -> tuple[optuna.Study, bool]:
     """The spec's study, created when it does not exist; and whether this call created it (of several
     launchers starting at once exactly one does: the database's unique study name decides)."""
     try:
-        study = optuna.create_study(storage=storage, study_name=spec.study.name,
-                                    directions=list(spec.study.directions))
+        study = optuna.create_study(storage=storage, study_name=spec.study.name, directions=list(spec.study.directions))
         created = True
     except optuna.exceptions.DuplicatedStudyError:
         study, created = optuna.load_study(study_name=spec.study.name, storage=storage), False
@@ -77,16 +79,18 @@ def create_or_load(storage: Storage, spec: StudySpec) -> tuple[optuna.Study, boo
     return study, created
 
 
-def open_existing_study(spec: StudySpec, storage: Storage | None = None, *, sampler=None,
-                        pruner=None) -> optuna.Study:
+def open_existing_study(spec: StudySpec, storage: Storage | None = None, *, sampler=None, pruner=None) -> optuna.Study:
     """Load the spec's study (from ``storage`` when given); never create it (:class:`StorageUnavailable`
     or :class:`SpecError`)."""
     storage = storage if storage is not None else spec_storage(spec)
     try:
         study = optuna.load_study(study_name=spec.study.name, storage=storage, sampler=sampler, pruner=pruner)
     except KeyError:
-        raise SpecError("study.name", f"no study {spec.study.name!r} in {public_url(spec.study.storage)}; "
-                        f"expected one made by python -m search.launch {spec.source}") from None
+        raise SpecError(
+            "study.name",
+            f"no study {spec.study.name!r} in {public_url(spec.study.storage)}; "
+            f"expected one made by python -m search.launch {spec.source}",
+        ) from None
     _check_directions(study, spec)
     return study
 
@@ -122,7 +126,8 @@ def study_id(storage: Storage, name: str) -> int:
 def trial_id(storage: Storage, study: optuna.Study, number: int, sid: int | None = None) -> int:
     """The storage's id of trial ``number`` of ``study`` (pass ``sid``, its study id, to skip a query)."""
     return storage.get_trial_id_from_study_id_trial_number(
-        sid if sid is not None else study_id(storage, study.study_name), number)
+        sid if sid is not None else study_id(storage, study.study_name), number
+    )
 
 
 def get_trial(storage: Storage, tid: int) -> FrozenTrial:
@@ -226,11 +231,16 @@ def adopt_orphans(storage: Storage, study: optuna.Study) -> list[int]:
         return []
     trial, beat = models.TrialModel, models.TrialHeartbeatModel
     with orm.Session(rdb.engine) as session:
-        rows = (session.query(trial.trial_id, trial.number)
-                .outerjoin(beat, beat.trial_id == trial.trial_id)
-                .filter(trial.study_id == study_id(rdb, study.study_name), trial.state == TrialState.RUNNING,
-                        beat.trial_heartbeat_id.is_(None))
-                .all())
+        rows = (
+            session.query(trial.trial_id, trial.number)
+            .outerjoin(beat, beat.trial_id == trial.trial_id)
+            .filter(
+                trial.study_id == study_id(rdb, study.study_name),
+                trial.state == TrialState.RUNNING,
+                beat.trial_heartbeat_id.is_(None),
+            )
+            .all()
+        )
     for tid, _number in rows:
         rdb.record_heartbeat(tid)
     return [number for _tid, number in rows]

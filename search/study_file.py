@@ -69,8 +69,12 @@ def _named(registry: Any) -> Any:
         return {"name": v} if isinstance(v, str) else v
 
     names = {"enum": registry.names()}
-    schema = {"anyOf": [names, {"type": "object", "properties": {"name": names}, "required": ["name"],
-                                "additionalProperties": True}]}
+    schema = {
+        "anyOf": [
+            names,
+            {"type": "object", "properties": {"name": names}, "required": ["name"], "additionalProperties": True},
+        ]
+    }
     return Annotated[Mapping[str, Any], BeforeValidator(named), WithJsonSchema(schema)]
 
 
@@ -83,8 +87,11 @@ def _text(pattern: str, expected: str) -> Any:
 
 
 Count = _number(int, 1)
-Duration = Annotated[float, BeforeValidator(_duration), WithJsonSchema(
-    {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": _DURATION}]})]
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration),
+    WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": _DURATION}]}),
+]
 Direction = Literal["minimize", "maximize"]
 Metric = Annotated[str, Field(min_length=1)]
 
@@ -94,9 +101,11 @@ class StudySection:
     """``study:``: the Optuna study, its objective(s) and budget (``n_trials`` and/or ``timeout``)."""
 
     name: _text(_NAME, "letters, digits, '-', '_' or '.' (at most 100)") = Field(
-        description="The study's name in storage; also names the default run directory runs/NAME/.")
-    storage: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///runs/NAME/study.db. "
-                                "${VAR} is read from the environment.")
+        description="The study's name in storage; also names the default run directory runs/NAME/."
+    )
+    storage: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///runs/NAME/study.db. ${VAR} is read from the environment."
+    )
     artifacts: str | None = Field(None, description="Directory for trial files; default runs/NAME/artifacts.")
     direction: Direction | None = Field(None, description="One objective; shorthand for directions: [X].")
     directions: tuple[Direction, ...] | None = Field(None, description="One per metric (default minimize).")
@@ -107,18 +116,26 @@ class StudySection:
     n_trials: Count | None = Field(None, description="Trials to finish (with timeout: whichever comes first).")
     timeout_s: Duration | None = Field(None, alias="timeout", description="Wall time: 90, '30m', '8h', '1d'.")
     enqueue: tuple[dict[str, Any], ...] = Field((), description="Trials run first: search_space names → values.")
-    replicates: Count = Field(1, description="Seeds per trial: config.seed, config.seed + 1, ...; the "
-                              "trial's value is their mean.")
+    replicates: Count = Field(
+        1, description="Seeds per trial: config.seed, config.seed + 1, ...; the trial's value is their mean."
+    )
 
     def __post_init__(self) -> None:  # the singular keys are folded into the plural ones
         for one, many, default in (("direction", "directions", "minimize"), ("metric", "metrics", "loss")):
-            check(getattr(self, one) is None or getattr(self, many) is None, many, f"give either {one} or {many}, not both")
+            check(
+                getattr(self, one) is None or getattr(self, many) is None,
+                many,
+                f"give either {one} or {many}, not both",
+            )
             if getattr(self, many) is None:
                 object.__setattr__(self, many, (getattr(self, one) or default,))
             object.__setattr__(self, one, None)
         check(len(self.directions) > 0, "directions", "expected a non-empty list, got []")
-        check(len(self.metrics) == len(self.directions), "metrics", f"expected {len(self.directions)} metric "
-              f"names, one per direction, got {len(self.metrics)}")
+        check(
+            len(self.metrics) == len(self.directions),
+            "metrics",
+            f"expected {len(self.directions)} metric names, one per direction, got {len(self.metrics)}",
+        )
         check(self.n_trials is not None or self.timeout_s is not None, "n_trials", "expected n_trials and/or timeout")
         for key, default in (("storage", "sqlite:///runs/{}/study.db"), ("artifacts", "runs/{}/artifacts")):
             if getattr(self, key) is None:
@@ -144,16 +161,21 @@ class Resources:
 class ConfirmSection:
     """``confirm:``: how ``python -m search.confirm`` re-runs the best configurations on fresh seeds."""
 
-    metric: Metric | None = Field(None, description="The test metric confirmed; default: the study's "
-                                  "val_X metric as test_X.")
-    overrides: dict[str, Any] = Field(default_factory=dict, description="Dotted experiment fields set for "
-                                      "confirmation, e.g. data.val_size: 0.")
+    metric: Metric | None = Field(
+        None, description="The test metric confirmed; default: the study's val_X metric as test_X."
+    )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Dotted experiment fields set for confirmation, e.g. data.val_size: 0."
+    )
     top: Count = Field(3, description="How many of the best configurations are confirmed.")
     seeds: _number(int, 2) = Field(5, description="Fresh seeds per configuration.")
-    also: dict[str, dict[str, Any]] = Field(default_factory=dict, description="More configurations confirmed "
-                                            "beside the best: label -> dotted experiment fields set on the "
-                                            "baseline (the first enqueued configuration), e.g. "
-                                            "{'no resampling': {plasticity.enabled: false}}.")
+    also: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="More configurations confirmed "
+        "beside the best: label -> dotted experiment fields set on the "
+        "baseline (the first enqueued configuration), e.g. "
+        "{'no resampling': {plasticity.enabled: false}}.",
+    )
 
 
 @dataclass(frozen=True, kw_only=True, config=_CONFIG)
@@ -208,9 +230,11 @@ class StudyFile:
     study: StudySection
     experiment: Annotated[dict[str, Any], _ExperimentSchema()]
     search_space: Annotated[dict[str, SearchParam], BeforeValidator(_some), Field(min_length=1)] = Field(
-        description="Dotted experiment field → distribution.")
+        description="Dotted experiment field → distribution."
+    )
     resources: Annotated[Resources, BeforeValidator(lambda v: {} if v is None else v)] = field(
-        default_factory=Resources)
+        default_factory=Resources
+    )
     confirm: ConfirmSection | None = None
 
 

@@ -16,8 +16,10 @@ __all__ = ["summary"]
 def summary(study: optuna.Study, spec: StudySpec) -> str:
     trials = study.get_trials(deepcopy=False)
     counts = Counter(t.state.name for t in trials)
-    lines = [f"study {spec.study.name!r}: {len(trials)} trials  "
-             + "  ".join(f"{s} {counts[s]}" for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"))]
+    lines = [
+        f"study {spec.study.name!r}: {len(trials)} trials  "
+        + "  ".join(f"{s} {counts[s]}" for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"))
+    ]
     metric = ", ".join(spec.study.metrics)
     if spec.multi_objective:
         front = study.best_trials

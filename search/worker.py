@@ -33,6 +33,8 @@ from search.studies import adopt_orphans, budget_counts, fail_stale, open_existi
 __all__ = ["StudyWorker", "budget_counts", "budget_met", "overhead", "sampler_seed"]
 
 _STALE_POLL_S = 1.0
+
+
 def budget_met(spec: StudySpec, finished: int) -> bool:
     return spec.study.n_trials is not None and finished >= spec.study.n_trials
 
@@ -79,8 +81,9 @@ def _device(gpus: float) -> str:
 class StudyWorker:
     """Runs trials of one study until its budget or the deadline; ``stop()`` ends it early."""
 
-    def __init__(self, spec: StudySpec, *, index: int, launch_id: str, deadline: float | None,
-                 created_study: bool = True) -> None:
+    def __init__(
+        self, spec: StudySpec, *, index: int, launch_id: str, deadline: float | None, created_study: bool = True
+    ) -> None:
         self.spec, self.index, self.launch_id, self.deadline = spec, index, launch_id, deadline
         self.created_study = created_study  # this launch created the study: see sampler_seed
         self.sampler_seed: int | None = None
@@ -91,15 +94,21 @@ class StudyWorker:
 
     def _connect(self) -> tuple[optuna.storages.BaseStorage, optuna.Study, int]:
         spec, res = self.spec, self.spec.resources
-        storage = open_storage(spec.study.storage, heartbeat_interval=res.heartbeat_interval,
-                               max_retries=res.max_retries)
+        storage = open_storage(
+            spec.study.storage, heartbeat_interval=res.heartbeat_interval, max_retries=res.max_retries
+        )
         sampler_args = dict(spec.study.sampler)
-        self.sampler_seed = sampler_seed(sampler_args.get("seed"), self.index,
-                                         fresh=not self.created_study or _restarted_by_ray())
+        self.sampler_seed = sampler_seed(
+            sampler_args.get("seed"), self.index, fresh=not self.created_study or _restarted_by_ray()
+        )
         sampler_args["seed"] = self.sampler_seed
         grid = {p.name: p.encoded_choices for p in spec.search_space}
-        study = open_existing_study(spec, storage, pruner=make_pruner(spec.study.pruner),
-                                    sampler=make_sampler(sampler_args, grid if sampler_args["name"] == "grid" else None))
+        study = open_existing_study(
+            spec,
+            storage,
+            pruner=make_pruner(spec.study.pruner),
+            sampler=make_sampler(sampler_args, grid if sampler_args["name"] == "grid" else None),
+        )
         return storage, study, study_id(storage, spec.study.name)
 
     def run(self) -> dict[str, Any]:
@@ -110,9 +119,16 @@ class StudyWorker:
         torch.set_num_threads(threads)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         storage, study, study_id = through_outage(self._connect, f"worker {self.index}")
-        objective = Objective(spec, device=_device(res.gpus_per_trial), threads=threads,
-                              launch_id=self.launch_id, artifacts=artifact_store(spec.study.artifacts),
-                              stop=self._stop, sampler_seed=self.sampler_seed, storage=storage)
+        objective = Objective(
+            spec,
+            device=_device(res.gpus_per_trial),
+            threads=threads,
+            launch_id=self.launch_id,
+            artifacts=artifact_store(spec.study.artifacts),
+            stop=self._stop,
+            sampler_seed=self.sampler_seed,
+            storage=storage,
+        )
         ran, started, outage, next_adopt = 0, time.perf_counter(), None, 0.0
         while not self._stop.is_set() and not (self.deadline and time.time() >= self.deadline):
             try:
@@ -139,12 +155,20 @@ class StudyWorker:
             except Exception as err:  # noqa: BLE001  re-raised unless it is a storage outage
                 if storage_outage(err) is None and (lost := objective.taken_over()) is not None:
                     outage = None
-                    print(f"worker {self.index}: trial {lost.number} was failed as stale while it ran "
-                          "(its heartbeat stopped); its retry runs instead", file=sys.stderr, flush=True)
+                    print(
+                        f"worker {self.index}: trial {lost.number} was failed as stale while it ran "
+                        "(its heartbeat stopped); its retry runs instead",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     continue
                 # The database restarted or is briefly unreachable (pool_pre_ping reconnects once it is
                 # back). A trial caught mid-tell stays RUNNING, goes stale and is retried by heartbeat.
                 outage = outage or time.monotonic()
                 wait_out(err, outage, f"worker {self.index}")
-        return {"worker": self.index, "trials": ran, "wall_s": time.perf_counter() - started,
-                "busy_s": objective.busy_s}
+        return {
+            "worker": self.index,
+            "trials": ran,
+            "wall_s": time.perf_counter() - started,
+            "busy_s": objective.busy_s,
+        }

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 # The one place that says where the test MNIST files are: $MNIST_DIR, else ../shared/data/mnist.
@@ -34,11 +33,19 @@ def require_mnist(directory: Path = MNIST_DIR) -> Path:
 def study_doc(name: str = "t", **sections: Any) -> dict:
     """A small valid study on the synthetic kind; ``sections`` replace/extend top-level parts."""
     doc = {
-        "study": {"name": name, "direction": "minimize", "metric": "loss", "n_trials": 6,
-                  "sampler": {"name": "random", "seed": 1}, "pruner": {"name": "none"}},
+        "study": {
+            "name": name,
+            "direction": "minimize",
+            "metric": "loss",
+            "n_trials": 6,
+            "sampler": {"name": "random", "seed": 1},
+            "pruner": {"name": "none"},
+        },
         "experiment": {"kind": "synthetic", "steps": 3, "step_seconds": 0.05},
-        "search_space": {"x": {"type": "float", "low": -3.0, "high": 3.0},
-                         "y": {"type": "float", "low": -3.0, "high": 3.0}},
+        "search_space": {
+            "x": {"type": "float", "low": -3.0, "high": 3.0},
+            "y": {"type": "float", "low": -3.0, "high": 3.0},
+        },
         "resources": {"workers": 2, "cpus_per_trial": 1},
     }
     for key, value in sections.items():
@@ -46,12 +53,19 @@ def study_doc(name: str = "t", **sections: Any) -> dict:
     return doc
 
 
-def run_cli(module: str, *args: str, cwd: Path | None = None, env: dict | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    module: str, *args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run ``python -m module args`` like a user would."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd or ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd or ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def optimize_here(tmp_path: Path, doc: dict, n: int, population: int = 0):
@@ -59,10 +73,10 @@ def optimize_here(tmp_path: Path, doc: dict, n: int, population: int = 0):
     ``study.optimize``, or in population rounds of ``population`` trainings. Returns the study."""
     import threading
 
-    from search.samplers import make_pruner, make_sampler
     from search.launch import prepare_study
     from search.objective import Objective
     from search.population_rounds import run_population_round
+    from search.samplers import make_pruner, make_sampler
     from search.spec import parse_spec
     from search.storage import artifact_store
 
@@ -73,8 +87,14 @@ def optimize_here(tmp_path: Path, doc: dict, n: int, population: int = 0):
     grid = {p.name: p.encoded_choices for p in spec.search_space}
     study.sampler = make_sampler(spec.study.sampler, grid if spec.study.sampler["name"] == "grid" else None)
     study.pruner = make_pruner(spec.study.pruner)
-    objective = Objective(spec, device="cpu", threads=1, launch_id="test",
-                          artifacts=artifact_store(spec.study.artifacts), stop=threading.Event())
+    objective = Objective(
+        spec,
+        device="cpu",
+        threads=1,
+        launch_id="test",
+        artifacts=artifact_store(spec.study.artifacts),
+        stop=threading.Event(),
+    )
     if population:  # trainings per round, as resources.population: a trial of S replicates is S of them
         per_round, asked = max(1, population // spec.study.replicates), 0
         while asked < n:

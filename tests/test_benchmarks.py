@@ -15,13 +15,21 @@ pytestmark = pytest.mark.slow
 
 
 def _rows(stdout: str) -> list[list[str]]:
-    return [[c.strip() for c in line.strip("|").split("|")] for line in stdout.splitlines()
-            if line.startswith("| ") and not line.startswith("| ---")][1:]
+    return [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in stdout.splitlines()
+        if line.startswith("| ") and not line.startswith("| ---")
+    ][1:]
 
 
 def _bench(script: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_bench_imp_level_prints_a_rate_and_ratio_per_row() -> None:
@@ -31,7 +39,7 @@ def test_bench_imp_level_prints_a_rate_and_ratio_per_row() -> None:
     names = ["IMP level (core)", "dense MLP, same loop", "dense MLP, DataLoader"]
     threads = sorted({1, os.cpu_count() or 1})
     assert [(r[0], int(r[1]), r[2]) for r in rows] == [("cpu", t, n) for t in threads for n in names]
-    for group in (rows[i:i + 3] for i in range(0, len(rows), 3)):
+    for group in (rows[i : i + 3] for i in range(0, len(rows), 3)):
         rates = [float(r[3].replace(",", "")) for r in group]
         assert all(rate > 0 for rate in rates)
         assert [float(r[4]) for r in group] == pytest.approx([rate / rates[2] for rate in rates], abs=0.006)

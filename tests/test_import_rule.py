@@ -22,8 +22,12 @@ def _imported_roots(path: Path) -> set[str]:
             roots |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             roots.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
-                "import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant):
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", "")) in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
             roots.add(str(node.args[0].value).split(".")[0])
     return roots
 
@@ -36,10 +40,12 @@ def test_core_file_imports_nothing_from_the_search_stack(path: Path) -> None:
 def test_importing_every_core_module_loads_no_search_stack() -> None:
     modules = [".".join(p.relative_to(ROOT).with_suffix("").parts) for p in CORE_FILES]
     modules = [m.removesuffix(".__init__") for m in modules if not m.endswith("__main__")]
-    code = ("import importlib, sys\n"
-            f"for m in {modules!r}: importlib.import_module(m)\n"
-            f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {sorted(FORBIDDEN)!r})\n"
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {sorted(FORBIDDEN)!r})\n"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
 

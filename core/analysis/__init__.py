@@ -4,6 +4,12 @@ from core.analysis.graph import GraphReport, analyse_graph, components, zombies_
 from core.analysis.level import level_metrics, param_counts, split_summary, trajectories
 
 __all__ = [
-    "GraphReport", "analyse_graph", "components", "zombies_comatose",
-    "level_metrics", "param_counts", "split_summary", "trajectories",
+    "GraphReport",
+    "analyse_graph",
+    "components",
+    "zombies_comatose",
+    "level_metrics",
+    "param_counts",
+    "split_summary",
+    "trajectories",
 ]

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GraphReport", "Component", "analyse_graph", "zombies_comatose", "zombie_comatose_flags", "components", "reachable_outputs"]
+__all__ = [
+    "GraphReport",
+    "Component",
+    "analyse_graph",
+    "zombies_comatose",
+    "zombie_comatose_flags",
+    "components",
+    "reachable_outputs",
+]
 
 
 @dataclass(frozen=True)
@@ -98,8 +106,12 @@ def reachable_outputs(masks: list[np.ndarray], sources: np.ndarray) -> np.ndarra
     return live
 
 
-def analyse_graph(masks: list[np.ndarray], input_task: np.ndarray, output_task: np.ndarray,
-                  flags: list[tuple[np.ndarray, np.ndarray]] | None = None) -> GraphReport:
+def analyse_graph(
+    masks: list[np.ndarray],
+    input_task: np.ndarray,
+    output_task: np.ndarray,
+    flags: list[tuple[np.ndarray, np.ndarray]] | None = None,
+) -> GraphReport:
     """Components, split, zombies and comatose for weight masks of a concatenated-task MLP.
 
     ``flags``: :func:`zombie_comatose_flags` of these masks when the caller already has them.
@@ -114,8 +126,6 @@ def analyse_graph(masks: list[np.ndarray], input_task: np.ndarray, output_task: 
             comps.append(Component(tuple(nodes), tuple(it), tuple(ot)))
     mixed = any(len(c.tasks) > 1 for c in comps)
     k = int(max(input_task.max(), output_task.max())) + 1
-    connected = tuple(
-        bool(reachable_outputs(masks, input_task == j)[output_task == j].all()) for j in range(k)
-    )
+    connected = tuple(bool(reachable_outputs(masks, input_task == j)[output_task == j].all()) for j in range(k))
     z, c = _counts(flags if flags is not None else zombie_comatose_flags(masks))
     return GraphReport(tuple(comps), (not mixed) and all(connected), mixed, connected, z, c)

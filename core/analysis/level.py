@@ -12,7 +12,7 @@ is the number of trainable parameters still unmasked (masked entries are exactly
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -64,14 +64,15 @@ def level_metrics(model: MaskedMLP, data: SplitData, prune_bias: bool) -> tuple[
     m.update({f"zombies_l{i + 1}": float(z) for i, z in enumerate(graph.zombies)})
     m.update({f"comatose_l{i + 1}": float(c) for i, c in enumerate(graph.comatose)})
     # A single task cannot split; only k >= 2 makes the question meaningful.
-    m.update(split=float(graph.split and layout.k > 1), mixed=float(graph.mixed), components=float(len(graph.components)))
+    m.update(
+        split=float(graph.split and layout.k > 1), mixed=float(graph.mixed), components=float(len(graph.components))
+    )
     m.update(tasks_connected=float(sum(graph.tasks_connected)))
     # The research log saw negative hidden biases disappear under IMP; count them per level.
     hidden_b = [(layer.bias * bm)[bm.bool()] for layer, bm in zip(model.layers[:-1], model.bias_masks()[:-1])]
     m.update(neg_hidden_biases=float(sum(int((b < 0).sum()) for b in hidden_b)))
     # ... and zombies living longer when their bias is large and positive: log their biases.
-    zb = [layer.bias.detach().cpu().numpy()[z] for layer, (z, _c) in
-          zip(model.layers[:-1], flags)]
+    zb = [layer.bias.detach().cpu().numpy()[z] for layer, (z, _c) in zip(model.layers[:-1], flags)]
     zb = np.concatenate(zb) if zb else np.zeros(0)
     m.update(zombie_bias_mean=float(zb.mean()) if zb.size else 0.0, zombie_bias_pos=float((zb > 0).sum()))
     return m, graph
@@ -120,8 +121,9 @@ def split_summary(history: Sequence[Mapping[str, float]], k: int, tolerance: flo
         out.update({f"{rows}_split_task{j}_acc": first[f"{rows}_task{j}_acc"] if first else 0.0 for j in range(k)})
         tag = "" if rows == "val" else "test_"
         out[f"{tag}still_ticket"] = float(first is not None and _is_ticket(first, dense, rows, tolerance))
-        out[f"{tag}split_ticket"] = float(any(h["split"] >= 1.0 and _is_ticket(h, dense, rows, tolerance)
-                                              for h in history))
+        out[f"{tag}split_ticket"] = float(
+            any(h["split"] >= 1.0 and _is_ticket(h, dense, rows, tolerance) for h in history)
+        )
     return out
 
 

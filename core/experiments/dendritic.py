@@ -31,8 +31,20 @@ from core.optim import OPTIMIZERS, make_optimizer
 from core.plasticity import CRITERIA, GROWTH, NEW_WEIGHTS, SCHEDULES, Plasticity, ks_to_normal, weight_entropy
 from core.train import train
 
-__all__ = ["ModelConfig", "PlasticityConfig", "TrainConfig", "DataConfig", "DendriticConfig", "Prepared", "run_dendritic", "build_model",
-           "load_data", "prepare", "epoch_metrics", "finish"]
+__all__ = [
+    "ModelConfig",
+    "PlasticityConfig",
+    "TrainConfig",
+    "DataConfig",
+    "DendriticConfig",
+    "Prepared",
+    "run_dendritic",
+    "build_model",
+    "load_data",
+    "prepare",
+    "epoch_metrics",
+    "finish",
+]
 
 
 def _known(registry, name: str, path: str) -> None:
@@ -56,8 +68,11 @@ class ModelConfig:
     def __post_init__(self) -> None:
         for name in ("n_inputs", "n_somata", "dendrites_per_soma", "synapses_per_dendrite"):
             check(getattr(self, name) >= 1, name, f"expected an integer >= 1, got {getattr(self, name)}")
-        check(self.synapses_per_dendrite <= self.n_inputs, "synapses_per_dendrite",
-              f"expected at most n_inputs = {self.n_inputs}, got {self.synapses_per_dendrite}")
+        check(
+            self.synapses_per_dendrite <= self.n_inputs,
+            "synapses_per_dendrite",
+            f"expected at most n_inputs = {self.n_inputs}, got {self.synapses_per_dendrite}",
+        )
         check(self.lrf_sigma > 0, "lrf_sigma", f"expected a number > 0 (pixels), got {self.lrf_sigma}")
         _known(ACTIVATIONS, self.dendrite_activation, "dendrite_activation")
         _known(ACTIVATIONS, self.soma_activation, "soma_activation")
@@ -139,9 +154,12 @@ class DataConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check(0 <= self.val_size < MNIST_TRAIN_SIZE, "val_size",
-              f"expected an integer in [0, {MNIST_TRAIN_SIZE - 1}] (images held out of the "
-              f"{MNIST_TRAIN_SIZE:,} training images; 0 = none), got {self.val_size}")
+        check(
+            0 <= self.val_size < MNIST_TRAIN_SIZE,
+            "val_size",
+            f"expected an integer in [0, {MNIST_TRAIN_SIZE - 1}] (images held out of the "
+            f"{MNIST_TRAIN_SIZE:,} training images; 0 = none), got {self.val_size}",
+        )
         check(self.seed >= 0, "seed", f"expected an integer >= 0 (the data seed), got {self.seed}")
 
 
@@ -165,13 +183,25 @@ def build_model(mc: ModelConfig, n_classes: int, gen: torch.Generator, device) -
     """The dANN, or the dense MLP with the same layer widths."""
     if mc.architecture == "dense":
         n_d = mc.n_somata * mc.dendrites_per_soma
-        widths = (mc.n_inputs, n_d, mc.n_somata, n_classes) if mc.dendrites_per_soma > 1 else \
-            (mc.n_inputs, mc.n_somata, n_classes)
+        widths = (
+            (mc.n_inputs, n_d, mc.n_somata, n_classes)
+            if mc.dendrites_per_soma > 1
+            else (mc.n_inputs, mc.n_somata, n_classes)
+        )
         return DenseMLP(widths, activation=mc.soma_activation, gen=gen, device=device)
-    return DANN(mc.n_inputs, n_classes, mc.n_somata, mc.dendrites_per_soma, mc.synapses_per_dendrite,
-                input_sampling=mc.input_sampling, sigma=mc.lrf_sigma,
-                dendrite_activation=mc.dendrite_activation, soma_activation=mc.soma_activation,
-                gen=gen, device=device)
+    return DANN(
+        mc.n_inputs,
+        n_classes,
+        mc.n_somata,
+        mc.dendrites_per_soma,
+        mc.synapses_per_dendrite,
+        input_sampling=mc.input_sampling,
+        sigma=mc.lrf_sigma,
+        dendrite_activation=mc.dendrite_activation,
+        soma_activation=mc.soma_activation,
+        gen=gen,
+        device=device,
+    )
 
 
 @dataclass
@@ -192,8 +222,11 @@ def load_data(cfg: DendriticConfig, ctx: RunContext) -> MNIST:
     data = load_mnist(ctx.data_dir, device=torch.device(ctx.device), scaling=cfg.train.input_scaling)
     data = data.hold_out(cfg.data.val_size, cfg.data.seed, n_train=cfg.train.train_subset)
     data = data.subset(n_test=cfg.train.test_subset)
-    check(data.n_inputs == cfg.model.n_inputs, "model.n_inputs",
-          f"expected {data.n_inputs} (the data's input size), got {cfg.model.n_inputs}")
+    check(
+        data.n_inputs == cfg.model.n_inputs,
+        "model.n_inputs",
+        f"expected {data.n_inputs} (the data's input size), got {cfg.model.n_inputs}",
+    )
     return data
 
 
@@ -207,14 +240,19 @@ def prepare(cfg: DendriticConfig, n_train: int, device) -> Prepared:
     gen = torch.Generator(device).manual_seed(cfg.seed)
     model = build_model(cfg.model, 10, gen, device)
     tc = cfg.train
-    opt = make_optimizer(tc.optimizer, model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay,
-                         momentum=tc.momentum)
+    opt = make_optimizer(tc.optimizer, model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, momentum=tc.momentum)
     layer = getattr(model, "dendritic", None)
     steps_per_epoch = -(-n_train // tc.batch_size)
     plast = None
     if layer is not None and cfg.plasticity.enabled:
-        plast = Plasticity(layer, opt, cfg.plasticity, steps_per_epoch=steps_per_epoch,
-                           total_steps=steps_per_epoch * tc.epochs, gen=gen)
+        plast = Plasticity(
+            layer,
+            opt,
+            cfg.plasticity,
+            steps_per_epoch=steps_per_epoch,
+            total_steps=steps_per_epoch * tc.epochs,
+            gen=gen,
+        )
     return Prepared(model, opt, layer, plast, steps_per_epoch, _snapshot(layer))
 
 
@@ -223,8 +261,9 @@ def epoch_metrics(plast: Plasticity | None) -> dict[str, float]:
     return {"rounds": float(plast.rounds if plast else 0), "synapses_moved": float(plast.moved if plast else 0)}
 
 
-def finish(cfg: DendriticConfig, ctx: RunContext, prep: Prepared, history: list[dict[str, float]],
-           t_start: float) -> Result:
+def finish(
+    cfg: DendriticConfig, ctx: RunContext, prep: Prepared, history: list[dict[str, float]], t_start: float
+) -> Result:
     """The run's Result from its trained parts and per-epoch history (metrics, figures)."""
     model, layer, plast, tc = prep.model, prep.layer, prep.plasticity, cfg.train
     end = _snapshot(layer)
@@ -239,19 +278,31 @@ def finish(cfg: DendriticConfig, ctx: RunContext, prep: Prepared, history: list[
     else:
         metrics.update(rounds=0.0, synapses_moved=0.0)
     if layer is not None:
-        metrics.update(entropy_start=float(prep.start["entropy"].mean()), entropy_end=float(end["entropy"].mean()),
-                       ks_he_start=ks_to_normal(prep.start["weight"], layer.he_std),
-                       ks_he_end=ks_to_normal(end["weight"], layer.he_std))
+        metrics.update(
+            entropy_start=float(prep.start["entropy"].mean()),
+            entropy_end=float(end["entropy"].mean()),
+            ks_he_start=ks_to_normal(prep.start["weight"], layer.he_std),
+            ks_he_end=ks_to_normal(end["weight"], layer.he_std),
+        )
     artifacts = {}
     if cfg.plots:
         from core.experiments.dendritic_plots import dendritic_figures  # matplotlib only when plotting
 
         out = ctx.workdir / f"dendritic-{config_hash(cfg)}"
-        artifacts = dendritic_figures(out, history=history, start=prep.start, end=end, plasticity=plast,
-                                      layer=layer, steps_per_epoch=prep.steps_per_epoch, n_show=cfg.plot_dendrites)
+        artifacts = dendritic_figures(
+            out,
+            history=history,
+            start=prep.start,
+            end=end,
+            plasticity=plast,
+            layer=layer,
+            steps_per_epoch=prep.steps_per_epoch,
+            n_show=cfg.plot_dendrites,
+        )
     metrics["wall_time_s"] = time.perf_counter() - t_start
-    return Result(metrics=metrics, artifacts=artifacts,
-                  extra={"history": history, "device": str(torch.device(ctx.device))})
+    return Result(
+        metrics=metrics, artifacts=artifacts, extra={"history": history, "device": str(torch.device(ctx.device))}
+    )
 
 
 @register_experiment("dendritic", DendriticConfig)
@@ -263,14 +314,25 @@ def run_dendritic(cfg: DendriticConfig, reporter: Reporter, ctx: RunContext) -> 
     data = load_data(cfg, ctx)
     prep = prepare(cfg, data.train_x.shape[0], torch.device(ctx.device))
     tc = cfg.train
-    history = train(prep.model, data, epochs=tc.epochs, batch_size=tc.batch_size, optimizer=prep.optimizer,
-                    reporter=reporter, seed=cfg.seed, on_step=prep.plasticity,
-                    on_epoch=lambda epoch: epoch_metrics(prep.plasticity))
+    history = train(
+        prep.model,
+        data,
+        epochs=tc.epochs,
+        batch_size=tc.batch_size,
+        optimizer=prep.optimizer,
+        reporter=reporter,
+        seed=cfg.seed,
+        on_step=prep.plasticity,
+        on_epoch=lambda epoch: epoch_metrics(prep.plasticity),
+    )
     return finish(cfg, ctx, prep, history, t_start)
 
 
 def _snapshot(layer) -> dict[str, torch.Tensor]:
     if layer is None:
         return {}
-    return {"weight": layer.weight.detach().cpu().clone(), "dense": layer.dense_weight().cpu(),
-            "entropy": weight_entropy(layer.weight).cpu()}
+    return {
+        "weight": layer.weight.detach().cpu().clone(),
+        "dense": layer.dense_weight().cpu(),
+        "entropy": weight_entropy(layer.weight).cpu(),
+    }

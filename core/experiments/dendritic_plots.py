@@ -65,7 +65,7 @@ def _histograms(w0: np.ndarray, w1: np.ndarray, he_std: float, path: Path) -> Pa
     ax.hist(w0.ravel(), bins=bins, density=True, histtype="step", lw=1.5, label="start")
     ax.hist(w1.ravel(), bins=bins, density=True, histtype="step", lw=1.5, label="end")
     x = np.linspace(bins[0], bins[-1], 200)
-    prior = np.exp(-x**2 / (2 * he_std**2)) / (he_std * math.sqrt(2 * math.pi))
+    prior = np.exp(-(x**2) / (2 * he_std**2)) / (he_std * math.sqrt(2 * math.pi))
     ax.plot(x, prior, "k--", label=f"He prior N(0, {he_std:.3f}²)")
     ax.set(title="Synapse weight distribution", xlabel="synapse weight (a.u.)", ylabel="density (1/a.u.)")
     ax.legend()
@@ -110,23 +110,36 @@ def _lifetimes(life: np.ndarray, ages: np.ndarray, steps_per_epoch: int, path: P
     return save_figure(fig, path)
 
 
-def dendritic_figures(out: Path, *, history: list[dict], start: dict, end: dict, plasticity: Any,
-                      layer: Any, steps_per_epoch: int, n_show: int = 16) -> dict[str, Path]:
+def dendritic_figures(
+    out: Path,
+    *,
+    history: list[dict],
+    start: dict,
+    end: dict,
+    plasticity: Any,
+    layer: Any,
+    steps_per_epoch: int,
+    n_show: int = 16,
+) -> dict[str, Path]:
     """Write the run's figures under ``out``; return ``{name: path}`` for ``Result.artifacts``."""
     out.mkdir(parents=True, exist_ok=True)
     arts = {"curves": _curves(history, out / "curves.png")}
     if layer is None:
         return arts
     if n_show:
-        arts["dendrite_weights"] = _dendrite_grid(start["dense"].numpy(), end["dense"].numpy(), n_show,
-                                                  out / "dendrite_weights.png")
-    arts["weight_histogram"] = _histograms(start["weight"].numpy(), end["weight"].numpy(), layer.he_std,
-                                           out / "weight_histogram.png")
-    arts["entropy"] = _entropy(start["entropy"].numpy(), end["entropy"].numpy(), layer.synapses,
-                               out / "entropy.png")
+        arts["dendrite_weights"] = _dendrite_grid(
+            start["dense"].numpy(), end["dense"].numpy(), n_show, out / "dendrite_weights.png"
+        )
+    arts["weight_histogram"] = _histograms(
+        start["weight"].numpy(), end["weight"].numpy(), layer.he_std, out / "weight_histogram.png"
+    )
+    arts["entropy"] = _entropy(start["entropy"].numpy(), end["entropy"].numpy(), layer.synapses, out / "entropy.png")
     if plasticity is not None and plasticity.rounds:
         arts["turnover"] = _turnover(plasticity, steps_per_epoch, len(history), out / "turnover.png")
-        arts["lifetimes"] = _lifetimes(plasticity.lifetimes().numpy(),
-                                       plasticity.ages(steps_per_epoch * len(history)).numpy(),
-                                       steps_per_epoch, out / "lifetimes.png")
+        arts["lifetimes"] = _lifetimes(
+            plasticity.lifetimes().numpy(),
+            plasticity.ages(steps_per_epoch * len(history)).numpy(),
+            steps_per_epoch,
+            out / "lifetimes.png",
+        )
     return arts

@@ -56,12 +56,24 @@ def dendritic_population_key(cfg: DendriticConfig) -> Hashable:
     Not the run's ``seed``: seed replicates of one configuration share a population.
     """
     m, t = cfg.model, cfg.train
-    model = (m.architecture, m.n_inputs, m.n_somata, m.dendrites_per_soma, m.synapses_per_dendrite,
-             m.dendrite_activation, m.soma_activation)
+    model = (
+        m.architecture,
+        m.n_inputs,
+        m.n_somata,
+        m.dendrites_per_soma,
+        m.synapses_per_dendrite,
+        m.dendrite_activation,
+        m.soma_activation,
+    )
     momentum = t.momentum if t.optimizer == "sgd" else None
     data = tuple(sorted(dataclasses.asdict(cfg.data).items()))  # every data field: the members share data
-    return ("dendritic", model, (t.input_scaling, t.train_subset, t.test_subset), data,
-            (t.optimizer, momentum, t.batch_size))
+    return (
+        "dendritic",
+        model,
+        (t.input_scaling, t.train_subset, t.test_subset),
+        data,
+        (t.optimizer, momentum, t.batch_size),
+    )
 
 
 class _MemberState:
@@ -90,8 +102,13 @@ class _Population:
         self.active = list(range(len(configs)))
         self.net = PopulationDANN([p.model for p in self.preps])
         t = configs[0].train
-        self.opt = PopulationOptimizer(self.net.parameters(), t.optimizer, [c.train.lr for c in configs],
-                                       [c.train.weight_decay for c in configs], t.momentum)
+        self.opt = PopulationOptimizer(
+            self.net.parameters(),
+            t.optimizer,
+            [c.train.lr for c in configs],
+            [c.train.weight_decay for c in configs],
+            t.momentum,
+        )
         for i, prep in enumerate(self.preps):
             if prep.plasticity is not None:
                 prep.plasticity.optimizer = _MemberState(self, i)  # type: ignore[assignment]
@@ -142,8 +159,18 @@ def _alone(configs, reporters, ctx) -> list[Result | BaseException]:
     return out
 
 
-def _end_epoch(pop: _Population, configs, reporters, ctx: RunContext, epoch: int, step: int, train_time: float,
-               histories: list, results: list, start: float) -> list[int]:
+def _end_epoch(
+    pop: _Population,
+    configs,
+    reporters,
+    ctx: RunContext,
+    epoch: int,
+    step: int,
+    train_time: float,
+    histories: list,
+    results: list,
+    start: float,
+) -> list[int]:
     """Evaluate, check, report (and finish) every active member as ``core.train.train`` does after
     an epoch; the error of a member that diverged or whose reporter raised goes to ``results``.
     Returns the positions of the members that train on."""
@@ -174,8 +201,9 @@ def _end_epoch(pop: _Population, configs, reporters, ctx: RunContext, epoch: int
 
 
 @register_population("dendritic", key=dendritic_population_key)
-def run_dendritic_population(configs: Sequence[DendriticConfig], reporters: Sequence[Reporter],
-                             ctx: RunContext) -> list[Result | BaseException]:
+def run_dendritic_population(
+    configs: Sequence[DendriticConfig], reporters: Sequence[Reporter], ctx: RunContext
+) -> list[Result | BaseException]:
     """Train ``configs`` (equal :func:`dendritic_population_key`) as one population; a Result or exception each."""
     start = time.perf_counter()
     if len({dendritic_population_key(c) for c in configs}) > 1:

@@ -29,19 +29,48 @@ from core.lottery.pruning import prunable_names
 from core.lottery.train import TrainStats
 from core.nets.mlp import MaskedMLP
 
-__all__ = ["ImpConfig", "run_imp_experiment", "build_data", "build_model", "final_metrics", "level_callback",
-           "imp_result", "REPORTED"]
+__all__ = [
+    "ImpConfig",
+    "run_imp_experiment",
+    "build_data",
+    "build_model",
+    "final_metrics",
+    "level_callback",
+    "imp_result",
+    "REPORTED",
+]
 
 # Per-level keys passed to the reporter (everything else stays in the level history).
-REPORTED = ("val_acc", "val_min_task_acc", "val_loss", "test_acc", "test_min_task_acc", "n_params", "prunable",
-            "split", "zombies", "comatose", "zombie_bias_pos")  # zombies whose bias is > 0: alive by bias alone
+REPORTED = (
+    "val_acc",
+    "val_min_task_acc",
+    "val_loss",
+    "test_acc",
+    "test_min_task_acc",
+    "n_params",
+    "prunable",
+    "split",
+    "zombies",
+    "comatose",
+    "zombie_bias_pos",
+)  # zombies whose bias is > 0: alive by bias alone
 
 
 def final_metrics(history: list[dict[str, float]], summary: dict[str, float]) -> dict[str, float]:
     """A run's final metrics from its level history (last level) and its split summary."""
     last = history[-1]
-    keep = ("val_acc", "val_min_task_acc", "test_acc", "test_min_task_acc", "n_params", "prunable", "weight_frac",
-            "zombies", "comatose", "split")
+    keep = (
+        "val_acc",
+        "val_min_task_acc",
+        "test_acc",
+        "test_min_task_acc",
+        "n_params",
+        "prunable",
+        "weight_frac",
+        "zombies",
+        "comatose",
+        "split",
+    )
     return {
         **{k: last[k] for k in keep},
         "levels_done": float(len(history) - 1),
@@ -82,8 +111,9 @@ def level_callback(cfg: ImpConfig, data: SplitData, reporter: Reporter) -> OnLev
     return on_level
 
 
-def imp_result(cfg: ImpConfig, model: MaskedMLP, levels: list[LevelOutcome], data: SplitData, start: float,
-               out_dir: Path) -> Result:
+def imp_result(
+    cfg: ImpConfig, model: MaskedMLP, levels: list[LevelOutcome], data: SplitData, start: float, out_dir: Path
+) -> Result:
     """A finished run's Result: final metrics, split summary, trajectories and pictures under ``out_dir``."""
     history = [lv.metrics for lv in levels]
     summary = split_summary(history, data.layout.k, cfg.analysis.ticket_tolerance)
@@ -116,6 +146,7 @@ def run_imp_experiment(cfg: ImpConfig, reporter: Reporter, ctx: RunContext) -> R
     # ImpConfig checked the target against its own count of P0; the built model must agree.
     assert p0 == cfg.prunable_count(), (p0, cfg.prunable_count())
     ckpt = Path(ctx.workdir) / "imp_checkpoints" if cfg.checkpoint else None
-    levels = run_imp(model, data, cfg.train, cfg.imp, cfg.seed, level_callback(cfg, data, reporter), ckpt,
-                     config_hash(cfg))
+    levels = run_imp(
+        model, data, cfg.train, cfg.imp, cfg.seed, level_callback(cfg, data, reporter), ckpt, config_hash(cfg)
+    )
     return imp_result(cfg, model, levels, data, start, Path(ctx.workdir))

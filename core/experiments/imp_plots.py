@@ -10,8 +10,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.collections import LineCollection
@@ -87,8 +87,15 @@ def plot_graph(masks: Sequence[np.ndarray], layout: TaskLayout, title: str, path
             cols.append(colour[(l, i)])
     ax.add_collection(LineCollection(segs, colors=cols, linewidths=0.8, alpha=0.7, zorder=1))
     nodes = list(pos)
-    ax.scatter([pos[n][0] for n in nodes], [pos[n][1] for n in nodes], s=18, c=[colour[n] for n in nodes],
-               edgecolors="k", linewidths=0.3, zorder=2)
+    ax.scatter(
+        [pos[n][0] for n in nodes],
+        [pos[n][1] for n in nodes],
+        s=18,
+        c=[colour[n] for n in nodes],
+        edgecolors="k",
+        linewidths=0.3,
+        zorder=2,
+    )
     for j in range(layout.k):
         ax.scatter([], [], color=f"C{j}", label=f"component of task {j}")
     ax.scatter([], [], color=_MIXED, label="component of several tasks")
@@ -110,9 +117,11 @@ def plot_trajectories(traj: np.ndarray, path: Path, max_lines: int = 300) -> Pat
         idx = np.sort(rng.choice(idx, max_lines, replace=False))
     lv = np.arange(traj.shape[0])
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    for n, j in enumerate(idx):
+    for j in idx:
         final = alive[-1, j]
-        ax.plot(lv, traj[:, j], color="tab:blue" if final else "0.75", lw=1.0 if final else 0.5, zorder=2 if final else 1)
+        ax.plot(
+            lv, traj[:, j], color="tab:blue" if final else "0.75", lw=1.0 if final else 0.5, zorder=2 if final else 1
+        )
     ax.plot([], [], color="tab:blue", label="survives to the last level")
     ax.plot([], [], color="0.75", label="pruned at some level")
     ax.set_xlabel("IMP level (0 = dense)")
@@ -136,9 +145,11 @@ def imp_figures(history, levels, layout: TaskLayout, summary, out_dir: Path, tra
     shown.append(("imp_graph_last", len(levels) - 1, "at the last level"))
     for name, lv, what in shown:
         h = history[lv]
-        title = (f"Network {what} (level {lv})\n{int(h['prunable'])} prunable parameters, "
-                 f"worst-task accuracy {100 * h['val_min_task_acc']:.1f} % val, "
-                 f"{100 * h['test_min_task_acc']:.1f} % test")
+        title = (
+            f"Network {what} (level {lv})\n{int(h['prunable'])} prunable parameters, "
+            f"worst-task accuracy {100 * h['val_min_task_acc']:.1f} % val, "
+            f"{100 * h['test_min_task_acc']:.1f} % test"
+        )
         p = plot_graph(weights(levels[lv]), layout, title, out_dir / f"{name}.png")
         if p is not None:
             arts[name] = p

@@ -14,8 +14,8 @@ end, and the population writes no checkpoints (each member's files go under
 from __future__ import annotations
 
 import time
+from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import Hashable, Sequence
 
 import torch
 

@@ -6,6 +6,17 @@ from core.lottery.pruning import SCOPES, keep_largest, prune_step
 from core.lottery.schedules import SCHEDULES, count_schedule
 
 __all__ = [
-    "AnalysisConfig", "DataConfig", "ImpConfig", "ImpSection", "ModelConfig", "TrainConfig",
-    "LevelOutcome", "run_imp", "SCOPES", "keep_largest", "prune_step", "SCHEDULES", "count_schedule",
+    "AnalysisConfig",
+    "DataConfig",
+    "ImpConfig",
+    "ImpSection",
+    "ModelConfig",
+    "TrainConfig",
+    "LevelOutcome",
+    "run_imp",
+    "SCOPES",
+    "keep_largest",
+    "prune_step",
+    "SCHEDULES",
+    "count_schedule",
 ]

@@ -45,14 +45,20 @@ class DataConfig:
     seed: int = 0  # the samples and the train / val / test rows; ``ImpConfig.seed`` never changes them
 
     def __post_init__(self) -> None:
-        check(self.task in TASKS or self.task in MNIST_TASKS, "task",
-              f"unknown task {self.task!r}; expected one of {', '.join([*TASKS.names(), *MNIST_TASKS])}")
+        check(
+            self.task in TASKS or self.task in MNIST_TASKS,
+            "task",
+            f"unknown task {self.task!r}; expected one of {', '.join([*TASKS.names(), *MNIST_TASKS])}",
+        )
         check(self.k >= 1, "k", f"expected an integer >= 1, got {self.k}")
         check(self.n_samples >= 20, "n_samples", f"expected an integer >= 20, got {self.n_samples}")
         check(self.noise >= 0, "noise", f"expected a number >= 0, got {self.noise}")
         check(0 < self.val_frac < 1, "val_frac", f"expected 0 < val_frac < 1, got {self.val_frac}")
-        check(0 < self.test_frac < 1 and self.val_frac + self.test_frac < 1, "test_frac",
-              f"expected 0 < test_frac < 1 - val_frac, got {self.test_frac}")
+        check(
+            0 < self.test_frac < 1 and self.val_frac + self.test_frac < 1,
+            "test_frac",
+            f"expected 0 < test_frac < 1 - val_frac, got {self.test_frac}",
+        )
         check(all(0 <= d <= 9 for d in self.digits), "digits", f"expected digits 0..9, got {self.digits}")
         if self.task == "mnist_pairs":
             ok = len(self.digits) in (2, 2 * self.k)
@@ -71,8 +77,11 @@ class ModelConfig:
     activation: str = "relu"  # core.nets.activations.ACTIVATIONS
 
     def __post_init__(self) -> None:
-        check(len(self.widths) >= 1 and all(w >= 1 for w in self.widths), "widths",
-              f"expected a non-empty list of integers >= 1, got {self.widths}")
+        check(
+            len(self.widths) >= 1 and all(w >= 1 for w in self.widths),
+            "widths",
+            f"expected a non-empty list of integers >= 1, got {self.widths}",
+        )
         ACTIVATIONS.get(self.activation, "activation")  # raises listing the choices
 
 
@@ -118,10 +127,16 @@ class ImpSection:
 
     def __post_init__(self) -> None:
         check(self.levels >= 1, "levels", f"expected an integer >= 1, got {self.levels}")
-        check(self.schedule in SCHEDULES, "schedule",
-              f"unknown pruning schedule {self.schedule!r}; expected one of {', '.join(SCHEDULES.names())}")
-        check(self.scope in SCOPES, "scope",
-              f"unknown pruning scope {self.scope!r}; expected one of {', '.join(SCOPES.names())}")
+        check(
+            self.schedule in SCHEDULES,
+            "schedule",
+            f"unknown pruning schedule {self.schedule!r}; expected one of {', '.join(SCHEDULES.names())}",
+        )
+        check(
+            self.scope in SCOPES,
+            "scope",
+            f"unknown pruning scope {self.scope!r}; expected one of {', '.join(SCOPES.names())}",
+        )
         check(self.target_params >= 1, "target_params", f"expected an integer >= 1, got {self.target_params}")
         check(0 < self.fraction < 1, "fraction", f"expected 0 < fraction < 1, got {self.fraction}")
         check(0 <= self.output_fraction < 1, "output_fraction", f"expected 0 <= x < 1, got {self.output_fraction}")
@@ -156,8 +171,11 @@ class ImpConfig:
         check(self.seed >= 0, "seed", f"expected an integer >= 0, got {self.seed}")
         if self.imp.schedule == "count":
             p0 = self.prunable_count()
-            check(self.imp.target_params < p0, "imp.target_params",
-                  f"expected fewer than the {p0} prunable parameters, got {self.imp.target_params}")
+            check(
+                self.imp.target_params < p0,
+                "imp.target_params",
+                f"expected fewer than the {p0} prunable parameters, got {self.imp.target_params}",
+            )
 
     def prunable_count(self) -> int:
         """P0: weights (and biases when pruned) of the dense MLP this config builds."""

@@ -10,9 +10,10 @@ checkpoint of level L continues exactly as the uninterrupted run would have.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -24,8 +25,19 @@ from core.nets.mlp import MaskedMLP
 if TYPE_CHECKING:
     from core.lottery.config import ImpSection, TrainConfig
 
-__all__ = ["LevelOutcome", "OnLevel", "run_imp", "load_checkpoints", "params_of", "masks_of", "load_params", "level_seed",
-           "prune_plan", "prune_and_rewind", "finish_level"]
+__all__ = [
+    "LevelOutcome",
+    "OnLevel",
+    "run_imp",
+    "load_checkpoints",
+    "params_of",
+    "masks_of",
+    "load_params",
+    "level_seed",
+    "prune_plan",
+    "prune_and_rewind",
+    "finish_level",
+]
 
 OnLevel = Callable[[int, MaskedMLP, TrainStats | None], Mapping[str, float]]
 
@@ -84,8 +96,8 @@ def load_checkpoints(ckpt_dir: Path, run_id: str) -> tuple[dict | None, list[Lev
 def run_imp(
     model: MaskedMLP,
     data: SplitData,
-    train_cfg: "TrainConfig",
-    imp_cfg: "ImpSection",
+    train_cfg: TrainConfig,
+    imp_cfg: ImpSection,
     seed: int,
     on_level: OnLevel,
     ckpt_dir: Path | None = None,
@@ -131,26 +143,44 @@ def level_seed(seed: int, level: int) -> int:
     return int(seed) * 1_000_003 + level
 
 
-def prune_plan(model: MaskedMLP, imp_cfg: "ImpSection") -> tuple[list[str], dict[str, int]]:
+def prune_plan(model: MaskedMLP, imp_cfg: ImpSection) -> tuple[list[str], dict[str, int]]:
     """The prunable names and each one's initial entry count (fixed for the whole run)."""
     names = prunable_names(list(model.param_masks()), imp_cfg.prune_bias)
     return names, {n: model.param_masks()[n][1].numel() for n in names}
 
 
-def prune_and_rewind(model: MaskedMLP, names: list[str], initial: dict[str, int], imp_cfg: "ImpSection",
-                      level: int, rewind: Mapping[str, torch.Tensor]) -> None:
+def prune_and_rewind(
+    model: MaskedMLP,
+    names: list[str],
+    initial: dict[str, int],
+    imp_cfg: ImpSection,
+    level: int,
+    rewind: Mapping[str, torch.Tensor],
+) -> None:
     """Level ``level``'s pruning of the trained ``model``, then rewinding to ``rewind`` under the new masks."""
     pm = model.param_masks()
     new_masks = prune_step(
-        {n: pm[n] for n in names}, names, len(model.layers), imp_cfg.scope,
-        imp_cfg.schedule, imp_cfg, level, initial,
+        {n: pm[n] for n in names},
+        names,
+        len(model.layers),
+        imp_cfg.scope,
+        imp_cfg.schedule,
+        imp_cfg,
+        level,
+        initial,
     )
     load_params(model, rewind)
     model.set_masks(new_masks)
 
 
-def finish_level(model: MaskedMLP, level: int, stats: TrainStats | None, on_level: OnLevel,
-                 ckpt_dir: Path | None = None, run_id: str = "") -> LevelOutcome:
+def finish_level(
+    model: MaskedMLP,
+    level: int,
+    stats: TrainStats | None,
+    on_level: OnLevel,
+    ckpt_dir: Path | None = None,
+    run_id: str = "",
+) -> LevelOutcome:
     """End level ``level``: apply the masks, ask ``on_level`` for its metrics, checkpoint when asked."""
     model.apply_masks()
     metrics = {k: float(v) for k, v in on_level(level, model, stats).items()}

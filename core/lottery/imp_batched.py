@@ -12,9 +12,9 @@ compacted, so it costs nothing afterwards); the others go on. Levels run in lock
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable, Mapping, Sequence
 
 import torch
 from torch.nn import functional as F
@@ -79,8 +79,9 @@ def stack_rows(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _val_losses(net: PopulationMLP, x: torch.Tensor, y: torch.Tensor, layout: TaskLayout,
-                batch: int = 10_000) -> list[float]:
+def _val_losses(
+    net: PopulationMLP, x: torch.Tensor, y: torch.Tensor, layout: TaskLayout, batch: int = 10_000
+) -> list[float]:
     """Per-member validation loss, summed exactly as :func:`core.lottery.train.evaluate` does."""
     (p, n), k = x.shape[:2], layout.k
     sums = torch.zeros(p, dtype=torch.float64)
@@ -151,8 +152,9 @@ def train_population_level(
     xt, yt = stack_rows([d.train.x for d in datas]), stack_rows([d.train.y for d in datas])
     xv, yv = stack_rows([d.val.x for d in datas]), stack_rows([d.val.y for d in datas])
     device = xt.device
-    opt = PopulationOptimizer(net.parameters(), shared.optimizer, [c.lr for c in cfgs],
-                              [c.weight_decay for c in cfgs], shared.momentum)
+    opt = PopulationOptimizer(
+        net.parameters(), shared.optimizer, [c.lr for c in cfgs], [c.weight_decay for c in cfgs], shared.momentum
+    )
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     best_val, best_epoch, bad = [math.inf] * len(cfgs), [0] * len(cfgs), [0] * len(cfgs)
     best = net.flat.detach().clone()
@@ -247,11 +249,13 @@ def run_imp_population(
         if not trainees:
             break
         ms = [members[i] for i in trainees]
-        net = PopulationMLP.stack([params_of(m.model) for m in ms], [masks_of(m.model) for m in ms],
-                                  ms[0].activation, mode)
+        net = PopulationMLP.stack(
+            [params_of(m.model) for m in ms], [masks_of(m.model) for m in ms], ms[0].activation, mode
+        )
         capture = [m.imp.rewind_step for m in ms] if level == 0 else None
-        outcomes = train_population_level(net, [m.data for m in ms], [m.train for m in ms],
-                                          [level_seed(m.seed, level) for m in ms], capture)
+        outcomes = train_population_level(
+            net, [m.data for m in ms], [m.train for m in ms], [level_seed(m.seed, level) for m in ms], capture
+        )
         running = []
         for i, m, res in zip(trainees, ms, outcomes):
             if res.error is not None:

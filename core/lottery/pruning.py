@@ -8,8 +8,8 @@ exact and the result deterministic, which ``torch.topk`` does not promise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

@@ -9,8 +9,9 @@ so a schedule is only arithmetic and is tested on its own.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 from core.registry import Registry
 

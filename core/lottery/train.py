@@ -8,8 +8,9 @@ optimizer step so IMP can capture the weights at the rewinding iteration.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch.nn import functional as F
@@ -66,7 +67,7 @@ def evaluate(model: torch.nn.Module, split: Split, layout: TaskLayout, batch: in
 def train_level(
     model: torch.nn.Module,
     data: SplitData,
-    cfg: "TrainConfig",
+    cfg: TrainConfig,
     seed: int,
     on_step: Callable[[int], None] | None = None,
 ) -> TrainStats:

@@ -22,6 +22,7 @@ from core.nets.activations import activation
 
 __all__ = ["DendriticLayer", "DANN", "sample_inputs", "lrf_probabilities", "grid_coords"]
 
+
 def grid_coords(n_inputs: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """(n_inputs, 2) row/column of each input on the square image grid (28x28 for MNIST)."""
     side = math.isqrt(n_inputs)
@@ -108,9 +109,7 @@ class DendriticLayer(nn.Module):
         self.register_buffer("idx", idx)
         self.register_buffer("centres", centres)
         # He (Kaiming normal) init of the live weights: fan-in is the synapse count, not 784
-        self.weight = nn.Parameter(
-            torch.randn(n_d, synapses_per_dendrite, generator=gen, device=device) * self.he_std
-        )
+        self.weight = nn.Parameter(torch.randn(n_d, synapses_per_dendrite, generator=gen, device=device) * self.he_std)
         self.dendrite_bias = nn.Parameter(torch.zeros(n_d, device=device))
         self.soma_weight = nn.Parameter(
             torch.randn(n_somata, dendrites_per_soma, generator=gen, device=device)
@@ -152,16 +151,27 @@ class DendriticLayer(nn.Module):
 class DANN(nn.Module):
     """Dendritic layer followed by a dense output layer (logits)."""
 
-    def __init__(self, n_inputs: int, n_classes: int, n_somata: int, dendrites_per_soma: int,
-                 synapses_per_dendrite: int, *, gen: torch.Generator | None = None,
-                 device: torch.device | str = "cpu", **layer_kw) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        n_classes: int,
+        n_somata: int,
+        dendrites_per_soma: int,
+        synapses_per_dendrite: int,
+        *,
+        gen: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
+        **layer_kw,
+    ) -> None:
         super().__init__()
-        self.dendritic = DendriticLayer(n_inputs, n_somata, dendrites_per_soma, synapses_per_dendrite,
-                                        gen=gen, device=device, **layer_kw)
+        self.dendritic = DendriticLayer(
+            n_inputs, n_somata, dendrites_per_soma, synapses_per_dendrite, gen=gen, device=device, **layer_kw
+        )
         self.out = nn.Linear(n_somata, n_classes, device=device)
         with torch.no_grad():
-            self.out.weight.copy_(torch.randn(self.out.weight.shape, generator=gen, device=device)
-                                  * math.sqrt(2.0 / n_somata))
+            self.out.weight.copy_(
+                torch.randn(self.out.weight.shape, generator=gen, device=device) * math.sqrt(2.0 / n_somata)
+            )
             self.out.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -108,8 +108,12 @@ class PopulationDANN:
         """
         p, n = self.size, x.shape[0]
         w, db, sw, sb, wo, bo = self.unflatten(self.flat.detach())
-        d = F.embedding_bag(self.idx.view(-1, self.synapses), x.T.contiguous(),
-                            per_sample_weights=w.reshape(-1, self.synapses), mode="sum")
+        d = F.embedding_bag(
+            self.idx.view(-1, self.synapses),
+            x.T.contiguous(),
+            per_sample_weights=w.reshape(-1, self.synapses),
+            mode="sum",
+        )
         a = self.f_dendrite(d.view(p, self.n_dendrites, n) + db.unsqueeze(2))
         a = a.view(p, self.n_somata, self.dps, n)
         h = self.f_soma((a * sw.unsqueeze(3)).sum(2) + sb.unsqueeze(2))

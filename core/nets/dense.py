@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -16,8 +16,14 @@ __all__ = ["DenseMLP"]
 class DenseMLP(nn.Sequential):
     """``widths = (784, 128, 10)`` gives Linear-act-Linear; no activation after the last layer."""
 
-    def __init__(self, widths: Sequence[int], *, activation: str = "relu",
-                 gen: torch.Generator | None = None, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        widths: Sequence[int],
+        *,
+        activation: str = "relu",
+        gen: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
             lin = nn.Linear(a, b, device=device)

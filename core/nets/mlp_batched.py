@@ -11,7 +11,7 @@ on CPU it gives bitwise the same outputs and gradients per member as the referen
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch.nn import functional as F
@@ -71,8 +71,14 @@ class PopulationMLP:
     member with a handful of elementwise ops per step instead of a handful per tensor.
     """
 
-    def __init__(self, flat: torch.Tensor, flat_mask: torch.Tensor, shapes: Mapping[str, tuple[int, ...]],
-                 activation: str = "relu", mode: str = "bmm") -> None:
+    def __init__(
+        self,
+        flat: torch.Tensor,
+        flat_mask: torch.Tensor,
+        shapes: Mapping[str, tuple[int, ...]],
+        activation: str = "relu",
+        mode: str = "bmm",
+    ) -> None:
         self.flat = flat if flat.requires_grad else flat.requires_grad_()
         self.flat_mask = flat_mask
         self.shapes = dict(shapes)
@@ -84,8 +90,13 @@ class PopulationMLP:
         self._linear = LINEAR_MODES[mode]
 
     @classmethod
-    def stack(cls, states: Sequence[Mapping[str, torch.Tensor]], masks: Sequence[Mapping[str, torch.Tensor]],
-              activation: str = "relu", mode: str = "bmm") -> "PopulationMLP":
+    def stack(
+        cls,
+        states: Sequence[Mapping[str, torch.Tensor]],
+        masks: Sequence[Mapping[str, torch.Tensor]],
+        activation: str = "relu",
+        mode: str = "bmm",
+    ) -> PopulationMLP:
         """One population from per-member ``name → tensor`` parameter and mask dicts (same names)."""
         names = list(states[0])
         shapes = {n: tuple(states[0][n].shape) for n in names}
@@ -121,7 +132,7 @@ class PopulationMLP:
         src = (self.flat if rows is None else rows).detach()[p].clone()
         return self.unflatten(src)
 
-    def select(self, rows: Sequence[int]) -> "PopulationMLP":
+    def select(self, rows: Sequence[int]) -> PopulationMLP:
         """A smaller population of the given rows (members that stopped leave the batch)."""
         idx = torch.tensor(list(rows), dtype=torch.long, device=self.flat.device)
         flat, mask = self.flat.detach().index_select(0, idx), self.flat_mask.index_select(0, idx)

@@ -11,5 +11,17 @@ from core.plasticity.schedules import SCHEDULES
 from core.plasticity.stats import ks_to_normal, weight_entropy
 from core.plasticity.trigger import Trigger
 
-__all__ = ["CRITERIA", "GROWTH", "NEW_WEIGHTS", "SCHEDULES", "Plasticity", "RewireError", "Trigger",
-           "counts_for_rate", "ks_to_normal", "rewire", "select_top", "weight_entropy"]
+__all__ = [
+    "CRITERIA",
+    "GROWTH",
+    "NEW_WEIGHTS",
+    "SCHEDULES",
+    "Plasticity",
+    "RewireError",
+    "Trigger",
+    "counts_for_rate",
+    "ks_to_normal",
+    "rewire",
+    "select_top",
+    "weight_entropy",
+]

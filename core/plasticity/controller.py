@@ -31,8 +31,16 @@ class Plasticity:
     ``cooldown_batches``, ...); names are resolved to objects here, once.
     """
 
-    def __init__(self, layer: DendriticLayer, optimizer: torch.optim.Optimizer, pc: Any, *,
-                 steps_per_epoch: int, total_steps: int, gen: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        layer: DendriticLayer,
+        optimizer: torch.optim.Optimizer,
+        pc: Any,
+        *,
+        steps_per_epoch: int,
+        total_steps: int,
+        gen: torch.Generator | None = None,
+    ) -> None:
         self.layer, self.optimizer, self.gen = layer, optimizer, gen
         self.p, self.decay = pc.p, pc.decay
         self.criterion = CRITERIA.get(pc.criterion, "plasticity.criterion")(pc)
@@ -40,9 +48,13 @@ class Plasticity:
         self.schedule = SCHEDULES.get(pc.schedule, "plasticity.schedule")
         self.new_weights = NEW_WEIGHTS.get(pc.new_weight_init, "plasticity.new_weight_init")
         self.reset_state = pc.optimizer_state == "reset"
-        self.trigger = Trigger(every_steps=pc.every_steps, interval_growth=pc.interval_growth,
-                               cooldown_batches=pc.cooldown_batches, steps_per_epoch=steps_per_epoch,
-                               total_steps=total_steps)
+        self.trigger = Trigger(
+            every_steps=pc.every_steps,
+            interval_growth=pc.interval_growth,
+            cooldown_batches=pc.cooldown_batches,
+            steps_per_epoch=steps_per_epoch,
+            total_steps=total_steps,
+        )
         self.total_steps = total_steps
         self.rounds = 0
         self.moved = 0
@@ -67,8 +79,16 @@ class Plasticity:
         # a dendrite wider than half the input can not regrow more than the inputs it lacks
         k.clamp_(max=layer.n_inputs - layer.synapses)
         scores = self.criterion.scores(layer.weight.detach(), self.gen)
-        drop = rewire(layer, k, scores=scores, grow=self.grow, new_weights=self.new_weights,
-                      optimizer=self.optimizer, reset_state=self.reset_state, gen=self.gen)
+        drop = rewire(
+            layer,
+            k,
+            scores=scores,
+            grow=self.grow,
+            new_weights=self.new_weights,
+            optimizer=self.optimizer,
+            reset_state=self.reset_state,
+            gen=self.gen,
+        )
         self.criterion.regrown(drop, layer.weight.detach())
         self._lifetimes.append((step - self._birth[drop]).cpu())
         self._birth[drop] = step

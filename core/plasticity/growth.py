@@ -7,7 +7,8 @@ no dendrite gets a duplicate synapse). Vectorised over all dendrites.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

@@ -22,8 +22,9 @@ class RewireError(RuntimeError):
     """A rewire invariant was broken (a bug, never a user error)."""
 
 
-def counts_for_rate(rate_percent: float, n_dendrites: int, synapses: int,
-                    gen: torch.Generator | None, device: torch.device | str) -> torch.Tensor:
+def counts_for_rate(
+    rate_percent: float, n_dendrites: int, synapses: int, gen: torch.Generator | None, device: torch.device | str
+) -> torch.Tensor:
     """Synapses to move per dendrite: ``rate · synapses`` rounded stochastically.
 
     16 synapses at 1 % is 0.16 synapses: rounding down would freeze the network, rounding up
@@ -39,8 +40,9 @@ def counts_for_rate(rate_percent: float, n_dendrites: int, synapses: int,
 def select_top(scores: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Bool mask with the ``k[d]`` highest scores of row ``d`` set (ties broken by position)."""
     order = scores.argsort(dim=1, descending=True, stable=True)
-    rank = torch.empty_like(order).scatter_(1, order, torch.arange(scores.shape[1], device=scores.device)
-                                            .expand_as(order).contiguous())
+    rank = torch.empty_like(order).scatter_(
+        1, order, torch.arange(scores.shape[1], device=scores.device).expand_as(order).contiguous()
+    )
     return rank < k[:, None]
 
 

@@ -9,7 +9,7 @@ exponential schedule. The user's rule is ``root``: round n removes p^(1/n) perce
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from core.registry import Registry
 

@@ -11,9 +11,9 @@ temporary directory rather than committed.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import search.dashboard
 import search.launch
@@ -56,8 +56,7 @@ def _header(path: Path, key: str) -> str | None:
 
 
 def _on_disk(folder: Path) -> list[Case]:
-    return [Case(p.name, _header(p, "expect") or "", _header(p, "only"))
-            for p in sorted(folder.glob("*.yaml"))]
+    return [Case(p.name, _header(p, "expect") or "", _header(p, "only")) for p in sorted(folder.glob("*.yaml"))]
 
 
 def _generated(valid_head: bytes) -> list[Case]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -102,8 +102,11 @@ def test_storage_that_never_answers_fails_with_the_connect_timeout(rundir: Path,
     held: list = []
     threading.Thread(target=lambda: [held.append(server.accept()) for _ in range(8)], daemon=True).start()
     study = tmp_path / "silent.yaml"
-    study.write_text((STUDIES / "unreachable_storage.yaml").read_text().replace(
-        "127.0.0.1:1/", f"127.0.0.1:{server.getsockname()[1]}/"))
+    study.write_text(
+        (STUDIES / "unreachable_storage.yaml")
+        .read_text()
+        .replace("127.0.0.1:1/", f"127.0.0.1:{server.getsockname()[1]}/")
+    )
     code = call(search.launch.main, [str(study)])
     server.close()
     err = capsys.readouterr().err
@@ -112,16 +115,17 @@ def test_storage_that_never_answers_fails_with_the_connect_timeout(rundir: Path,
 
 
 # Real processes: no traceback escapes, the line is the same as in-process.
-SUBPROCESS = [("search.launch", "python_object_tag.yaml", [], "line"),
-              ("search.dashboard", "unreachable_storage.yaml", ["--port", "0"], "study.storage"),
-              ("search.report", "malformed_storage_port.yaml", [], "study.storage"),
-              ("search.rerun", "alias_bomb.yaml", ["--trial", "0"], "line"),
-              ("core.run", "python_tag.yaml", [], "line")]
+SUBPROCESS = [
+    ("search.launch", "python_object_tag.yaml", [], "line"),
+    ("search.dashboard", "unreachable_storage.yaml", ["--port", "0"], "study.storage"),
+    ("search.report", "malformed_storage_port.yaml", [], "study.storage"),
+    ("search.rerun", "alias_bomb.yaml", ["--trial", "0"], "line"),
+    ("core.run", "python_tag.yaml", [], "line"),
+]
 
 
 @pytest.mark.parametrize(("module", "name", "extra", "expect"), SUBPROCESS, ids=[s[0] for s in SUBPROCESS])
-def test_subprocess_one_line_no_traceback(module: str, name: str, extra: list[str], expect: str,
-                                          rundir: Path) -> None:
+def test_subprocess_one_line_no_traceback(module: str, name: str, extra: list[str], expect: str, rundir: Path) -> None:
     folder = EXPERIMENTS if module == "core.run" else STUDIES
     result = run_cli(module, str(folder / name), *extra, cwd=rundir, timeout=60)
     check_one_line(result.stderr, expect, result.returncode)
@@ -137,8 +141,7 @@ def test_gpu_shortfall_is_one_line_and_creates_no_storage(rundir: Path) -> None:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("storage_url", ["postgresql"], indirect=True)
-def test_bad_study_files_create_no_study_in_postgresql(storage_url: str, rundir: Path, tmp_path: Path,
-                                                       capsys) -> None:
+def test_bad_study_files_create_no_study_in_postgresql(storage_url: str, rundir: Path, tmp_path: Path, capsys) -> None:
     """The same corpus against the real PostgreSQL server (``--storage``): no new study appears."""
     url = storage_url
     import optuna
@@ -150,7 +153,7 @@ def test_bad_study_files_create_no_study_in_postgresql(storage_url: str, rundir:
     cases = [c for c in STUDY_CASES if c.expect != "study.storage" and c.only is None]
     before = names()
     for case in cases:
-        for entry, (main, extra) in ENTRY_POINTS.items():
+        for main, extra in ENTRY_POINTS.values():
             code = call(main, [str(case.path(tmp_path, STUDIES)), "--storage", url, *extra])
             check_one_line(capsys.readouterr().err, case.expect, code)
     assert names() == before

@@ -43,11 +43,21 @@ def _scan(path: Path, root: Path = ROOT) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) else [])
-            bad += [f"{where(node)} imports {n}" for n in names
-                    if n and n.split(".")[0] in {"pickle", "cPickle", "dill", "shelve", "marshal", "joblib"}]
+            bad += [
+                f"{where(node)} imports {n}"
+                for n in names
+                if n and n.split(".")[0] in {"pickle", "cPickle", "dill", "shelve", "marshal", "joblib"}
+            ]
         if isinstance(node, ast.Attribute) and ast.unparse(node) in {
-                "yaml.Loader", "yaml.FullLoader", "yaml.UnsafeLoader", "yaml.CLoader", "yaml.unsafe_load",
-                "yaml.full_load", "yaml.unsafe_load_all", "yaml.full_load_all"}:
+            "yaml.Loader",
+            "yaml.FullLoader",
+            "yaml.UnsafeLoader",
+            "yaml.CLoader",
+            "yaml.unsafe_load",
+            "yaml.full_load",
+            "yaml.unsafe_load_all",
+            "yaml.full_load_all",
+        }:
             bad.append(f"{where(node)} uses {ast.unparse(node)}")
     for call, func in _calls(tree):
         kwargs = {k.arg: ast.unparse(k.value) for k in call.keywords}
@@ -65,11 +75,13 @@ def _scan(path: Path, root: Path = ROOT) -> list[str]:
 
 def test_scanner_finds_what_it_looks_for(tmp_path: Path) -> None:
     sample = tmp_path / "scan_sample.py"
-    sample.write_text("import pickle\nimport yaml, torch, numpy as np\nyaml.load(s)\n"
-                      "yaml.load(s, Loader=yaml.Loader)\n"
-                      "yaml.unsafe_load(s)\ntorch.load(f)\ntorch.load(f, weights_only=False)\n"
-                      "np.load(f, allow_pickle=True)\nyaml.load(s, Loader=yaml.SafeLoader)\n"
-                      "torch.load(f, weights_only=True)\n")
+    sample.write_text(
+        "import pickle\nimport yaml, torch, numpy as np\nyaml.load(s)\n"
+        "yaml.load(s, Loader=yaml.Loader)\n"
+        "yaml.unsafe_load(s)\ntorch.load(f)\ntorch.load(f, weights_only=False)\n"
+        "np.load(f, allow_pickle=True)\nyaml.load(s, Loader=yaml.SafeLoader)\n"
+        "torch.load(f, weights_only=True)\n"
+    )
     found = _scan(sample, root=tmp_path)
     assert len(found) == 8, found  # every line but the last two
 
@@ -80,21 +92,33 @@ def test_no_unsafe_deserialisation_or_unsafe_yaml_in_core_and_search() -> None:
 
 
 def test_core_and_search_read_yaml_only_in_core_yamlfile_with_the_safe_loader() -> None:
-    users = {p.relative_to(ROOT).as_posix() for p in SOURCES
-             if any(f.startswith("yaml.") and f not in ("yaml.dump", "yaml.safe_dump") for _, f in
-                    _calls(ast.parse(p.read_text(encoding="utf-8"))))}
+    users = {
+        p.relative_to(ROOT).as_posix()
+        for p in SOURCES
+        if any(
+            f.startswith("yaml.") and f not in ("yaml.dump", "yaml.safe_dump")
+            for _, f in _calls(ast.parse(p.read_text(encoding="utf-8")))
+        )
+    }
     assert users <= {"core/yamlfile.py"}, users
 
 
 # --- passwords ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url", [f"postgresql://u:{PASSWORD}@127.0.0.1:1/db",
-                                 f"postgresql://u:{PASSWORD}@localhost:port/db",
-                                 f"mysql://u:{PASSWORD}@127.0.0.1:1/db"],
-                         ids=["unreachable", "malformed", "mysql"])
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://u:{PASSWORD}@127.0.0.1:1/db",
+        f"postgresql://u:{PASSWORD}@localhost:port/db",
+        f"mysql://u:{PASSWORD}@127.0.0.1:1/db",
+    ],
+    ids=["unreachable", "malformed", "mysql"],
+)
 @pytest.mark.parametrize("entry", ["launch", "dashboard", "report", "rerun"])
-def test_storage_errors_never_show_the_password(url: str, entry: str, write_study, tmp_path, monkeypatch,
-                                                capsys) -> None:
+def test_storage_errors_never_show_the_password(
+    url: str, entry: str, write_study, tmp_path, monkeypatch, capsys
+) -> None:
     monkeypatch.chdir(tmp_path)
     path = write_study(study_doc(study={"storage": url}))
     main, extra = ENTRY_POINTS[entry]
@@ -107,8 +131,9 @@ def test_storage_errors_never_show_the_password(url: str, entry: str, write_stud
 @pytest.mark.postgres
 @pytest.mark.slow
 @pytest.mark.parametrize("storage_url", ["postgresql"], indirect=True)
-def test_password_is_in_no_attribute_report_or_launch_output(storage_url, write_study, tmp_path, study_name,
-                                                             monkeypatch, capsys) -> None:
+def test_password_is_in_no_attribute_report_or_launch_output(
+    storage_url, write_study, tmp_path, study_name, monkeypatch, capsys
+) -> None:
     """A tiny real study on PostgreSQL through a URL with its password: the password is nowhere."""
     url = storage_url
     from sqlalchemy.engine import make_url
@@ -116,8 +141,12 @@ def test_password_is_in_no_attribute_report_or_launch_output(storage_url, write_
     password = make_url(url).password
     assert password, "the test URL must carry a password for this test to mean anything"
     monkeypatch.chdir(tmp_path)
-    doc = study_doc(study_name, study={"storage": url, "n_trials": 2, "enqueue": [{"x": 1.0, "y": 0.0}]},
-                    experiment={"steps": 2, "step_seconds": 0.0}, resources={"workers": 1})
+    doc = study_doc(
+        study_name,
+        study={"storage": url, "n_trials": 2, "enqueue": [{"x": 1.0, "y": 0.0}]},
+        experiment={"steps": 2, "step_seconds": 0.0},
+        resources={"workers": 1},
+    )
     path = write_study(doc)
     launched = run_cli("search.launch", str(path), cwd=tmp_path, timeout=300)
     assert launched.returncode == 0, launched.stdout + launched.stderr
@@ -132,14 +161,14 @@ def test_password_is_in_no_attribute_report_or_launch_output(storage_url, write_
     trials = study.get_trials()
     assert len(trials) >= 2
     system = study._storage.get_study_system_attrs(study._study_id)  # Optuna 5: no public accessor
-    stored = json.dumps([study.user_attrs, system,
-                         *[[t.user_attrs, t.system_attrs] for t in trials]], default=str)
+    stored = json.dumps([study.user_attrs, system, *[[t.user_attrs, t.system_attrs] for t in trials]], default=str)
     assert password not in stored
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p != path]
     assert written and not [p for p in written if password.encode() in p.read_bytes()]
 
 
 # --- loopback by default --------------------------------------------------------------------------
+
 
 def test_dashboard_binds_to_loopback_by_default() -> None:
     assert search.dashboard.DEFAULT_HOST == "127.0.0.1"
@@ -166,14 +195,23 @@ def test_local_ray_starts_without_its_dashboard() -> None:
 
 # --- paths a study file makes the service write to ------------------------------------------------
 
+
 def _spec(**study):
     return parse_spec(study_doc(study=study))
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("artifacts", "../outside"), ("artifacts", "runs/../../outside"), ("artifacts", "/srv/runs/../../etc"),
-    ("storage", "sqlite:///../study.db"), ("storage", "sqlite:///runs/../../study.db"),
-    ("storage", "sqlite:////srv/runs/../study.db"), ("artifacts", "runs\\..\\..\\outside")])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("artifacts", "../outside"),
+        ("artifacts", "runs/../../outside"),
+        ("artifacts", "/srv/runs/../../etc"),
+        ("storage", "sqlite:///../study.db"),
+        ("storage", "sqlite:///runs/../../study.db"),
+        ("storage", "sqlite:////srv/runs/../study.db"),
+        ("artifacts", "runs\\..\\..\\outside"),
+    ],
+)
 def test_write_paths_with_dotdot_are_refused(field: str, value: str) -> None:
     with pytest.raises(SpecError, match=rf"^study\.{field}: expected a path without '\.\.'"):
         _spec(**{field: value})
@@ -185,9 +223,16 @@ def test_write_paths_from_variables_are_checked_after_expansion(monkeypatch) -> 
         _spec(artifacts="${SPARSESEARCH_TEST_DIR}/artifacts")
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("artifacts", "runs/a..b/artifacts"), ("artifacts", "/tmp/somewhere/artifacts"), ("artifacts", "./art"),
-    ("storage", "sqlite:///runs/x/study.db"), ("storage", "sqlite:////tmp/x/study.db")])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("artifacts", "runs/a..b/artifacts"),
+        ("artifacts", "/tmp/somewhere/artifacts"),
+        ("artifacts", "./art"),
+        ("storage", "sqlite:///runs/x/study.db"),
+        ("storage", "sqlite:////tmp/x/study.db"),
+    ],
+)
 def test_relative_and_absolute_paths_without_dotdot_are_allowed(field: str, value: str) -> None:
     spec = _spec(**{field: value})
     assert value.endswith(getattr(spec.study, field).split("///")[-1])

@@ -23,17 +23,74 @@ from tests.helpers import study_doc
 pytestmark = pytest.mark.filterwarnings("ignore")
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 
-_KEYS = ["study", "experiment", "search_space", "resources", "name", "storage", "artifacts", "kind", "type",
-         "low", "high", "log", "step", "choices", "sampler", "pruner", "n_trials", "timeout", "enqueue",
-         "workers", "x", "y", "steps", "direction", "directions", "metric", "metrics", "seed", "wrapped"]
-_SCALARS = (st.none() | st.booleans() | st.integers(min_value=-10**20, max_value=10**20)
-            | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12) | st.sampled_from(_KEYS)
-            | st.sampled_from(["tpe", "grid", "patient", "categorical", "float", "int", "synthetic", "imp",
-                               "dendritic", "minimize", "maximize", "8h", "sqlite:///x.db", "${HOME}", "..",
-                               "postgresql://u:p@h:notaport/db", "/abs/../x"]))
-_VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4)
-                       | st.dictionaries(st.sampled_from(_KEYS) | _SCALARS.filter(lambda v: v is not None),
-                                         inner, max_size=4), max_leaves=25)
+_KEYS = [
+    "study",
+    "experiment",
+    "search_space",
+    "resources",
+    "name",
+    "storage",
+    "artifacts",
+    "kind",
+    "type",
+    "low",
+    "high",
+    "log",
+    "step",
+    "choices",
+    "sampler",
+    "pruner",
+    "n_trials",
+    "timeout",
+    "enqueue",
+    "workers",
+    "x",
+    "y",
+    "steps",
+    "direction",
+    "directions",
+    "metric",
+    "metrics",
+    "seed",
+    "wrapped",
+]
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**20), max_value=10**20)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12)
+    | st.sampled_from(_KEYS)
+    | st.sampled_from(
+        [
+            "tpe",
+            "grid",
+            "patient",
+            "categorical",
+            "float",
+            "int",
+            "synthetic",
+            "imp",
+            "dendritic",
+            "minimize",
+            "maximize",
+            "8h",
+            "sqlite:///x.db",
+            "${HOME}",
+            "..",
+            "postgresql://u:p@h:notaport/db",
+            "/abs/../x",
+        ]
+    )
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(_KEYS) | _SCALARS.filter(lambda v: v is not None), inner, max_size=4)
+    ),
+    max_leaves=25,
+)
 
 
 def _parse(doc) -> None:
@@ -45,8 +102,10 @@ def _parse(doc) -> None:
 
 
 @SETTINGS
-@given(doc=st.dictionaries(st.sampled_from(["study", "experiment", "search_space", "resources"]), _VALUES,
-                           max_size=4) | _VALUES)
+@given(
+    doc=st.dictionaries(st.sampled_from(["study", "experiment", "search_space", "resources"]), _VALUES, max_size=4)
+    | _VALUES
+)
 def test_random_documents_raise_only_spec_error(doc) -> None:
     _parse(doc)
 
@@ -98,9 +157,21 @@ def bytes_dir(tmp_path_factory) -> Path:
 
 
 @SETTINGS
-@given(data=st.binary(max_size=2000) | st.text(max_size=400).map(lambda t: t.encode("utf-8", "surrogatepass"))
-       | st.sampled_from([b"[" * 40, b"a: &x 1\nb: *x\n", b"!!python/name:os.system\n", b"\xff\xfe",
-                          b"study: !!set {a, b}\n", b"- !!binary aGk=\n", b"x: 2020-01-01\n"]))
+@given(
+    data=st.binary(max_size=2000)
+    | st.text(max_size=400).map(lambda t: t.encode("utf-8", "surrogatepass"))
+    | st.sampled_from(
+        [
+            b"[" * 40,
+            b"a: &x 1\nb: *x\n",
+            b"!!python/name:os.system\n",
+            b"\xff\xfe",
+            b"study: !!set {a, b}\n",
+            b"- !!binary aGk=\n",
+            b"x: 2020-01-01\n",
+        ]
+    )
+)
 def test_random_bytes_raise_only_spec_error(bytes_dir: Path, data: bytes) -> None:
     path = bytes_dir / f"s{os.getpid()}.yaml"
     path.write_bytes(data)

@@ -17,9 +17,21 @@ import yaml
 
 from tests.helpers import ROOT
 
-__all__ = ["DOCKER", "COMPOSE_FILE", "CPU_OVERRIDE", "ENV_EXAMPLE", "DOCKERFILE", "InterpolationError",
-           "Reset", "read_env_file", "interpolate", "load_yaml", "load_compose", "command_script",
-           "service_env"]
+__all__ = [
+    "DOCKER",
+    "COMPOSE_FILE",
+    "CPU_OVERRIDE",
+    "ENV_EXAMPLE",
+    "DOCKERFILE",
+    "InterpolationError",
+    "Reset",
+    "read_env_file",
+    "interpolate",
+    "load_yaml",
+    "load_compose",
+    "command_script",
+    "service_env",
+]
 
 DOCKER = ROOT / "docker"
 COMPOSE_FILE = DOCKER / "docker-compose.yml"
@@ -27,8 +39,10 @@ CPU_OVERRIDE = DOCKER / "compose.cpu.yml"
 ENV_EXAMPLE = DOCKER / ".env.example"
 DOCKERFILE = DOCKER / "Dockerfile"
 
-_VAR = re.compile(r"\$(?:\$|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?])?(?P<arg>[^}]*)\}"
-                  r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
+_VAR = re.compile(
+    r"\$(?:\$|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?])?(?P<arg>[^}]*)\}"
+    r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
+)
 
 
 class InterpolationError(ValueError):

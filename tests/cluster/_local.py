@@ -40,10 +40,11 @@ class Localizer:
         self.rules: dict[str, tuple[re.Pattern, object]] = {
             "ray address": (re.compile(r"\b(?:ray-head|localhost):6379\b"), f"127.0.0.1:{self.gcs}"),
             "ray head port": (re.compile(r"--port=6379\b"), f"--port={self.gcs}"),
-            "ray client port": (re.compile(r"--ray-client-server-port=\d+"),
-                                lambda m: f"--ray-client-server-port={free_port()}"),
-            "ray dashboard port": (re.compile(r"--dashboard-port=\d+"),
-                                   f"--dashboard-port={self.ray_dashboard}"),
+            "ray client port": (
+                re.compile(r"--ray-client-server-port=\d+"),
+                lambda m: f"--ray-client-server-port={free_port()}",
+            ),
+            "ray dashboard port": (re.compile(r"--dashboard-port=\d+"), f"--dashboard-port={self.ray_dashboard}"),
             "ray dashboard host": (re.compile(r"--dashboard-host=0\.0\.0\.0"), "--dashboard-host=127.0.0.1"),
             "postgres host": (re.compile(r"@postgres:5432/"), f"@127.0.0.1:{pg_port}/"),
             "dashboard host": (re.compile(r"--host 0\.0\.0\.0\b"), "--host 127.0.0.1"),
@@ -54,9 +55,12 @@ class Localizer:
     def _ray_start(self, service: str):
         def sub(m: re.Match) -> str:
             self._nodes += 1
-            return (f"ray start --temp-dir={self.root}/{service}-{self._nodes} "
-                    f"--dashboard-agent-listen-port={free_port()} --min-worker-port=0 --max-worker-port=0 "
-                    f"--object-store-memory=100000000 {self.extra_ray_args.get(service, '')}").rstrip()
+            return (
+                f"ray start --temp-dir={self.root}/{service}-{self._nodes} "
+                f"--dashboard-agent-listen-port={free_port()} --min-worker-port=0 --max-worker-port=0 "
+                f"--object-store-memory=100000000 {self.extra_ray_args.get(service, '')}"
+            ).rstrip()
+
         return sub
 
     def __call__(self, service: str, text: str) -> str:
@@ -77,8 +81,13 @@ class Processes:
         home = root / "home"  # no ~/.ray/auth_token of this machine's user: the token must come from compose
         home.mkdir(exist_ok=True)
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "SPARSESEARCH_"))}
-        self.base_env = {**clean, "HOME": str(home), "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT),
-                         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        self.base_env = {
+            **clean,
+            "HOME": str(home),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(ROOT),
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
 
     def log(self, name: str) -> str:
         path = self.root / f"{name}.log"
@@ -86,9 +95,15 @@ class Processes:
 
     def start(self, name: str, script: str, env: dict[str, str]) -> subprocess.Popen:
         with open(self.root / f"{name}.log", "w") as out:
-            proc = subprocess.Popen(["sh", "-c", script], cwd=self.cwd, env={**self.base_env, **env},
-                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                ["sh", "-c", script],
+                cwd=self.cwd,
+                env={**self.base_env, **env},
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.procs[name] = proc
         return proc
 

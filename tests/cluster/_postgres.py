@@ -12,8 +12,8 @@ import os
 import secrets
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import pytest
 
@@ -44,8 +44,13 @@ def _as_postgres(*argv: str) -> list[str]:
 
 
 def _psql(sql: str) -> str:
-    run = subprocess.run(_as_postgres("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql),
-                         capture_output=True, text=True, timeout=60, cwd="/")
+    run = subprocess.run(
+        _as_postgres("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+    )
     if run.returncode != 0:
         raise RuntimeError(f"psql failed: {run.stderr.strip()}")
     return run.stdout.strip()
@@ -66,30 +71,39 @@ def _cluster() -> tuple[str, str, int, bool]:
 def _ensure_running() -> int:
     version, name, port, online = _cluster()
     if not online:
-        start = subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "start"],
-                               capture_output=True, text=True, timeout=120)
+        start = subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "start"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if start.returncode != 0 and not _cluster()[3]:
             _unavailable(f"cluster {version}/{name} is down and could not be started: {start.stderr.strip()}")
     return port
 
 
 @contextlib.contextmanager
-def throwaway_database(user: str | None = None, name: str | None = None,
-                       password: str | None = None) -> Iterator[Database]:
+def throwaway_database(
+    user: str | None = None, name: str | None = None, password: str | None = None
+) -> Iterator[Database]:
     """A new login role owning a new database (random names and password unless given); dropped after."""
     port = _ensure_running()
     tag = secrets.token_hex(4)
-    db = Database(user=user or f"ss_test_{tag}", password=password or secrets.token_hex(16),
-                  name=name or f"ss_test_{tag}", port=port)
+    db = Database(
+        user=user or f"ss_test_{tag}",
+        password=password or secrets.token_hex(16),
+        name=name or f"ss_test_{tag}",
+        port=port,
+    )
     try:
         try:
             _psql(f"CREATE ROLE \"{db.user}\" LOGIN PASSWORD '{db.password}'")
-            _psql(f"CREATE DATABASE \"{db.name}\" OWNER \"{db.user}\"")
+            _psql(f'CREATE DATABASE "{db.name}" OWNER "{db.user}"')
         except (RuntimeError, OSError) as err:
             _unavailable(f"cannot create a test role and database: {err}")
         yield db
     finally:
-        drops = (f"DROP DATABASE IF EXISTS \"{db.name}\" WITH (FORCE)", f"DROP ROLE IF EXISTS \"{db.user}\"")
+        drops = (f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)', f'DROP ROLE IF EXISTS "{db.user}"')
         for sql in drops:
             with contextlib.suppress(RuntimeError, OSError):
                 _psql(sql)

@@ -25,12 +25,11 @@ import optuna
 import pytest
 import yaml
 
-from tests.cluster._compose import (COMPOSE_FILE, ENV_EXAMPLE, command_script, load_compose, read_env_file,
-                                    service_env)
+from search.records import trial_record
+from tests.cluster._compose import COMPOSE_FILE, ENV_EXAMPLE, command_script, load_compose, read_env_file, service_env
 from tests.cluster._local import Localizer, Processes
 from tests.cluster._postgres import throwaway_database
 from tests.helpers import study_doc
-from search.records import trial_record
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(300)]
 
@@ -38,17 +37,25 @@ STUDY, N_TRIALS = "cluster_smoke", 4
 
 
 def _compose(tag: str) -> dict:
-    env = {**read_env_file(ENV_EXAMPLE), "POSTGRES_PASSWORD": secrets.token_hex(16),
-           "RAY_AUTH_TOKEN": secrets.token_hex(32), "POSTGRES_USER": f"ss_test_{tag}",
-           "POSTGRES_DB": f"ss_test_{tag}", "STUDY": STUDY}
+    env = {
+        **read_env_file(ENV_EXAMPLE),
+        "POSTGRES_PASSWORD": secrets.token_hex(16),
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+        "POSTGRES_USER": f"ss_test_{tag}",
+        "POSTGRES_DB": f"ss_test_{tag}",
+        "STUDY": STUDY,
+    }
     return load_compose(COMPOSE_FILE, env)["services"]
 
 
 def _write_study(app: Path) -> None:
     """studies/$STUDY.yaml in the launcher's working directory; no storage: compose's env gives it."""
-    doc = study_doc(STUDY, study={"n_trials": N_TRIALS, "timeout": "3m"},
-                    experiment={"kind": "synthetic", "steps": 2, "step_seconds": 0.05},
-                    resources={"workers": 2, "cpus_per_trial": 1})
+    doc = study_doc(
+        STUDY,
+        study={"n_trials": N_TRIALS, "timeout": "3m"},
+        experiment={"kind": "synthetic", "steps": 2, "step_seconds": 0.05},
+        resources={"workers": 2, "cpus_per_trial": 1},
+    )
     (app / "studies").mkdir()
     (app / "studies" / f"{STUDY}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
 
@@ -108,25 +115,35 @@ def test_compose_services_run_a_study_on_a_real_ray_cluster_and_postgres() -> No
 
         pg_bin = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
         try:
-            procs.wait_until("postgres-health", _healthcheck(services["postgres"]),
-                             {**pg_env, "PGHOST": "127.0.0.1", "PGPORT": str(db.port),
-                              "PATH": f"{pg_bin[-1] if pg_bin else ''}:{procs.base_env['PATH']}"}, timeout=30)
+            procs.wait_until(
+                "postgres-health",
+                _healthcheck(services["postgres"]),
+                {
+                    **pg_env,
+                    "PGHOST": "127.0.0.1",
+                    "PGPORT": str(db.port),
+                    "PATH": f"{pg_bin[-1] if pg_bin else ''}:{procs.base_env['PATH']}",
+                },
+                timeout=30,
+            )
 
             assert "--num-cpus=0" in command_of("ray-head"), "trials must not run on the head (see below)"
             procs.start("ray-head", command_of("ray-head"), env_of("ray-head"))
             procs.wait_until("ray-head-health", health_of("ray-head"), env_of("ray-head"), timeout=90)
             procs.start("ray-worker", command_of("ray-worker"), env_of("ray-worker"))
             # Meanwhile, someone without the cluster's token is turned away (checked after the launch).
-            intruder = procs.start("intruder", health_of("ray-head"),
-                                   {**env_of("ray-head"), "RAY_AUTH_TOKEN": secrets.token_hex(32)})
+            intruder = procs.start(
+                "intruder", health_of("ray-head"), {**env_of("ray-head"), "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+            )
 
             launch_env = env_of("launch")
             assert launch_env["SPARSESEARCH_STORAGE"] == db.url(), "compose's storage URL reaches PostgreSQL"
             rc = procs.run("launch", command_of("launch"), launch_env, timeout=180)
             assert rc == 0, procs.log("launch")[-4000:] + procs.log("ray-worker")[-2000:]
             assert local.unused() == {"dashboard host", "dashboard port"}, "every Ray/PostgreSQL rule applied"
-            assert intruder.wait(60) != 0 and "InvalidAuthToken" in procs.log("intruder"), \
+            assert intruder.wait(60) != 0 and "InvalidAuthToken" in procs.log("intruder"), (
                 "a wrong Ray token must be refused: " + procs.log("intruder")[-2000:]
+            )
 
             study = optuna.load_study(study_name=STUDY, storage=db.url())
             states = Counter(t.state for t in study.get_trials())

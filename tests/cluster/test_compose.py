@@ -16,9 +16,19 @@ import subprocess
 import jsonschema
 import pytest
 
-from tests.cluster._compose import (COMPOSE_FILE, CPU_OVERRIDE, DOCKERFILE, ENV_EXAMPLE, InterpolationError,
-                                    Reset, command_script, load_compose, load_yaml, read_env_file,
-                                    service_env)
+from tests.cluster._compose import (
+    COMPOSE_FILE,
+    CPU_OVERRIDE,
+    DOCKERFILE,
+    ENV_EXAMPLE,
+    InterpolationError,
+    Reset,
+    command_script,
+    load_compose,
+    load_yaml,
+    read_env_file,
+    service_env,
+)
 
 SECRETS = {"POSTGRES_PASSWORD": "test-password-0123", "RAY_AUTH_TOKEN": "ab" * 32}
 SERVICES = {"postgres", "ray-head", "ray-worker", "dashboard", "launch"}
@@ -65,8 +75,12 @@ def test_the_schema_check_can_fail() -> None:
     assert any("shm_sise" in e for e in _errors(doc))
 
 
-@pytest.mark.skipif(subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0
-                    if shutil.which("docker") else True, reason="the docker compose plugin is not installed")
+@pytest.mark.skipif(
+    subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0
+    if shutil.which("docker")
+    else True,
+    reason="the docker compose plugin is not installed",
+)
 def test_docker_compose_config_accepts_it(tmp_path) -> None:
     env_file = tmp_path / "env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in _example_env().items()))
@@ -140,8 +154,7 @@ def test_no_secret_has_a_default_value() -> None:
 
 def test_ray_token_authentication_everywhere_ray_runs() -> None:
     doc = load_compose(COMPOSE_FILE, _example_env())
-    ray_services = [n for n, s in doc["services"].items()
-                    if "command" in s and "ray start" in command_script(s)]
+    ray_services = [n for n, s in doc["services"].items() if "command" in s and "ray start" in command_script(s)]
     assert set(ray_services) == {"ray-head", "ray-worker", "launch"}
     for name in ray_services:
         env = service_env(doc["services"][name])

@@ -44,7 +44,7 @@ def _install_steps(commands: list[str]) -> list[tuple[str, ...]]:
 def _makefile_setup_recipe() -> list[str]:
     lines, recipe = (ROOT / "Makefile").read_text().splitlines(), []
     start = next(i for i, line in enumerate(lines) if line.startswith("$(STAMP):"))
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.startswith("\t"):
             break
         recipe.append(line.strip())

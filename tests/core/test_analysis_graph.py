@@ -99,8 +99,12 @@ def _bfs_reference(masks, in_task, out_task):
                     reach.add(w)
                     queue.append(w)
         connected.append(all((last, n) in reach for n in range(sizes[-1]) if out_task[n] == t))
-    zomb = [sum(1 for n in range(sizes[l]) if not masks[l - 1][n].any() and masks[l][:, n].any()) for l in range(1, last)]
-    coma = [sum(1 for n in range(sizes[l]) if masks[l - 1][n].any() and not masks[l][:, n].any()) for l in range(1, last)]
+    zomb = [
+        sum(1 for n in range(sizes[l]) if not masks[l - 1][n].any() and masks[l][:, n].any()) for l in range(1, last)
+    ]
+    coma = [
+        sum(1 for n in range(sizes[l]) if masks[l - 1][n].any() and not masks[l][:, n].any()) for l in range(1, last)
+    ]
     return (not mixed) and all(connected), mixed, tuple(connected), tuple(zomb), tuple(coma)
 
 

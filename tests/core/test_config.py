@@ -29,8 +29,12 @@ class _Outer:
 def test_from_dict_types_and_paths() -> None:
     cfg = from_dict(_Outer, {"inner": {"widths": [2, 3], "lr": 1}, "target": 4})
     assert cfg.inner.widths == (2, 3) and cfg.inner.lr == 1.0 and isinstance(cfg.inner.lr, float)
-    for bad, where in [({"inner": {"lr": "x"}}, "inner.lr"), ({"inner": {"wid": 1}}, "inner.wid"),
-                       ({"target": True}, "target"), ({"inner": {"widths": [1, "a"]}}, "inner.widths[1]")]:
+    for bad, where in [
+        ({"inner": {"lr": "x"}}, "inner.lr"),
+        ({"inner": {"wid": 1}}, "inner.wid"),
+        ({"target": True}, "target"),
+        ({"inner": {"widths": [1, "a"]}}, "inner.widths[1]"),
+    ]:
         with pytest.raises(ConfigError) as info:
             from_dict(_Outer, bad)
         assert info.value.path == where

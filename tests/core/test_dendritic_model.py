@@ -61,9 +61,14 @@ def test_absent_synapses_stay_absent_through_training_and_weight_decay(opt_name)
     model = DANN(784, 10, 16, 2, 16, gen=_gen())
     layer = model.dendritic
     opt = make_optimizer(opt_name, model.parameters(), lr=1e-2, weight_decay=0.1, momentum=0.9)
-    plast = Plasticity(layer, opt, PlasticityConfig(p=50, schedule="constant", every_steps=2,
-                                                    new_weight_init="he", optimizer_state="reset"),
-                       steps_per_epoch=20, total_steps=20, gen=_gen(1))
+    plast = Plasticity(
+        layer,
+        opt,
+        PlasticityConfig(p=50, schedule="constant", every_steps=2, new_weight_init="he", optimizer_state="reset"),
+        steps_per_epoch=20,
+        total_steps=20,
+        gen=_gen(1),
+    )
     x, y = torch.randn(32, 784), torch.randint(0, 10, (32,))
     for step in range(1, 21):
         opt.zero_grad()
@@ -74,23 +79,32 @@ def test_absent_synapses_stay_absent_through_training_and_weight_decay(opt_name)
         assert torch.equal(dense != 0, layer.connection_mask() & (dense != 0))
         assert layer.connection_mask().sum(1).eq(16).all()
     assert plast.rounds == 10 and plast.moved > 0
-    assert torch.equal(layer.dense_weight()[~layer.connection_mask()], torch.zeros(int((~layer.connection_mask()).sum())))
+    assert torch.equal(
+        layer.dense_weight()[~layer.connection_mask()], torch.zeros(int((~layer.connection_mask()).sum()))
+    )
 
 
-@pytest.mark.parametrize("path, value, match", [
-    ("model.synapses_per_dendrite", 1000, "synapses_per_dendrite: expected at most n_inputs = 784"),
-    ("plasticity.p", 150.0, "plasticity.p: expected a rate in \\[0, 100\\] percent"),
-    ("plasticity.p", -1.0, "plasticity.p"),
-    ("plasticity.criterion", "biggest", "plasticity.criterion: unknown drop criterion 'biggest'; expected one of ema, smallest, stochastic"),
-    ("plasticity.schedule", "sqrt", "plasticity.schedule: unknown rate schedule"),
-    ("plasticity.growth", "nearest", "plasticity.growth: unknown growth rule"),
-    ("plasticity.new_weight_init", "ones", "plasticity.new_weight_init"),
-    ("plasticity.every_steps", 0, "plasticity.every_steps"),
-    ("plasticity.optimizer_state", "drop", "plasticity.optimizer_state"),
-    ("train.optimizer", "lbfgs", "train.optimizer: unknown optimizer"),
-    ("train.lr", 0.0, "train.lr"),
-    ("model.dendrite_activation", "gelu2", "model.dendrite_activation"),
-])
+@pytest.mark.parametrize(
+    "path, value, match",
+    [
+        ("model.synapses_per_dendrite", 1000, "synapses_per_dendrite: expected at most n_inputs = 784"),
+        ("plasticity.p", 150.0, "plasticity.p: expected a rate in \\[0, 100\\] percent"),
+        ("plasticity.p", -1.0, "plasticity.p"),
+        (
+            "plasticity.criterion",
+            "biggest",
+            "plasticity.criterion: unknown drop criterion 'biggest'; expected one of ema, smallest, stochastic",
+        ),
+        ("plasticity.schedule", "sqrt", "plasticity.schedule: unknown rate schedule"),
+        ("plasticity.growth", "nearest", "plasticity.growth: unknown growth rule"),
+        ("plasticity.new_weight_init", "ones", "plasticity.new_weight_init"),
+        ("plasticity.every_steps", 0, "plasticity.every_steps"),
+        ("plasticity.optimizer_state", "drop", "plasticity.optimizer_state"),
+        ("train.optimizer", "lbfgs", "train.optimizer: unknown optimizer"),
+        ("train.lr", 0.0, "train.lr"),
+        ("model.dendrite_activation", "gelu2", "model.dendrite_activation"),
+    ],
+)
 def test_bad_hyperparameters_name_the_field(path, value, match):
     with pytest.raises(ConfigError, match=match):
         replace_path(DendriticConfig(), path, value)

@@ -29,20 +29,39 @@ from tests.helpers import MNIST_DIR
 pytestmark = pytest.mark.usefixtures("mnist_dir", "one_thread")
 
 # 100 steps per epoch (6400 examples, batch 64), 3 epochs: 300 optimizer steps per member
-BASE = {"train": {"epochs": 3, "train_subset": 6400, "test_subset": 1000, "batch_size": 64},
-        "plasticity": {"every_steps": 20}, "plots": False}
+BASE = {
+    "train": {"epochs": 3, "train_subset": 6400, "test_subset": 1000, "batch_size": 64},
+    "plasticity": {"every_steps": 20},
+    "plots": False,
+}
 # Eight members that differ in everything a member may differ in.
 MIXED = [
     {"seed": 0},
     {"seed": 1, "train.lr": 1e-3, "plasticity.criterion": "ema", "plasticity.schedule": "root", "plasticity.p": 10.0},
-    {"seed": 2, "plasticity.criterion": "stochastic", "plasticity.growth": "lrf", "plasticity.new_weight_init": "he",
-     "plasticity.optimizer_state": "reset"},
+    {
+        "seed": 2,
+        "plasticity.criterion": "stochastic",
+        "plasticity.growth": "lrf",
+        "plasticity.new_weight_init": "he",
+        "plasticity.optimizer_state": "reset",
+    },
     {"seed": 3, "train.weight_decay": 1e-4, "plasticity.enabled": False},
     {"seed": 4, "plasticity.interval_growth": 2.0, "plasticity.cooldown_batches": 30, "model.input_sampling": "lrf"},
-    {"seed": 5, "plasticity.every_steps": 7, "plasticity.schedule": "exponential", "plasticity.new_weight_init": "small",
-     "train.epochs": 2},
-    {"seed": 6, "plasticity.schedule": "linear", "plasticity.p": 45.0, "plasticity.criterion": "ema",
-     "plasticity.optimizer_state": "reset", "train.lr": 8e-3},
+    {
+        "seed": 5,
+        "plasticity.every_steps": 7,
+        "plasticity.schedule": "exponential",
+        "plasticity.new_weight_init": "small",
+        "train.epochs": 2,
+    },
+    {
+        "seed": 6,
+        "plasticity.schedule": "linear",
+        "plasticity.p": 45.0,
+        "plasticity.criterion": "ema",
+        "plasticity.optimizer_state": "reset",
+        "train.lr": 8e-3,
+    },
     {"seed": 0, "plasticity.schedule": "constant", "plasticity.p": 3.0, "plasticity.every_steps": 150},  # seed shared
 ]
 CLOCKS = ("wall_time_s", "train_time_s")
@@ -122,7 +141,7 @@ def _population(cfgs, recs, tmp_path, monkeypatch):
 
 def test_a_population_of_one_is_the_unbatched_run(tmp_path, monkeypatch):
     cfg = _cfg({"seed": 3, "plasticity.criterion": "ema"})
-    (ref, rows, (_c, ref_state, ref_rounds)), = _references([cfg], tmp_path, monkeypatch)
+    ((ref, rows, (_c, ref_state, ref_rounds)),) = _references([cfg], tmp_path, monkeypatch)
     rec = _Record()
     (pop,), by_cfg = _population([cfg], [rec], tmp_path, monkeypatch)
     _same_result(ref, pop)
@@ -151,8 +170,13 @@ def test_eight_mixed_members_train_exactly_as_alone(tmp_path, monkeypatch):
     assert results[5].metrics["epochs"] == 2.0, "a member with fewer epochs finishes early"
 
 
-@pytest.mark.parametrize("opt", [{"train.optimizer": "sgd", "train.lr": 0.05, "train.weight_decay": 1e-4},
-                                 {"train.optimizer": "adamw", "train.weight_decay": 1e-2}])
+@pytest.mark.parametrize(
+    "opt",
+    [
+        {"train.optimizer": "sgd", "train.lr": 0.05, "train.weight_decay": 1e-4},
+        {"train.optimizer": "adamw", "train.weight_decay": 1e-2},
+    ],
+)
 def test_sgd_with_momentum_and_adamw_members_train_exactly_as_alone(tmp_path, monkeypatch, opt):
     short = {**BASE, "train": {**BASE["train"], "epochs": 1}}
     cfgs = [_cfg({**opt, **v}, short) for v in (MIXED[0], MIXED[2], {"seed": 9, "train.weight_decay": 0.0})]
@@ -164,8 +188,13 @@ def test_sgd_with_momentum_and_adamw_members_train_exactly_as_alone(tmp_path, mo
 
 
 def test_several_dendrites_per_soma_and_other_activations_train_exactly_as_alone(tmp_path, monkeypatch):
-    net = {"model.n_somata": 24, "model.dendrites_per_soma": 4, "model.synapses_per_dendrite": 12,
-           "model.dendrite_activation": "leaky_relu", "model.soma_activation": "tanh"}
+    net = {
+        "model.n_somata": 24,
+        "model.dendrites_per_soma": 4,
+        "model.synapses_per_dendrite": 12,
+        "model.dendrite_activation": "leaky_relu",
+        "model.soma_activation": "tanh",
+    }
     short = {**BASE, "train": {**BASE["train"], "epochs": 1}}
     cfgs = [_cfg({**net, **v}, short) for v in MIXED[:3]]
     refs = _references(cfgs, tmp_path, monkeypatch)
@@ -207,17 +236,40 @@ def test_members_that_are_pruned_diverge_or_raise_leave_and_the_others_are_uncha
 def test_population_key_groups_what_can_share_a_batch_and_separates_the_rest(tmp_path):
     base = DendriticConfig()
     key = dendritic_population_key(base)
-    same = {"seed": 7, "train.lr": 1e-3, "train.weight_decay": 1e-4, "train.epochs": 5, "train.momentum": 0.5,
-            "model.input_sampling": "lrf", "model.lrf_sigma": 2.0, "plasticity.p": 5.0, "plasticity.schedule": "root",
-            "plasticity.every_steps": 10, "plasticity.interval_growth": 1.0, "plasticity.criterion": "ema",
-            "plasticity.growth": "lrf", "plasticity.new_weight_init": "he", "plasticity.optimizer_state": "reset",
-            "plasticity.cooldown_batches": 50, "plasticity.enabled": False, "plots": False}
+    same = {
+        "seed": 7,
+        "train.lr": 1e-3,
+        "train.weight_decay": 1e-4,
+        "train.epochs": 5,
+        "train.momentum": 0.5,
+        "model.input_sampling": "lrf",
+        "model.lrf_sigma": 2.0,
+        "plasticity.p": 5.0,
+        "plasticity.schedule": "root",
+        "plasticity.every_steps": 10,
+        "plasticity.interval_growth": 1.0,
+        "plasticity.criterion": "ema",
+        "plasticity.growth": "lrf",
+        "plasticity.new_weight_init": "he",
+        "plasticity.optimizer_state": "reset",
+        "plasticity.cooldown_batches": 50,
+        "plasticity.enabled": False,
+        "plots": False,
+    }
     for path, value in same.items():
         assert dendritic_population_key(replace_path(base, path, value)) == key, path
-    differ = {"model.n_somata": 64, "model.dendrites_per_soma": 2, "model.synapses_per_dendrite": 8,
-              "model.architecture": "dense", "model.dendrite_activation": "tanh", "train.batch_size": 64,
-              "train.optimizer": "sgd", "train.train_subset": 100, "train.test_subset": 100,
-              "train.input_scaling": "unit"}
+    differ = {
+        "model.n_somata": 64,
+        "model.dendrites_per_soma": 2,
+        "model.synapses_per_dendrite": 8,
+        "model.architecture": "dense",
+        "model.dendrite_activation": "tanh",
+        "train.batch_size": 64,
+        "train.optimizer": "sgd",
+        "train.train_subset": 100,
+        "train.test_subset": 100,
+        "train.input_scaling": "unit",
+    }
     for path, value in differ.items():
         assert dendritic_population_key(replace_path(base, path, value)) != key, path
     sgd = replace_path(base, "train.optimizer", "sgd")
@@ -288,12 +340,31 @@ def test_the_benchmark_prints_a_row_per_population_with_identical_members():
 
     from tests.helpers import ROOT
 
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_dendritic_population.py"), "--sizes", "1,2",
-                           "--seq-trials", "2", "--epochs", "1", "--threads", "1", "--data-dir", str(MNIST_DIR)],
-                          check=False, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_dendritic_population.py"),
+            "--sizes",
+            "1,2",
+            "--seq-trials",
+            "2",
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+            "--data-dir",
+            str(MNIST_DIR),
+        ],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in proc.stdout.splitlines()
-            if line.startswith("| cpu")]
+    rows = [
+        [c.strip() for c in line.strip("|").split("|")] for line in proc.stdout.splitlines() if line.startswith("| cpu")
+    ]
     assert [(r[1], r[2]) for r in rows] == [("sequential `run`", "1"), ("population", "1"), ("population", "2")]
     assert [r[9] for r in rows[1:]] == ["1 of 1", "2 of 2"]
 

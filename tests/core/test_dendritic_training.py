@@ -23,8 +23,11 @@ class Recorder:
 
 def _run(tmp_path, **over):
     exp = get_experiment("dendritic")
-    doc = {"train": {"epochs": 3, "train_subset": 6000, "test_subset": 2000, "batch_size": 64},
-           "plasticity": {"every_steps": 20, "cooldown_batches": 5}, "plots": False}
+    doc = {
+        "train": {"epochs": 3, "train_subset": 6000, "test_subset": 2000, "batch_size": 64},
+        "plasticity": {"every_steps": 20, "cooldown_batches": 5},
+        "plots": False,
+    }
     for k, v in over.items():
         doc.setdefault(k, {}).update(v) if isinstance(v, dict) else doc.__setitem__(k, v)
     rec = Recorder()

@@ -15,15 +15,19 @@ import torch
 
 import core.experiments.dendritic as dendritic
 from core.config import from_dict, replace_path
+from core.contract import RunContext
 from core.data.mnist import load_mnist, stratified_split
 from core.errors import ConfigError
-from core.contract import RunContext
 from core.experiments.dendritic import DendriticConfig, load_data
 from core.experiments.dendritic_population import dendritic_population_key, run_dendritic_population
 from tests.helpers import MNIST_DIR
 
-TINY = {"model": {"n_somata": 32}, "plasticity": {"every_steps": 5}, "plots": False,
-        "train": {"epochs": 2, "train_subset": 2000, "test_subset": 500, "batch_size": 50, "lr": 1e-2}}
+TINY = {
+    "model": {"n_somata": 32},
+    "plasticity": {"every_steps": 5},
+    "plots": False,
+    "train": {"epochs": 2, "train_subset": 2000, "test_subset": 500, "batch_size": 50, "lr": 1e-2},
+}
 
 
 class _Rows:
@@ -50,14 +54,17 @@ def test_defaults_hold_out_ten_thousand_images():
     assert (cfg.data.val_size, cfg.data.seed) == (10000, 0)
 
 
-@pytest.mark.parametrize(("doc", "path", "text"), [
-    ({"val_size": -1}, "data.val_size", "expected an integer in [0, 59999]"),
-    ({"val_size": 60000}, "data.val_size", "expected an integer in [0, 59999]"),
-    ({"val_size": 2.5}, "data.val_size", "expected an integer, got 2.5"),
-    ({"val_size": "10k"}, "data.val_size", "expected an integer"),
-    ({"seed": -3}, "data.seed", "expected an integer >= 0"),
-    ({"held_out": 5}, "data.held_out", "unknown key; expected one of seed, val_size"),
-])
+@pytest.mark.parametrize(
+    ("doc", "path", "text"),
+    [
+        ({"val_size": -1}, "data.val_size", "expected an integer in [0, 59999]"),
+        ({"val_size": 60000}, "data.val_size", "expected an integer in [0, 59999]"),
+        ({"val_size": 2.5}, "data.val_size", "expected an integer, got 2.5"),
+        ({"val_size": "10k"}, "data.val_size", "expected an integer"),
+        ({"seed": -3}, "data.seed", "expected an integer >= 0"),
+        ({"held_out": 5}, "data.held_out", "unknown key; expected one of seed, val_size"),
+    ],
+)
 def test_bad_data_values_are_one_line_naming_the_field(doc, path, text):
     with pytest.raises(ConfigError) as info:
         from_dict(DendriticConfig, {"data": doc})
@@ -117,7 +124,9 @@ def _scrambled(monkeypatch):
 
 def _blind(rows):
     """Every reported figure except the test set's and the clocks."""
-    return [(s, {k: v for k, v in m.items() if not k.startswith("test_") and not k.endswith("time_s")}) for s, m in rows]
+    return [
+        (s, {k: v for k, v in m.items() if not k.startswith("test_") and not k.endswith("time_s")}) for s, m in rows
+    ]
 
 
 @pytest.mark.usefixtures("mnist_dir", "one_thread")

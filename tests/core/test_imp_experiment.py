@@ -9,18 +9,42 @@ import pytest
 
 from core import get_experiment
 from core.config import field_paths, from_dict, replace_path
-from core.errors import ConfigError
 from core.contract import RunContext
+from core.errors import ConfigError
 from core.lottery.config import ImpConfig
 
-FINAL_KEYS = ("val_acc", "test_acc", "val_min_task_acc", "test_min_task_acc", "n_params", "levels_done",
-              "split_level", "val_split_min_task_acc", "test_split_min_task_acc", "val_dense_acc", "test_dense_acc",
-              "still_ticket", "split_ticket", "test_still_ticket", "test_split_ticket")
+FINAL_KEYS = (
+    "val_acc",
+    "test_acc",
+    "val_min_task_acc",
+    "test_min_task_acc",
+    "n_params",
+    "levels_done",
+    "split_level",
+    "val_split_min_task_acc",
+    "test_split_min_task_acc",
+    "val_dense_acc",
+    "test_dense_acc",
+    "still_ticket",
+    "split_ticket",
+    "test_still_ticket",
+    "test_split_ticket",
+)
 LEVEL_KEYS = ("val_acc", "val_min_task_acc", "val_loss", "test_acc", "test_min_task_acc", "n_params")
 KNOBS = {
-    "imp.target_params": 25, "imp.levels": 3, "model.widths": [12, 10], "train.lr": 3e-3, "data.noise": 0.0,
-    "imp.rewind_step": 2, "imp.prune_bias": True, "imp.scope": "layer", "seed": 3, "imp.schedule": "fraction",
-    "data.k": 3, "data.task": "circles", "imp.stop_at_split": True,
+    "imp.target_params": 25,
+    "imp.levels": 3,
+    "model.widths": [12, 10],
+    "train.lr": 3e-3,
+    "data.noise": 0.0,
+    "imp.rewind_step": 2,
+    "imp.prune_bias": True,
+    "imp.scope": "layer",
+    "seed": 3,
+    "imp.schedule": "fraction",
+    "data.k": 3,
+    "data.task": "circles",
+    "imp.stop_at_split": True,
 }
 
 

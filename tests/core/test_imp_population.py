@@ -49,8 +49,13 @@ class _Record:
 
 
 def _cfg(over: dict, **base) -> ImpConfig:
-    doc = {"data": {"n_samples": 240}, "train": {"max_epochs": 12, "patience": 3},
-           "imp": {"levels": 3}, "analysis": {"plots": False, "trajectories": False}, "checkpoint": False}
+    doc = {
+        "data": {"n_samples": 240},
+        "train": {"max_epochs": 12, "patience": 3},
+        "imp": {"levels": 3},
+        "analysis": {"plots": False, "trajectories": False},
+        "checkpoint": False,
+    }
     cfg = from_dict(ImpConfig, doc)
     for k, v in {**base, **over}.items():
         cfg = replace_path(cfg, k, v)
@@ -89,7 +94,7 @@ def test_population_matches_every_unbatched_run_exactly(references, tmp_path):
     cfgs = [c for c, _r, _rows in references]
     results = get_experiment("imp").run_population(cfgs, recs, RunContext(workdir=tmp_path))
     assert len(results) == len(references)
-    for (cfg, ref, rows), rec, pop in zip(references, recs, results):
+    for (_cfg, ref, rows), rec, pop in zip(references, recs, results):
         _same_result(ref, pop)
         assert rec.rows == rows  # same levels reported, same values, same order
     # trajectories are written per member and equal the reference's
@@ -110,8 +115,19 @@ def _members(cfgs):
 
 
 @pytest.mark.parametrize("mode", ["bmm", "vmap"])
-@pytest.mark.parametrize("net", [{}, {"model.activation": "tanh", "train.optimizer": "sgd", "train.lr": 0.1,
-                                      "model.widths": (12, 8, 6), "imp.target_params": 30}])
+@pytest.mark.parametrize(
+    "net",
+    [
+        {},
+        {
+            "model.activation": "tanh",
+            "train.optimizer": "sgd",
+            "train.lr": 0.1,
+            "model.widths": (12, 8, 6),
+            "imp.target_params": 30,
+        },
+    ],
+)
 def test_masks_and_weights_are_identical_at_every_level(net, mode):
     cfgs = [_cfg(v, **net) for v in VARIANTS[:4]]
     members = _members(cfgs)
@@ -155,17 +171,35 @@ def test_population_key_groups_what_can_share_a_batch_and_separates_the_rest():
     base = ImpConfig()
     key = imp_population_key(base)
     same = {
-        "seed": 7, "train.lr": 3e-3, "train.weight_decay": 1e-4, "train.patience": 2, "train.min_delta": 0.01,
-        "imp.target_params": 20, "imp.levels": 8, "imp.schedule": "fraction", "imp.scope": "layer",
-        "imp.prune_bias": True, "imp.rewind_step": 3, "imp.stop_at_split": True, "data.noise": 0.0,
-        "data.seed": 5, "analysis.plots": False,
+        "seed": 7,
+        "train.lr": 3e-3,
+        "train.weight_decay": 1e-4,
+        "train.patience": 2,
+        "train.min_delta": 0.01,
+        "imp.target_params": 20,
+        "imp.levels": 8,
+        "imp.schedule": "fraction",
+        "imp.scope": "layer",
+        "imp.prune_bias": True,
+        "imp.rewind_step": 3,
+        "imp.stop_at_split": True,
+        "data.noise": 0.0,
+        "data.seed": 5,
+        "analysis.plots": False,
     }
     for path, value in same.items():
         assert imp_population_key(replace_path(base, path, value)) == key, path
     differ = {
-        "model.widths": (16, 8), "model.activation": "tanh", "train.optimizer": "sgd", "train.batch_size": 32,
-        "train.max_epochs": 50, "train.max_steps": 100, "data.n_samples": 500, "data.k": 3,
-        "data.task": "circles", "data.val_frac": 0.3,
+        "model.widths": (16, 8),
+        "model.activation": "tanh",
+        "train.optimizer": "sgd",
+        "train.batch_size": 32,
+        "train.max_epochs": 50,
+        "train.max_steps": 100,
+        "data.n_samples": 500,
+        "data.k": 3,
+        "data.task": "circles",
+        "data.val_frac": 0.3,
     }
     for path, value in differ.items():
         assert imp_population_key(replace_path(base, path, value)) != key, path
@@ -203,8 +237,7 @@ def test_batched_layer_rounds_like_the_reference_linear_per_member(threads):
     torch.set_num_threads(threads)
     gen = torch.Generator().manual_seed(0)
     # degenerate, below the size threshold, tail batches, typical moons layers, large batch
-    shapes = [(1, 16, 64), (4, 1, 64), (4, 16, 1), (6, 4, 16), (4, 16, 24), (16, 16, 64), (16, 4, 200),
-              (33, 6, 1000)]
+    shapes = [(1, 16, 64), (4, 1, 64), (4, 16, 1), (6, 4, 16), (4, 16, 24), (16, 16, 64), (16, 4, 200), (33, 6, 1000)]
     for n_in, n_out, rows in shapes:
         x, w, b = (torch.randn(3, *s, generator=gen) for s in ((rows, n_in), (n_out, n_in), (n_out,)))
         g = torch.randn(3, rows, n_out, generator=gen)

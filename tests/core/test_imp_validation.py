@@ -29,9 +29,14 @@ from core.replicates import run_replicates
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 # Splits at level 5 while still a ticket (seed 1) / never splits (seed 0), in about a second each.
-DOC = {"data": {"n_samples": 400}, "model": {"widths": [16, 16]}, "train": {"max_epochs": 30, "patience": 5},
-       "imp": {"levels": 5, "target_params": 20}, "analysis": {"plots": False, "trajectories": False},
-       "checkpoint": False}
+DOC = {
+    "data": {"n_samples": 400},
+    "model": {"widths": [16, 16]},
+    "train": {"max_epochs": 30, "patience": 5},
+    "imp": {"levels": 5, "target_params": 20},
+    "analysis": {"plots": False, "trajectories": False},
+    "checkpoint": False,
+}
 DECISIONS = ("val_split_min_task_acc", "still_ticket", "split_ticket", "split_level", "split_params")
 
 
@@ -90,21 +95,33 @@ def test_the_population_is_blind_to_test_labels_too(monkeypatch):
 
 
 def _h(level, split, val_acc, test_acc=1.0):
-    return {"level": float(level), "split": float(split), "prunable": 100.0 - 10 * level, "prunable_total": 100.0,
-            "val_acc": val_acc, "val_min_task_acc": val_acc, "val_task0_acc": val_acc, "val_task1_acc": val_acc,
-            "test_acc": test_acc, "test_min_task_acc": test_acc, "test_task0_acc": test_acc,
-            "test_task1_acc": test_acc}
+    return {
+        "level": float(level),
+        "split": float(split),
+        "prunable": 100.0 - 10 * level,
+        "prunable_total": 100.0,
+        "val_acc": val_acc,
+        "val_min_task_acc": val_acc,
+        "val_task0_acc": val_acc,
+        "val_task1_acc": val_acc,
+        "test_acc": test_acc,
+        "test_min_task_acc": test_acc,
+        "test_task0_acc": test_acc,
+        "test_task1_acc": test_acc,
+    }
 
 
-@pytest.mark.parametrize("levels, split_level, still, split_ticket", [
-    ([(0, 0.90), (0, 0.90), (0, 0.80)], -1.0, 0.0, 0.0),      # never splits: censored, -1
-    ([(0, 0.90), (0, 0.80), (1, 0.89)], 2.0, 1.0, 1.0),       # splits as a ticket (within 0.02)
-    ([(0, 0.90), (1, 0.87), (1, 0.80)], 1.0, 0.0, 0.0),       # splits, no longer a ticket
-    ([(0, 0.90), (1, 0.85), (1, 0.90)], 1.0, 0.0, 1.0),       # first split not a ticket, a later one is
-    ([(0, 0.90), (0, 0.95), (1, 0.70)], 2.0, 0.0, 0.0),       # a ticket, then a split that is not: no
-])
-def test_split_ticket_is_one_exactly_when_split_and_ticket_at_the_same_level(levels, split_level, still,
-                                                                              split_ticket):
+@pytest.mark.parametrize(
+    "levels, split_level, still, split_ticket",
+    [
+        ([(0, 0.90), (0, 0.90), (0, 0.80)], -1.0, 0.0, 0.0),  # never splits: censored, -1
+        ([(0, 0.90), (0, 0.80), (1, 0.89)], 2.0, 1.0, 1.0),  # splits as a ticket (within 0.02)
+        ([(0, 0.90), (1, 0.87), (1, 0.80)], 1.0, 0.0, 0.0),  # splits, no longer a ticket
+        ([(0, 0.90), (1, 0.85), (1, 0.90)], 1.0, 0.0, 1.0),  # first split not a ticket, a later one is
+        ([(0, 0.90), (0, 0.95), (1, 0.70)], 2.0, 0.0, 0.0),  # a ticket, then a split that is not: no
+    ],
+)
+def test_split_ticket_is_one_exactly_when_split_and_ticket_at_the_same_level(levels, split_level, still, split_ticket):
     history = [_h(i, s, a, test_acc=0.5) for i, (s, a) in enumerate(levels)]
     out = split_summary(history, k=2, tolerance=0.02)
     assert (out["split_level"], out["still_ticket"], out["split_ticket"]) == (split_level, still, split_ticket)
@@ -125,8 +142,13 @@ def test_seed_changes_init_not_data_and_data_seed_changes_the_rows():
 
 
 def test_mnist_rows_do_not_depend_on_seed(mnist_dir):
-    over = {"data.task": "mnist_pairs", "data.digits": (3, 8), "data.mnist_dir": str(mnist_dir),
-            "data.mnist_val": 2000, "imp.target_params": 100}
+    over = {
+        "data.task": "mnist_pairs",
+        "data.digits": (3, 8),
+        "data.mnist_dir": str(mnist_dir),
+        "data.mnist_val": 2000,
+        "imp.target_params": 100,
+    }
     a, b = (build_data(_cfg(seed=s, **over), RunContext()) for s in (0, 3))
     c = build_data(_cfg(seed=0, **{**over, "data.seed": 2}), RunContext())
     for part in ("train", "val", "test"):
@@ -154,6 +176,7 @@ def test_seed_replicates_train_as_one_population_on_one_copy_equal_to_each_seed_
     assert len(built) == 1 and stacked and all(stacked), "one copy of the data for the three seeds"
     for seed, res in zip((1, 2, 3), results):
         alone = get_experiment("imp").run(replace_path(cfg, "seed", seed), NullReporter(), RunContext())
-        assert {k: v for k, v in res.metrics.items() if k != "wall_time_s"} == \
-            {k: v for k, v in alone.metrics.items() if k != "wall_time_s"}
+        assert {k: v for k, v in res.metrics.items() if k != "wall_time_s"} == {
+            k: v for k, v in alone.metrics.items() if k != "wall_time_s"
+        }
         assert res.extra["history"] == alone.extra["history"]

@@ -16,8 +16,6 @@ from core.lottery.config import ImpConfig
 from core.lottery.imp import run_imp
 from core.lottery.train import train_level
 
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -68,7 +66,9 @@ def test_rewinding_to_init_restores_survivors_exactly(monkeypatch, prune_bias):
             assert torch.equal(value, init[n] * mask), (level, n)
             assert torch.equal(mask, levels[level].masks[n])
         # the level's masks really pruned something
-        assert sum(int(m.sum()) for _v, m in seen[level].values()) < sum(int(m.sum()) for _v, m in seen[level - 1].values())
+        assert sum(int(m.sum()) for _v, m in seen[level].values()) < sum(
+            int(m.sum()) for _v, m in seen[level - 1].values()
+        )
 
 
 def test_rewinding_to_step_k_restores_the_values_after_k_steps(monkeypatch):

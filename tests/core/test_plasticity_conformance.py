@@ -26,12 +26,18 @@ class TestRewireConformance:
         pc = PlasticityConfig(criterion=criterion, growth=growth)
         crit, grow = CRITERIA.get(criterion)(pc), GROWTH.get(growth)(pc)
         layer, gen = _layer(), torch.Generator().manual_seed(1)
-        for r in range(1, 30):
+        for _ in range(1, 30):
             crit.observe(layer.weight)
             old_idx, old_w = layer.idx.clone(), layer.weight.detach().clone()
             k = counts_for_rate(25.0, layer.n_dendrites, layer.synapses, gen, "cpu")
-            drop = rewire(layer, k, scores=crit.scores(layer.weight.detach(), gen), grow=grow,
-                          new_weights=NEW_WEIGHTS.get("he"), gen=gen)
+            drop = rewire(
+                layer,
+                k,
+                scores=crit.scores(layer.weight.detach(), gen),
+                grow=grow,
+                new_weights=NEW_WEIGHTS.get("he"),
+                gen=gen,
+            )
             crit.regrown(drop, layer.weight.detach())
             assert torch.equal(drop.sum(1), k)  # exactly the scheduled count, per dendrite
             assert layer.idx.shape == old_idx.shape
@@ -49,8 +55,13 @@ class TestRewireConformance:
         crit.observe(layer.weight)
         before = layer.idx.clone()
         k = counts_for_rate(0.0, layer.n_dendrites, layer.synapses, None, "cpu")
-        drop = rewire(layer, k, scores=crit.scores(layer.weight.detach(), None), grow=GROWTH.get(growth)(pc),
-                      new_weights=NEW_WEIGHTS.get("zero"))
+        drop = rewire(
+            layer,
+            k,
+            scores=crit.scores(layer.weight.detach(), None),
+            grow=GROWTH.get(growth)(pc),
+            new_weights=NEW_WEIGHTS.get("zero"),
+        )
         assert not drop.any() and torch.equal(layer.idx, before)
 
 

@@ -96,8 +96,15 @@ def test_optimizer_state_kept_or_reset(reset):
         opt.step()
     before = {k: v.clone() for k, v in opt.state[layer.weight].items() if v.shape == layer.weight.shape}
     k = torch.full((32,), 3)
-    drop = rewire(layer, k, scores=Smallest().scores(layer.weight.detach(), None), grow=grow_uniform,
-                  new_weights=NEW_WEIGHTS.get("zero"), optimizer=opt, reset_state=reset)
+    drop = rewire(
+        layer,
+        k,
+        scores=Smallest().scores(layer.weight.detach(), None),
+        grow=grow_uniform,
+        new_weights=NEW_WEIGHTS.get("zero"),
+        optimizer=opt,
+        reset_state=reset,
+    )
     for name, old in before.items():
         now = opt.state[layer.weight][name]
         assert torch.equal(now[~drop], old[~drop])
@@ -112,8 +119,13 @@ def test_rewire_catches_a_broken_growth_rule():
         return lay.idx[:, :k].clone()
 
     with pytest.raises(RewireError, match="already had"):
-        rewire(layer, torch.full((32,), 2), scores=Smallest().scores(layer.weight.detach(), None),
-               grow=regrow_same, new_weights=NEW_WEIGHTS.get("zero"))
+        rewire(
+            layer,
+            torch.full((32,), 2),
+            scores=Smallest().scores(layer.weight.detach(), None),
+            grow=regrow_same,
+            new_weights=NEW_WEIGHTS.get("zero"),
+        )
 
 
 def test_wide_dendrites_move_at_most_the_inputs_they_lack():
@@ -122,8 +134,14 @@ def test_wide_dendrites_move_at_most_the_inputs_they_lack():
 
     layer = DendriticLayer(784, 4, 1, 700, gen=torch.Generator().manual_seed(0))
     opt = torch.optim.SGD(layer.parameters(), lr=0.1)
-    plast = Plasticity(layer, opt, PlasticityConfig(p=100, schedule="constant"), steps_per_epoch=10,
-                       total_steps=10, gen=torch.Generator().manual_seed(0))
+    plast = Plasticity(
+        layer,
+        opt,
+        PlasticityConfig(p=100, schedule="constant"),
+        steps_per_epoch=10,
+        total_steps=10,
+        gen=torch.Generator().manual_seed(0),
+    )
     drop = plast.round(1)
     assert drop.sum(1).tolist() == [84] * 4
     assert (layer.idx.sort(1).values.diff(dim=1) > 0).all()

@@ -29,8 +29,11 @@ REJECTED = [  # (text, the error's path, words in its message)
     ("a: \x07\n", "line 1", "unacceptable character #x0007"),
     ("a: 1\nb: \0\n", "line 2", "unacceptable character #x0000"),
     ("a: " + "[" * 5000 + "]" * 5000 + "\n", "line 1", f"nested deeper than {MAX_DEPTH} levels"),
-    ("".join(" " * i + f"k{i}:\n" for i in range(MAX_DEPTH + 5)) + " " * (MAX_DEPTH + 5) + "x: 1\n",
-     f"line {MAX_DEPTH + 1}", "nested deeper than"),
+    (
+        "".join(" " * i + f"k{i}:\n" for i in range(MAX_DEPTH + 5)) + " " * (MAX_DEPTH + 5) + "x: 1\n",
+        f"line {MAX_DEPTH + 1}",
+        "nested deeper than",
+    ),
 ]
 
 
@@ -44,9 +47,11 @@ def test_what_the_safe_loader_should_not_accept_is_refused_in_one_line_naming_th
 
 
 def test_files_that_are_not_small_utf8_text_are_refused_without_reading_them_whole(tmp_path):
-    cases = {"latin1.yaml": ("a: 1\nb: é\n".encode("latin-1"), "line 2", "not valid UTF-8"),
-             "utf16.yaml": ("a: 1\n".encode("utf-16"), "line 1", "not valid UTF-8"),
-             "big.yaml": (b"# " + b"x" * MAX_FILE_BYTES + b"\n", "", f"expected at most {MAX_FILE_BYTES}")}
+    cases = {
+        "latin1.yaml": ("a: 1\nb: é\n".encode("latin-1"), "line 2", "not valid UTF-8"),
+        "utf16.yaml": ("a: 1\n".encode("utf-16"), "line 1", "not valid UTF-8"),
+        "big.yaml": (b"# " + b"x" * MAX_FILE_BYTES + b"\n", "", f"expected at most {MAX_FILE_BYTES}"),
+    }
     for name, (data, where, words) in cases.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(ConfigError) as info:
@@ -56,11 +61,21 @@ def test_files_that_are_not_small_utf8_text_are_refused_without_reading_them_who
         read_yaml(tmp_path / "missing.yaml", what="study file")
 
 
-@pytest.mark.parametrize("text", [
-    "kind: synthetic\nx: 1.5\nsteps: 3\n", "", "---\na: 1\n", "\ufeffa: 1\n", "a: 1\r\nb: 2\r\n",
-    "sizes: [16, 16]\nsampler: {name: tpe, seed: 0}\n", "a: &only_an_anchor 1\n",
-    "floats: [1.0e-3, .inf, 1_000]\nbools: [yes, off]\nnulls: [~, null]\n", "[1, 2]\n", "42\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kind: synthetic\nx: 1.5\nsteps: 3\n",
+        "",
+        "---\na: 1\n",
+        "\ufeffa: 1\n",
+        "a: 1\r\nb: 2\r\n",
+        "sizes: [16, 16]\nsampler: {name: tpe, seed: 0}\n",
+        "a: &only_an_anchor 1\n",
+        "floats: [1.0e-3, .inf, 1_000]\nbools: [yes, off]\nnulls: [~, null]\n",
+        "[1, 2]\n",
+        "42\n",
+    ],
+)
 def test_values_are_the_safe_loaders(text):
     assert parse_yaml(text) == yaml.safe_load(text)
 
@@ -76,7 +91,15 @@ def test_dates_are_dates_as_the_safe_loader_reads_them_and_the_configs_refuse_th
 
 def test_a_set_value_is_one_yaml_value():
     assert [parse_yaml(v) for v in ["3", "1.0e-3", "true", "null", "abc", "'1'", "[16, 16]", ""]] == [
-        3, 0.001, True, None, "abc", "1", [16, 16], None]
+        3,
+        0.001,
+        True,
+        None,
+        "abc",
+        "1",
+        [16, 16],
+        None,
+    ]
 
 
 _KEYS = st.one_of(st.text(max_size=4), st.integers(-100, 100))
@@ -101,4 +124,3 @@ SHIPPED = sorted((REPO / "studies").rglob("*.yaml"))
 @pytest.mark.parametrize("path", SHIPPED, ids=[str(p.relative_to(REPO)) for p in SHIPPED])
 def test_every_shipped_file_reads_as_the_safe_loader_reads_it(path):
     assert read_yaml(path) == yaml.safe_load(path.read_text(encoding="utf-8"))
-

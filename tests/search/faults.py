@@ -9,14 +9,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
-from search.records import trial_record
 
+from search.records import trial_record
 
 
 def outage_error(statement: str = "SELECT 1", message: str = "the database system is shutting down") -> Exception:
@@ -35,10 +35,14 @@ class Launch:
         doc = yaml.safe_load(study_file.read_text())
         self.name, self.url = doc["study"]["name"], doc["study"]["storage"]
         self.log = study_file.with_suffix(f".{time.monotonic_ns()}.log")
-        self.proc = subprocess.Popen([sys.executable, "-m", "search.launch", str(study_file), *args],
-                                     cwd=cwd or study_file.parent,
-                                     stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "search.launch", str(study_file), *args],
+            cwd=cwd or study_file.parent,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
 
     def trials(self) -> list[FrozenTrial]:
         try:
@@ -65,7 +69,7 @@ class Launch:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
-            raise AssertionError(f"launcher did not finish in {timeout} s:\n{self.output()}")
+            raise AssertionError(f"launcher did not finish in {timeout} s:\n{self.output()}") from None
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
@@ -97,8 +101,9 @@ def reap(launch: Launch) -> None:
             pass
 
 
-def launch_together(study_file: Path, n: int, kill_one: bool = False,
-                    timeout: float = 240) -> tuple[list[int], list[Launch], list[FrozenTrial]]:
+def launch_together(
+    study_file: Path, n: int, kill_one: bool = False, timeout: float = 240
+) -> tuple[list[int], list[Launch], list[FrozenTrial]]:
     """Start ``n`` launchers of one study file at once (as on n machines); with ``kill_one``, kill -9
     the last one's process group (launcher and its Ray, as if its machine died) while one of its
     trials runs. Return the exit statuses, the launches and the trials killed mid-run."""
@@ -107,8 +112,13 @@ def launch_together(study_file: Path, n: int, kill_one: bool = False,
     try:
         if kill_one:
             victim = runs[-1]
-            killed = victim.wait_for("a trial of the victim running", lambda ts: [
-                t for t in running_with_worker(ts) if trial_record(t).get("launch_id") == victim.launch_id()], timeout=180)
+            killed = victim.wait_for(
+                "a trial of the victim running",
+                lambda ts: [
+                    t for t in running_with_worker(ts) if trial_record(t).get("launch_id") == victim.launch_id()
+                ],
+                timeout=180,
+            )
             victim.signal(signal.SIGKILL, group=True)
             reap(victim)
         return [launch.finish(timeout=timeout) for launch in runs], runs, killed

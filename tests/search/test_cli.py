@@ -37,14 +37,15 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 
 def _options(parser: argparse.ArgumentParser) -> list[tuple]:
-    return [(a.option_strings, a.dest, a.nargs, a.default, a.type, a.choices, a.required, a.help, a.metavar)
-            for a in parser._actions]
+    return [
+        (a.option_strings, a.dest, a.nargs, a.default, a.type, a.choices, a.required, a.help, a.metavar)
+        for a in parser._actions
+    ]
 
 
 def test_the_console_script_lists_every_subcommand() -> None:
     assert SCRIPT.exists(), f"{SCRIPT} is missing: run pip install -e . (pyproject [project.scripts])"
-    done = subprocess.run([str(SCRIPT), "--help"], check=False, capture_output=True, text=True,
-                          timeout=120, cwd=ROOT)
+    done = subprocess.run([str(SCRIPT), "--help"], check=False, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     for name in ["launch", "dashboard", "report", "rerun", "confirm", "run", "schema"]:
         assert f"\n    {name}" in done.stdout, done.stdout
@@ -98,26 +99,37 @@ def test_storage_and_the_study_file_are_defined_once_in_search_cli() -> None:
         assert storage.help == cli.STORAGE_HELP and study_file.help.startswith("the study YAML file, e.g.")
     # No other module spells the option: every parser gets it from cli.add_storage / add_study_file.
     sources = [p for d in ("core", "search") for p in (ROOT / d).rglob("*.py")]
-    spelled = {p.relative_to(ROOT).as_posix() for p in sources
-               for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
-               if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument"
-               and any(isinstance(a, ast.Constant) and a.value in ("--storage", "study_file")
-                       for a in node.args)}
+    spelled = {
+        p.relative_to(ROOT).as_posix()
+        for p in sources
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "attr", "") == "add_argument"
+        and any(isinstance(a, ast.Constant) and a.value in ("--storage", "study_file") for a in node.args)
+    }
     assert spelled == {"search/cli.py"}, spelled
 
 
 def test_bad_input_through_the_subcommands_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SPARSESEARCH_STORAGE", raising=False)
-    for argv, words in [(["launch", str(STUDIES / "duplicate_key.yaml")], "line"),
-                        (["report", str(STUDIES / "negative_n_trials.yaml")], "study.n_trials"),
-                        (["run", str(EXPERIMENTS / "unknown_key.yaml")], "stepz")]:
+    for argv, words in [
+        (["launch", str(STUDIES / "duplicate_key.yaml")], "line"),
+        (["report", str(STUDIES / "negative_n_trials.yaml")], "study.n_trials"),
+        (["run", str(EXPERIMENTS / "unknown_key.yaml")], "stepz"),
+    ]:
         assert cli.main(argv) == 2, argv
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], (argv, lines)
     assert list(tmp_path.iterdir()) == []
-    done = subprocess.run([str(SCRIPT), "launch", str(STUDIES / "python_object_tag.yaml")], check=False,
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(SCRIPT), "launch", str(STUDIES / "python_object_tag.yaml")],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "line" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and list(tmp_path.iterdir()) == []
 

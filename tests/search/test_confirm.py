@@ -25,10 +25,18 @@ BASELINE = {"x": -2.5, "y": 2.5}  # far from the bowl's minimum: never among the
 
 
 def _study(tmp_path, n: int = 6, step_seconds: float = 0.0, **study) -> tuple[dict, str]:
-    doc = study_doc("cf", study={"storage": f"sqlite:///{tmp_path}/study.db", "artifacts": str(tmp_path / "art"),
-                                 "enqueue": [BASELINE], "replicates": 2, **study},
-                    experiment={"steps": 2, "step_seconds": step_seconds, "noise": 0.3, "seed": 0},
-                    confirm={"metric": "loss", "seeds": 3})
+    doc = study_doc(
+        "cf",
+        study={
+            "storage": f"sqlite:///{tmp_path}/study.db",
+            "artifacts": str(tmp_path / "art"),
+            "enqueue": [BASELINE],
+            "replicates": 2,
+            **study,
+        },
+        experiment={"steps": 2, "step_seconds": step_seconds, "noise": 0.3, "seed": 0},
+        confirm={"metric": "loss", "seeds": 3},
+    )
     optimize_here(tmp_path, doc, n)
     path = tmp_path / "cf.yaml"
     path.write_text(yaml.safe_dump(doc))
@@ -53,10 +61,14 @@ def test_confirms_the_best_and_the_baseline_on_fresh_seeds(tmp_path, capsys) -> 
     base = [t for t in trials if trial_record(t)["candidate"] == "baseline"]
     assert {tuple(sorted(trial_record(t)["params"].items())) for t in base} == {tuple(sorted(BASELINE.items()))}
     table = optuna.load_study(study_name="cf-confirm", storage=f"sqlite:///{tmp_path}/study.db").user_attrs[
-        "confirmation"]
+        "confirmation"
+    ]
     best = next(r for r in table["rows"] if r["label"] == "best 1")
-    assert best["values"] == [t.value for t in sorted(trials, key=lambda t: trial_record(t)["seed"])
-                              if trial_record(t)["candidate"] == "best 1"]
+    assert best["values"] == [
+        t.value
+        for t in sorted(trials, key=lambda t: trial_record(t)["seed"])
+        if trial_record(t)["candidate"] == "best 1"
+    ]
     assert best["diff"] < 0 and best["p_value"] < 0.05  # far better than the far-away baseline
     assert "| best 1 |" in capsys.readouterr().out
 
@@ -66,9 +78,14 @@ def test_a_killed_confirmation_resumes_without_repeating_finished_runs(tmp_path)
     doc["experiment"]["step_seconds"] = 0.4  # slow enough to kill midway
     with open(path, "w") as f:
         yaml.safe_dump(doc, f)
-    proc = subprocess.Popen([sys.executable, "-m", "search.confirm", path, "--top", "1"], cwd=tmp_path,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "search.confirm", path, "--top", "1"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -80,8 +97,11 @@ def test_a_killed_confirmation_resumes_without_repeating_finished_runs(tmp_path)
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    first = {t.number: (trial_record(t)["candidate"], trial_record(t)["seed"]) for t in _confirm_trials(tmp_path)
-             if t.state == TrialState.COMPLETE}
+    first = {
+        t.number: (trial_record(t)["candidate"], trial_record(t)["seed"])
+        for t in _confirm_trials(tmp_path)
+        if t.state == TrialState.COMPLETE
+    }
     assert 2 <= len(first) < 6
     assert main([path, "--top", "1"]) == 0
     trials = _confirm_trials(tmp_path)
@@ -94,8 +114,12 @@ def test_a_killed_confirmation_resumes_without_repeating_finished_runs(tmp_path)
 
 
 def test_the_baseline_is_confirmed_when_it_never_ran_in_the_search(tmp_path) -> None:
-    doc = study_doc("cf", study={"storage": f"sqlite:///{tmp_path}/study.db", "artifacts": str(tmp_path / "art"),
-                                 "n_trials": 2}, experiment={"steps": 1, "step_seconds": 0.0}, confirm={"metric": "loss"})
+    doc = study_doc(
+        "cf",
+        study={"storage": f"sqlite:///{tmp_path}/study.db", "artifacts": str(tmp_path / "art"), "n_trials": 2},
+        experiment={"steps": 1, "step_seconds": 0.0},
+        confirm={"metric": "loss"},
+    )
     optimize_here(tmp_path, doc, 2)  # no enqueue while searching
     doc["study"]["enqueue"] = [BASELINE]
     (tmp_path / "cf.yaml").write_text(yaml.safe_dump(doc))
@@ -104,11 +128,14 @@ def test_the_baseline_is_confirmed_when_it_never_ran_in_the_search(tmp_path) -> 
     assert len(base) == 2 and all(trial_record(t)["search_trial"] is None for t in base)
 
 
-@pytest.mark.parametrize("args, expect", [
-    (["--top", "0"], "--top: expected an integer >= 1, got 0"),
-    (["--seeds", "0"], "--seeds: expected an integer >= 2"),
-    (["--seeds", "1"], "--seeds: expected an integer >= 2"),
-])
+@pytest.mark.parametrize(
+    "args, expect",
+    [
+        (["--top", "0"], "--top: expected an integer >= 1, got 0"),
+        (["--seeds", "0"], "--seeds: expected an integer >= 2"),
+        (["--seeds", "1"], "--seeds: expected an integer >= 2"),
+    ],
+)
 def test_bad_options_are_one_line_and_create_nothing(tmp_path, capsys, args, expect) -> None:
     _study(tmp_path, n=2)
     before = sorted(p.name for p in tmp_path.rglob("*"))
@@ -120,17 +147,31 @@ def test_bad_options_are_one_line_and_create_nothing(tmp_path, capsys, args, exp
 
 
 def test_unknown_study_and_no_finished_trial_are_one_line_and_create_nothing(tmp_path) -> None:
-    doc = study_doc("cf", study={"storage": f"sqlite:///{tmp_path}/study.db", "artifacts": str(tmp_path / "art"),
-                                 "n_trials": 1}, experiment={"steps": 1, "fail": "raise"}, confirm={"metric": "loss"})
+    doc = study_doc(
+        "cf",
+        study={"storage": f"sqlite:///{tmp_path}/study.db", "artifacts": str(tmp_path / "art"), "n_trials": 1},
+        experiment={"steps": 1, "fail": "raise"},
+        confirm={"metric": "loss"},
+    )
     path = tmp_path / "cf.yaml"
     path.write_text(yaml.safe_dump(doc))
-    out = subprocess.run([sys.executable, "-m", "search.confirm", str(path)], cwd=tmp_path, capture_output=True,
-                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        [sys.executable, "-m", "search.confirm", str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "no study database" in out.stderr
     optimize_here(tmp_path, doc, 1)  # one FAIL trial, nothing finished
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    out = subprocess.run([sys.executable, "-m", "search.confirm", str(path)], cwd=tmp_path, capture_output=True,
-                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        [sys.executable, "-m", "search.confirm", str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert "study.name: study 'cf' has no finished trial to confirm" in out.stderr
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
@@ -151,7 +192,8 @@ def test_statistics_on_known_values() -> None:
     rate = summarise([1.0, 1.0, 1.0, 0.0, 0.0], "split_ticket")  # Wilson 95 % for 3/5
     assert rate["interval"] == "Wilson" and rate["ci95"] == pytest.approx([0.2307, 0.8824], abs=1e-4)
     assert compare([1.0] * 5, [0.0] * 5, "split_ticket") == pytest.approx(
-        {"diff": 1.0, "p_value": 2 / 252, "test": "Fisher exact"})
+        {"diff": 1.0, "p_value": 2 / 252, "test": "Fisher exact"}
+    )
     acc = summarise([1.0, 1.0, 0.0], "test_split_min_task_acc")  # an accuracy, not a rate; t leaves [0, 1]
     assert acc["interval"] == "Student t, clipped to [0, 1]" and acc["ci95"] == [0.0, 1.0]
     assert compare([1.0, 1.0, 0.0], [0.0, 1.0, 0.0], "test_acc")["test"] == "Welch t"
@@ -177,7 +219,8 @@ def test_confirm_also_runs_labelled_variants_of_the_baseline(tmp_path) -> None:
     assert len(trials) == 2 and all(trial_record(t)["params"] == {"x": 2.0, "y": -1.0} for t in trials)
     assert all(trial_record(t)["search_trial"] is None for t in trials)
     table = optuna.load_study(study_name="cf-confirm", storage=f"sqlite:///{tmp_path}/study.db").user_attrs[
-        "confirmation"]
+        "confirmation"
+    ]
     assert [r["label"] for r in table["rows"]] == ["baseline", "best 1", "at the minimum"]
 
 
@@ -195,8 +238,13 @@ def test_a_categorical_list_choice_is_confirmed_with_its_decoded_value(tmp_path)
     from tests.search.test_never_reads_test import imp_doc
 
     doc = imp_doc()
-    doc["study"].update(storage=f"sqlite:///{tmp_path}/study.db", artifacts=str(tmp_path / "art"), n_trials=2,
-                        replicates=1, enqueue=[{"model.widths": [8, 8]}, {"model.widths": [12]}])
+    doc["study"].update(
+        storage=f"sqlite:///{tmp_path}/study.db",
+        artifacts=str(tmp_path / "art"),
+        n_trials=2,
+        replicates=1,
+        enqueue=[{"model.widths": [8, 8]}, {"model.widths": [12]}],
+    )
     doc["search_space"] = {"model.widths": {"type": "categorical", "choices": [[8, 8], [12]]}}
     doc["confirm"] = {"top": 2, "seeds": 2}
     optimize_here(tmp_path, doc, 2)

@@ -30,9 +30,17 @@ pytestmark = pytest.mark.slow
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SHOTS = ROOT / "test-output"
 STUDY = "dashboard-browser"
-CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--no-first-run", "--window-size=1400,1300"]
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1400,1300",
+]
 WAIT_S = 30
 PNG_IMG = 'img[alt="trial-curve.png"]'  # an image artifact is shown as an <img> named after its file
 
@@ -46,8 +54,10 @@ def _browser_or_skip():
         missing.append("the selenium package")
         webdriver = None
     if missing:
-        reason = (f"the browser test needs {', '.join(missing)} "
-                  "(apt-get install chromium chromium-driver; pip install selenium)")
+        reason = (
+            f"the browser test needs {', '.join(missing)} "
+            "(apt-get install chromium chromium-driver; pip install selenium)"
+        )
         if os.environ.get("SPARSESEARCH_REQUIRE_BROWSER", "0") not in ("", "0"):
             pytest.fail(f"SPARSESEARCH_REQUIRE_BROWSER is set but {reason}")
         pytest.skip(reason)
@@ -118,8 +128,9 @@ def test_study_page_shows_name_and_trials(browser, dashboard: str) -> None:
 
 def test_trial_page_shows_its_png_and_it_loads(browser, dashboard: str) -> None:
     browser.get(f"{dashboard}/trials?numbers=1")
-    img = _wait(browser, lambda d: next(iter(d.find_elements("css selector", PNG_IMG)), None),
-                "the trial's artifact <img>")
+    img = _wait(
+        browser, lambda d: next(iter(d.find_elements("css selector", PNG_IMG)), None), "the trial's artifact <img>"
+    )
     loaded = "return arguments[0].complete && arguments[0].naturalWidth > 0"
     _wait(browser, lambda d: d.execute_script(loaded, img), "the PNG to load")
     size = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", img)
@@ -130,7 +141,9 @@ def test_trial_page_shows_its_png_and_it_loads(browser, dashboard: str) -> None:
     # What the page fetched is a PNG served as one (not an error page the browser happened to render).
     served = browser.execute_async_script(
         "const done = arguments[1]; fetch(arguments[0].src).then(async r => done([r.status, r.headers.get("
-        "'content-type'), Array.from(new Uint8Array(await r.arrayBuffer()).slice(0, 8))]))", img)
+        "'content-type'), Array.from(new Uint8Array(await r.arrayBuffer()).slice(0, 8))]))",
+        img,
+    )
     assert served == [200, "image/png", [137, 80, 78, 71, 13, 10, 26, 10]], served
     browser.execute_script("arguments[0].scrollIntoView({block: 'end'})", img)
     SHOTS.mkdir(exist_ok=True)

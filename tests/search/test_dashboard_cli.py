@@ -31,8 +31,7 @@ def run_trials(spec: StudySpec, n_trials: int, png: Path | None = None) -> optun
     """Run ``n_trials`` synthetic trials in this process; upload ``png`` to trial 1 (while it runs)."""
     study = prepare_study(spec)
     store = artifact_store(spec.study.artifacts)
-    objective = Objective(spec, device="cpu", threads=1, launch_id="test", artifacts=store,
-                          stop=threading.Event())
+    objective = Objective(spec, device="cpu", threads=1, launch_id="test", artifacts=store, stop=threading.Event())
 
     def with_picture(trial: optuna.Trial):
         value = objective(trial)
@@ -60,8 +59,9 @@ def _listening_addresses(port: int) -> set[str]:
     return found
 
 
-def test_serves_a_running_multi_objective_study_on_loopback(write_study, tmp_path: Path, storage_url: str,
-                                                            study_name: str) -> None:
+def test_serves_a_running_multi_objective_study_on_loopback(
+    write_study, tmp_path: Path, storage_url: str, study_name: str
+) -> None:
     doc = study_doc(study_name, study={"storage": f"sqlite:///{tmp_path}/not-this.db", **TWO_OBJECTIVES})
     del doc["study"]["direction"], doc["study"]["metric"]
     spec = load_spec(write_study(doc), storage=storage_url)  # as the launcher hands it over: overridden
@@ -87,8 +87,7 @@ def test_serves_a_running_multi_objective_study_on_loopback(write_study, tmp_pat
 
 
 @pytest.mark.parametrize("case", ["unknown key", "no database", "no study", "port in use", "bad port"])
-def test_bad_input_is_one_line_exit_2_and_creates_nothing(case: str, write_study, tmp_path: Path,
-                                                          capsys) -> None:
+def test_bad_input_is_one_line_exit_2_and_creates_nothing(case: str, write_study, tmp_path: Path, capsys) -> None:
     storage = f"sqlite:///{tmp_path}/study.db"
     if case == "unknown key":
         path = write_study(study_doc("x", study={"colour": "red"}))
@@ -100,8 +99,11 @@ def test_bad_input_is_one_line_exit_2_and_creates_nothing(case: str, write_study
         run_trials(load_spec(write_study(study_doc("other", study={"n_trials": 1}))), 1)
         name = "x" if case == "no study" else "other"
         path = write_study(study_doc(name, study={"storage": storage}), "x.yaml")
-        expected = {"no study": "study.name: no study 'x' in sqlite:///", "port in use": "--port: port ",
-                    "bad port": "--port: expected 0..65535, got 70000"}[case]
+        expected = {
+            "no study": "study.name: no study 'x' in sqlite:///",
+            "port in use": "--port: port ",
+            "bad port": "--port: expected 0..65535, got 70000",
+        }[case]
     before = sorted(p.name for p in tmp_path.rglob("*"))
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

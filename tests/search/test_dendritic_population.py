@@ -15,30 +15,45 @@ from optuna.trial import TrialState
 
 from core import NullReporter, RunContext, get_experiment
 from core.config import from_dict
-from search.samplers import make_pruner, make_sampler
 from search.launch import prepare_study
 from search.objective import Objective
 from search.population_rounds import run_population_round
 from search.records import trial_record
+from search.samplers import make_pruner, make_sampler
 from search.spec import SpecError, parse_spec
 from search.storage import artifact_store
 from tests.helpers import MNIST_DIR
 
-pytestmark = [pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning"),
-              pytest.mark.usefixtures("mnist_dir")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning"),
+    pytest.mark.usefixtures("mnist_dir"),
+]
 
 
 def _doc(tmp_path, **over) -> dict:
     doc = {
-        "study": {"name": "dpop", "storage": f"sqlite:///{tmp_path}/s.db", "artifacts": str(tmp_path / "art"),
-                  "direction": "maximize", "metric": "test_acc", "n_trials": 4,
-                  "sampler": {"name": "random", "seed": 3}, "pruner": {"name": "none"}},
-        "experiment": {"kind": "dendritic", "model": {"n_somata": 32}, "plots": False,
-                       "plasticity": {"every_steps": 10},
-                       "train": {"epochs": 2, "train_subset": 1920, "test_subset": 500, "batch_size": 32}},
-        "search_space": {"train.lr": {"type": "float", "low": 1.0e-3, "high": 1.0e-2, "log": True},
-                         "plasticity.criterion": {"type": "categorical", "choices": ["smallest", "ema", "stochastic"]},
-                         "seed": {"type": "int", "low": 0, "high": 1000}},
+        "study": {
+            "name": "dpop",
+            "storage": f"sqlite:///{tmp_path}/s.db",
+            "artifacts": str(tmp_path / "art"),
+            "direction": "maximize",
+            "metric": "test_acc",
+            "n_trials": 4,
+            "sampler": {"name": "random", "seed": 3},
+            "pruner": {"name": "none"},
+        },
+        "experiment": {
+            "kind": "dendritic",
+            "model": {"n_somata": 32},
+            "plots": False,
+            "plasticity": {"every_steps": 10},
+            "train": {"epochs": 2, "train_subset": 1920, "test_subset": 500, "batch_size": 32},
+        },
+        "search_space": {
+            "train.lr": {"type": "float", "low": 1.0e-3, "high": 1.0e-2, "log": True},
+            "plasticity.criterion": {"type": "categorical", "choices": ["smallest", "ema", "stochastic"]},
+            "seed": {"type": "int", "low": 0, "high": 1000},
+        },
         "resources": {"workers": 1, "population": 4},
     }
     for key, value in over.items():
@@ -52,8 +67,14 @@ def _round(monkeypatch, doc: dict, size: int) -> optuna.Study:
     study = prepare_study(spec)
     study.sampler = make_sampler(spec.study.sampler)  # the file's seeded sampler and pruner, as a worker sets them
     study.pruner = make_pruner(spec.study.pruner)
-    objective = Objective(spec, device="cpu", threads=1, launch_id="t", artifacts=artifact_store(spec.study.artifacts),
-                          stop=threading.Event())
+    objective = Objective(
+        spec,
+        device="cpu",
+        threads=1,
+        launch_id="t",
+        artifacts=artifact_store(spec.study.artifacts),
+        stop=threading.Event(),
+    )
     assert run_population_round(study, objective, size, heartbeat_s=1.0) == size
     return study
 
@@ -61,8 +82,9 @@ def _round(monkeypatch, doc: dict, size: int) -> optuna.Study:
 def _alone(tmp_path, trial):
     exp = get_experiment("dendritic")
     cfg = from_dict(exp.config_cls, trial_record(trial)["config"])
-    return exp.run(cfg, NullReporter(), RunContext(workdir=tmp_path / f"alone{trial.number}", threads=1,
-                                                   data_dir=MNIST_DIR))
+    return exp.run(
+        cfg, NullReporter(), RunContext(workdir=tmp_path / f"alone{trial.number}", threads=1, data_dir=MNIST_DIR)
+    )
 
 
 def test_each_member_gets_the_value_of_its_own_unbatched_run(tmp_path, monkeypatch) -> None:
@@ -78,8 +100,13 @@ def test_each_member_gets_the_value_of_its_own_unbatched_run(tmp_path, monkeypat
 def test_pruned_members_end_pruned_and_the_others_complete(tmp_path, monkeypatch) -> None:
     # lr 1e-6 learns nothing in epoch 1: the threshold pruner stops it; lr 1e-2 passes
     slow, fast = {"train.lr": 1.0e-6}, {"train.lr": 1.0e-2}
-    doc = _doc(tmp_path, study={"pruner": {"name": "threshold", "lower": 0.4},
-                                "enqueue": [{**slow, "seed": 1}, {**fast, "seed": 2}, {**slow, "seed": 3}]})
+    doc = _doc(
+        tmp_path,
+        study={
+            "pruner": {"name": "threshold", "lower": 0.4},
+            "enqueue": [{**slow, "seed": 1}, {**fast, "seed": 2}, {**slow, "seed": 3}],
+        },
+    )
     doc["search_space"]["train.lr"]["low"] = 1.0e-6
     trials = _round(monkeypatch, doc, 3).get_trials()
     assert [t.state for t in trials] == [TrialState.PRUNED, TrialState.COMPLETE, TrialState.PRUNED]

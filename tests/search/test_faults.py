@@ -9,18 +9,21 @@ import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
+from search.records import trial_record
 from tests.helpers import study_doc
 from tests.search.faults import Launch, by_state, reap, running_with_worker
-from search.records import trial_record
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def _doc(name: str, storage: str, **experiment) -> dict:
-    return study_doc(name, study={"storage": storage, "n_trials": 5},
-                     experiment={"steps": 8, "step_seconds": 0.4, **experiment},
-                     resources={"workers": 2, "heartbeat_interval": 1, "max_retries": 2})
+    return study_doc(
+        name,
+        study={"storage": storage, "n_trials": 5},
+        experiment={"steps": 8, "step_seconds": 0.4, **experiment},
+        resources={"workers": 2, "heartbeat_interval": 1, "max_retries": 2},
+    )
 
 
 def _two_running(trials):
@@ -51,13 +54,16 @@ def test_sigint_then_relaunch_leaves_nothing_running_and_meets_budget(write_stud
     assert launch.finish(timeout=90) == 130, launch.output()
     trials = launch.trials()
     assert not by_state(trials, TrialState.RUNNING), launch.output()
-    interrupted = [t for t in by_state(trials, TrialState.FAIL) if "nterrupted" in trial_record(t).get("fail_reason", "")]
+    interrupted = [
+        t for t in by_state(trials, TrialState.FAIL) if "nterrupted" in trial_record(t).get("fail_reason", "")
+    ]
     # A trial may finish (or its worker start the next one) before the stop reaches the workers, so
     # not exactly 2: each trial running at the SIGINT ends COMPLETE or interrupted, none is lost.
     assert 1 <= len(interrupted) <= 2, launch.output()
     ended = {t.number: t.state for t in trials}
-    assert all(ended[t.number] == TrialState.COMPLETE or t.number in {i.number for i in interrupted}
-               for t in running), launch.output()
+    assert all(
+        ended[t.number] == TrialState.COMPLETE or t.number in {i.number for i in interrupted} for t in running
+    ), launch.output()
     queued = by_state(trials, TrialState.WAITING)
     assert sorted(t.system_attrs["fixed_params"]["x"] for t in queued) == sorted(t.params["x"] for t in interrupted)
 
@@ -91,8 +97,12 @@ def test_ray_restarts_a_killed_worker_and_it_pulls_further_trials(write_study, t
 def test_a_second_ctrl_c_stops_at_once_and_leaves_nothing_running(write_study, tmp_path) -> None:
     """The first Ctrl-C waits for the running trials' next step (20 s away here); the second must
     not: the trials end without a step, failed and queued again by the launcher itself."""
-    doc = study_doc("twice", study={"storage": f"sqlite:///{tmp_path}/study.db", "n_trials": 4},
-                    experiment={"steps": 2, "step_seconds": 20}, resources={"workers": 2, "heartbeat_interval": 1})
+    doc = study_doc(
+        "twice",
+        study={"storage": f"sqlite:///{tmp_path}/study.db", "n_trials": 4},
+        experiment={"steps": 2, "step_seconds": 20},
+        resources={"workers": 2, "heartbeat_interval": 1},
+    )
     launch = Launch(write_study(doc), cwd=tmp_path)
     try:
         running = launch.wait_for("two running trials", _two_running)
@@ -114,9 +124,16 @@ def test_a_second_ctrl_c_stops_at_once_and_leaves_nothing_running(write_study, t
 
 
 def test_nan_and_raising_trials_fail_with_reason_and_search_goes_on(write_study, tmp_path) -> None:
-    doc = study_doc("bad-trials", study={"storage": f"sqlite:///{tmp_path}/study.db", "n_trials": 1,
-                                         "enqueue": [{"fail": "nan"}, {"fail": "raise"}, {"fail": "none"}]},
-                    experiment={"fail_at_step": 2}, resources={"workers": 1})
+    doc = study_doc(
+        "bad-trials",
+        study={
+            "storage": f"sqlite:///{tmp_path}/study.db",
+            "n_trials": 1,
+            "enqueue": [{"fail": "nan"}, {"fail": "raise"}, {"fail": "none"}],
+        },
+        experiment={"fail_at_step": 2},
+        resources={"workers": 1},
+    )
     doc["search_space"] = {"fail": {"type": "categorical", "choices": ["none", "nan", "raise"]}}
     launch = Launch(write_study(doc))
     assert launch.finish() == 0, launch.output()
@@ -124,4 +141,6 @@ def test_nan_and_raising_trials_fail_with_reason_and_search_goes_on(write_study,
     assert nan.state == raised.state == TrialState.FAIL and good.state == TrialState.COMPLETE
     assert trial_record(nan)["fail_reason"] == "Diverged: loss is nan at step 2"
     assert trial_record(raised)["fail_reason"] == "RuntimeError: synthetic failure at step 2"
-    assert trial_record(nan)["history"] == [{"step": 1, "loss": pytest.approx(trial_record(good)["history"][0]["loss"])}]
+    assert trial_record(nan)["history"] == [
+        {"step": 1, "loss": pytest.approx(trial_record(good)["history"][0]["loss"])}
+    ]

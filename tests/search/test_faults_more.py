@@ -28,9 +28,12 @@ ENQUEUED = [{"x": 2.0, "y": -1.0}, {"x": 1.0, "y": 1.0}]
 
 
 def _doc(name: str, storage: str) -> dict:
-    return study_doc(name, study={"storage": storage, "n_trials": 5, "enqueue": ENQUEUED},
-                     experiment={"steps": 8, "step_seconds": 0.4},
-                     resources={"workers": 2, "heartbeat_interval": 1, "max_retries": 2})
+    return study_doc(
+        name,
+        study={"storage": storage, "n_trials": 5, "enqueue": ENQUEUED},
+        experiment={"steps": 8, "step_seconds": 0.4},
+        resources={"workers": 2, "heartbeat_interval": 1, "max_retries": 2},
+    )
 
 
 def _busy(trials) -> bool:
@@ -91,8 +94,12 @@ def test_postgres_restart_mid_study_loses_nothing(write_study, storage_url, stud
     try:
         launch.wait_for("a finished trial and two running", _busy, timeout=180)
         before = {t.number: (t.state, t.values) for t in by_state(launch.trials(), *DONE)}
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "restart"], check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "restart"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         _wait_for_postgres(storage_url)
         code = launch.finish(timeout=300)
     finally:
@@ -104,27 +111,39 @@ def test_postgres_restart_mid_study_loses_nothing(write_study, storage_url, stud
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("storage_url", ["postgresql"], indirect=True)
-def test_a_trial_training_through_a_short_postgres_restart_is_not_failed(write_study, storage_url, study_name,
-                                                                        tmp_path) -> None:
+def test_a_trial_training_through_a_short_postgres_restart_is_not_failed(
+    write_study, storage_url, study_name, tmp_path
+) -> None:
     """The README's claim. The server is down for 2 s, so the trial reports (every 0.5 s) during the
     outage whatever the machine's speed (a bare restart can take 0.3 s and fall between two
     reports); that is well inside the grace period (9 s here), and the trial still has seconds of
     training left afterwards, so it is neither told mid-outage nor stale."""
-    doc = study_doc(study_name, study={"storage": storage_url, "n_trials": 1},
-                    experiment={"steps": 16, "step_seconds": 0.5}, resources={"workers": 1, "heartbeat_interval": 3})
+    doc = study_doc(
+        study_name,
+        study={"storage": storage_url, "n_trials": 1},
+        experiment={"steps": 16, "step_seconds": 0.5},
+        resources={"workers": 1, "heartbeat_interval": 3},
+    )
     launch = Launch(write_study(doc), cwd=tmp_path)
     try:
-        fresh = launch.wait_for("a trial before its first step",
-                                lambda ts: [t for t in running_with_worker(ts) if not t.intermediate_values])[0]
+        fresh = launch.wait_for(
+            "a trial before its first step",
+            lambda ts: [t for t in running_with_worker(ts) if not t.intermediate_values],
+        )[0]
         for action in ("stop", "start"):
-            subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", action], check=True,
-                           capture_output=True, timeout=120)
+            subprocess.run(
+                ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", action],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
             time.sleep(2 if action == "stop" else 0)  # the outage: several of the trial's reports long
         _wait_for_postgres(storage_url)
         code = launch.finish(timeout=300)
     finally:
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "start"], capture_output=True,
-                       timeout=120)  # already running unless the test broke off between stop and start
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "start"], capture_output=True, timeout=120
+        )  # already running unless the test broke off between stop and start
         reap(launch)
         _wait_for_postgres(storage_url)
     assert code == 0, launch.output()
@@ -135,19 +154,29 @@ def test_a_trial_training_through_a_short_postgres_restart_is_not_failed(write_s
 
 def test_trial_whose_artifacts_cannot_be_stored_completes_with_artifact_error(tmp_path) -> None:
     """Metrics are worth more than plots: the trial is COMPLETE and says what was lost."""
-    doc = study_doc("artifacts", study={"storage": f"sqlite:///{tmp_path}/study.db", "n_trials": 1,
-                                        "metric": "val_split_min_task_acc", "direction": "maximize"})
-    doc["experiment"] = {"kind": "imp", "data": {"task": "moons", "k": 2, "n_samples": 200},
-                         "model": {"widths": [8, 8]}, "train": {"max_epochs": 2, "patience": 1},
-                         "imp": {"levels": 1, "target_params": 80},
-                         "analysis": {"plots": True, "trajectories": False}}
+    doc = study_doc(
+        "artifacts",
+        study={
+            "storage": f"sqlite:///{tmp_path}/study.db",
+            "n_trials": 1,
+            "metric": "val_split_min_task_acc",
+            "direction": "maximize",
+        },
+    )
+    doc["experiment"] = {
+        "kind": "imp",
+        "data": {"task": "moons", "k": 2, "n_samples": 200},
+        "model": {"widths": [8, 8]},
+        "train": {"max_epochs": 2, "patience": 1},
+        "imp": {"levels": 1, "target_params": 80},
+        "analysis": {"plots": True, "trajectories": False},
+    }
     doc["search_space"] = {"train.lr": {"type": "float", "low": 1e-3, "high": 5e-2, "log": True}}
     spec = parse_spec(doc)
     study = prepare_study(spec)
     (tmp_path / "a-file").write_text("not a directory")
     store = FileSystemArtifactStore(str(tmp_path / "a-file" / "artifacts"))  # every write: NotADirectoryError
-    objective = Objective(spec, device="cpu", threads=1, launch_id="t", artifacts=store,
-                          stop=threading.Event())
+    objective = Objective(spec, device="cpu", threads=1, launch_id="t", artifacts=store, stop=threading.Event())
     study.optimize(objective, n_trials=1, catch=(Exception,))
     (trial,) = study.get_trials()
     assert trial.state == TrialState.COMPLETE, trial_record(trial).get("fail_reason")

@@ -15,15 +15,17 @@ import yaml
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from search.studies import Heartbeats, adopt_orphans, fail_stale
 from search.launch import prepare_study
 from search.spec import parse_spec
 from search.storage import open_storage
+from search.studies import Heartbeats, adopt_orphans, fail_stale
 from tests.helpers import study_doc
 from tests.search.faults import Launch, by_state, outage_error
 
-pytestmark = [pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning"),
-              pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed:UserWarning")]  # ask() on purpose
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning"),
+    pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed:UserWarning"),
+]  # ask() on purpose
 INTERVAL = 1  # grace period 3 s
 
 
@@ -64,8 +66,11 @@ def test_an_orphan_is_failed_and_retried_a_grace_period_after_adoption(storage_u
         return study.get_trials()[orphan.number].state == TrialState.FAIL
 
     _wait(failed, "the adopted orphan to be failed")
-    retries = [t for t in by_state(study.get_trials(), TrialState.WAITING)
-               if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == orphan.number]
+    retries = [
+        t
+        for t in by_state(study.get_trials(), TrialState.WAITING)
+        if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == orphan.number
+    ]
     assert len(retries) == 1 and retries[0].params == orphan.params
 
 
@@ -131,8 +136,10 @@ def test_optunas_heartbeat_schema_is_as_expected() -> None:
     RUNNING trials without a heartbeat). An Optuna upgrade that moves or renames it fails here, by name."""
     from optuna.storages._rdb import models
 
-    for model, columns in ((models.TrialModel, ("trial_id", "number", "study_id", "state")),
-                           (models.TrialHeartbeatModel, ("trial_heartbeat_id", "trial_id", "heartbeat"))):
+    for model, columns in (
+        (models.TrialModel, ("trial_id", "number", "study_id", "state")),
+        (models.TrialHeartbeatModel, ("trial_heartbeat_id", "trial_id", "heartbeat")),
+    ):
         missing = [c for c in columns if not hasattr(model, c)]
         assert not missing, f"optuna {optuna.__version__}: {model.__name__} lost {missing}; update search.studies"
 
@@ -168,9 +175,14 @@ def test_a_worker_whose_trial_was_failed_as_stale_goes_on(tmp_path, capsys) -> N
     trial while it trained. The late tell is refused; the worker must go on, not die."""
     from search.worker import StudyWorker
 
-    spec = parse_spec(study_doc("taken", study={"storage": f"sqlite:///{tmp_path}/s.db", "n_trials": 2,
-                                                "artifacts": str(tmp_path / "artifacts")},
-                                experiment={"steps": 6, "step_seconds": 0.2}, resources={"workers": 1}))
+    spec = parse_spec(
+        study_doc(
+            "taken",
+            study={"storage": f"sqlite:///{tmp_path}/s.db", "n_trials": 2, "artifacts": str(tmp_path / "artifacts")},
+            experiment={"steps": 6, "step_seconds": 0.2},
+            resources={"workers": 1},
+        )
+    )
     study = prepare_study(spec)
 
     def take_over() -> None:

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from optuna.artifacts import get_all_artifact_meta
 
-from tests.helpers import run_cli, study_doc
 from search.records import trial_record
+from tests.helpers import run_cli, study_doc
 
 pytestmark = pytest.mark.slow
 
@@ -21,8 +21,9 @@ def _load(path: Path) -> optuna.Study:
     return optuna.load_study(study_name=doc["study"]["name"], storage=doc["study"]["storage"])
 
 
-def test_launch_then_resume_keeps_and_counts_trials(write_study, tmp_path: Path, storage_url: str,
-                                                    study_name: str) -> None:
+def test_launch_then_resume_keeps_and_counts_trials(
+    write_study, tmp_path: Path, storage_url: str, study_name: str
+) -> None:
     doc = study_doc(study_name, study={"n_trials": 6, "enqueue": [{"x": 2.0, "y": -1.0}], "storage": storage_url})
     path = write_study(doc)
     first = run_cli("search.launch", str(path), "--dashboard", "--dashboard-port", "0", cwd=tmp_path)
@@ -41,8 +42,7 @@ def test_launch_then_resume_keeps_and_counts_trials(write_study, tmp_path: Path,
     t0 = trials[0]
     assert t0.params == {"x": 2.0, "y": -1.0}, "the enqueued configuration runs first"
     assert t0.value == pytest.approx(1 / 3)  # synthetic: floor 0 at (2, -1) plus 1/steps
-    for key in ("loss", "n_params", "wall_time_s", "device", "config", "config_hash", "seed", "version",
-                "git_commit"):
+    for key in ("loss", "n_params", "wall_time_s", "device", "config", "config_hash", "seed", "version", "git_commit"):
         assert key in trial_record(t0), key
     assert trial_record(t0)["config"]["x"] == 2.0 and trial_record(t0)["device"] == "cpu"
     assert study.metric_names == ["loss"]
@@ -65,13 +65,18 @@ def test_launch_then_resume_keeps_and_counts_trials(write_study, tmp_path: Path,
 PRUNED_X = [{"x": -3.0, "y": 2.0}, {"x": -3.0, "y": -3.0}]
 
 
-def test_a_launch_that_prunes_counts_pruned_trials_and_reports_them(write_study, tmp_path: Path,
-                                                                     study_name: str) -> None:
+def test_a_launch_that_prunes_counts_pruned_trials_and_reports_them(
+    write_study, tmp_path: Path, study_name: str
+) -> None:
     """Pruned trials use up the budget, the progress display says so, and the report the launch
     writes at the end (under the working directory) matches the storage."""
     enqueue = [PRUNED_X[0], {"x": 2.0, "y": -1.0}, PRUNED_X[1], {"x": 1.0, "y": 0.0}]
-    doc = study_doc(study_name, study={"n_trials": 4, "enqueue": enqueue, "pruner": {"name": "threshold", "upper": 5.0}},
-                    experiment={"steps": 3, "step_seconds": 0.0}, resources={"workers": 1})
+    doc = study_doc(
+        study_name,
+        study={"n_trials": 4, "enqueue": enqueue, "pruner": {"name": "threshold", "upper": 5.0}},
+        experiment={"steps": 3, "step_seconds": 0.0},
+        resources={"workers": 1},
+    )
     path = write_study(doc)
     done = run_cli("search.launch", str(path), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr

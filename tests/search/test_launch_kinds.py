@@ -22,12 +22,21 @@ from tests.search.test_rerun import rerun_rows
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
 TIMES = {"train_time_s"}  # measured, not computed: the only metrics a rerun cannot repeat
 
-IMP = {"kind": "imp", "data": {"task": "moons", "k": 2, "n_samples": 200}, "model": {"widths": [8, 8]},
-       "train": {"max_epochs": 3, "patience": 1}, "imp": {"levels": 2, "target_params": 40},
-       "analysis": {"plots": True, "trajectories": True}}
-DENDRITIC = {"kind": "dendritic", "model": {"n_somata": 32},
-             "train": {"epochs": 2, "train_subset": 1000, "test_subset": 500, "batch_size": 100},
-             "plasticity": {"every_steps": 4}, "plot_dendrites": 4}
+IMP = {
+    "kind": "imp",
+    "data": {"task": "moons", "k": 2, "n_samples": 200},
+    "model": {"widths": [8, 8]},
+    "train": {"max_epochs": 3, "patience": 1},
+    "imp": {"levels": 2, "target_params": 40},
+    "analysis": {"plots": True, "trajectories": True},
+}
+DENDRITIC = {
+    "kind": "dendritic",
+    "model": {"n_somata": 32},
+    "train": {"epochs": 2, "train_subset": 1000, "test_subset": 500, "batch_size": 100},
+    "plasticity": {"every_steps": 4},
+    "plot_dendrites": 4,
+}
 
 
 def _launch_one_trial(write_study, tmp_path: Path, name: str, experiment: dict, metric: str):
@@ -69,22 +78,35 @@ def _check_rerun(path: Path, trial, metric: str, capsys) -> None:
     assert "history: identical over all" in out, out
 
 
-def test_an_imp_trial_through_the_service_has_its_pictures_and_reruns_exactly(write_study, tmp_path: Path,
-                                                                               capsys) -> None:
+def test_an_imp_trial_through_the_service_has_its_pictures_and_reruns_exactly(
+    write_study, tmp_path: Path, capsys
+) -> None:
     metric = "val_split_min_task_acc"
     path, study, trial, store = _launch_one_trial(write_study, tmp_path, "kind-imp", IMP, metric)
-    _check_pictures(study, trial, store, tmp_path, {"imp_accuracy_params", "imp_zombies_comatose",
-                                                   "imp_graph_last", "imp_trajectories"})
+    _check_pictures(
+        study,
+        trial,
+        store,
+        tmp_path,
+        {"imp_accuracy_params", "imp_zombies_comatose", "imp_graph_last", "imp_trajectories"},
+    )
     _check_rerun(path, trial, metric, capsys)
 
 
 def test_a_dendritic_trial_through_the_service_has_its_pictures_and_reruns_exactly(
-        write_study, tmp_path: Path, capsys, mnist_dir: Path, monkeypatch) -> None:
+    write_study, tmp_path: Path, capsys, mnist_dir: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("MNIST_DIR", str(mnist_dir))  # the launch's Ray workers and the rerun read it
-    path, study, trial, store = _launch_one_trial(write_study, tmp_path, "kind-dendritic", DENDRITIC,
-                                                  metric := "test_acc")
+    path, study, trial, store = _launch_one_trial(
+        write_study, tmp_path, "kind-dendritic", DENDRITIC, metric := "test_acc"
+    )
     assert trial_record(trial)["epochs"] == 2 and trial.value == trial_record(trial)["test_acc"]
     assert [h["step"] for h in trial_record(trial)["history"]] == [1, 2]
-    _check_pictures(study, trial, store, tmp_path, {"curves", "dendrite_weights", "weight_histogram", "entropy",
-                                                   "turnover", "lifetimes"})
+    _check_pictures(
+        study,
+        trial,
+        store,
+        tmp_path,
+        {"curves", "dendrite_weights", "weight_histogram", "entropy", "turnover", "lifetimes"},
+    )
     _check_rerun(path, trial, metric, capsys)

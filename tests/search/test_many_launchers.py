@@ -30,15 +30,17 @@ N_TRIALS = 10
 
 def _doc(name: str, storage: str, **experiment) -> dict:
     """Every launcher reads this same file: same sampler seed, same enqueued baseline."""
-    return study_doc(name, study={"storage": storage, "n_trials": N_TRIALS, "enqueue": [BASELINE]},
-                     experiment={"steps": 5, "step_seconds": 0.6, **experiment},
-                     resources={"workers": 2, "heartbeat_interval": 1, "max_retries": 2})
+    return study_doc(
+        name,
+        study={"storage": storage, "n_trials": N_TRIALS, "enqueue": [BASELINE]},
+        experiment={"steps": 5, "step_seconds": 0.6, **experiment},
+        resources={"workers": 2, "heartbeat_interval": 1, "max_retries": 2},
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("launchers", [2, 3])
-def test_concurrent_launchers_train_each_configuration_once(write_study, storage_url, study_name,
-                                                            launchers) -> None:
+def test_concurrent_launchers_train_each_configuration_once(write_study, storage_url, study_name, launchers) -> None:
     codes, runs, _ = launch_together(write_study(_doc(study_name, storage_url)), launchers)
     output = "\n---\n".join(launch.output() for launch in runs)
     assert codes == [0] * launchers, output
@@ -70,9 +72,12 @@ def test_killed_launcher_trials_are_retried_by_the_others(write_study, storage_u
 def test_same_configuration_at_once_trains_once_and_the_other_repeats_it(tmp_path) -> None:
     """Two workers pop one configuration at the same time (the baseline enqueued by two launchers):
     one trains in its work directory, the other waits for its claim and records its result."""
-    doc = study_doc("twins", study={"storage": f"sqlite:///{tmp_path}/study.db", "artifacts": str(tmp_path / "a"),
-                                    "n_trials": 2},
-                    experiment={"steps": 3, "step_seconds": 0.3}, resources={"workers": 2})
+    doc = study_doc(
+        "twins",
+        study={"storage": f"sqlite:///{tmp_path}/study.db", "artifacts": str(tmp_path / "a"), "n_trials": 2},
+        experiment={"steps": 3, "step_seconds": 0.3},
+        resources={"workers": 2},
+    )
     spec = parse_spec(doc)
     study = prepare_study(spec)
     study.enqueue_trial(BASELINE)
@@ -81,8 +86,10 @@ def test_same_configuration_at_once_trains_once_and_the_other_repeats_it(tmp_pat
 
     def counting_run(config, reporter, context):
         trained.append(context.workdir)
-        assert {p.name for p in context.workdir.parent.iterdir()} == {context.workdir.name,
-                                                                      f"{context.workdir.name}.lock"}
+        assert {p.name for p in context.workdir.parent.iterdir()} == {
+            context.workdir.name,
+            f"{context.workdir.name}.lock",
+        }
         return run(config, reporter, context)
 
     def worker(launch_id: str) -> None:  # its own storage connection and objective, as a process has
@@ -109,14 +116,21 @@ def test_same_configuration_at_once_trains_once_and_the_other_repeats_it(tmp_pat
 
 
 def _objective(spec, launch_id: str) -> Objective:
-    return Objective(spec, device="cpu", threads=1, launch_id=launch_id, artifacts=artifact_store(spec.study.artifacts),
-                     stop=threading.Event())
+    return Objective(
+        spec,
+        device="cpu",
+        threads=1,
+        launch_id=launch_id,
+        artifacts=artifact_store(spec.study.artifacts),
+        stop=threading.Event(),
+    )
 
 
 def test_claim_waits_for_the_holder_and_survives_the_lock_file_being_removed(tmp_path) -> None:
     lock = tmp_path / "work" / "abc.lock"
     order, waited = [], []
     with claim(lock, lambda: None):
+
         def second():
             with claim(lock, lambda: waited.append(1)):
                 order.append("second")
@@ -166,8 +180,7 @@ def test_created_flag_resume_draws_fresh_seeds(write_study, tmp_path) -> None:
     """A resumed launch of a seeded random search does not replay the first launch's proposals."""
     from tests.helpers import run_cli
 
-    doc = study_doc("resume-seeds", study={"n_trials": 3}, resources={"workers": 1},
-                    experiment={"steps": 1})
+    doc = study_doc("resume-seeds", study={"n_trials": 3}, resources={"workers": 1}, experiment={"steps": 1})
     doc["study"]["sampler"] = {"name": "random", "seed": 3}
     path = write_study(doc)
     assert run_cli("search.launch", str(path), cwd=tmp_path).returncode == 0

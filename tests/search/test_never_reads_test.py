@@ -19,14 +19,26 @@ pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalW
 
 def _dendritic_doc() -> dict:
     return {
-        "study": {"name": "blind", "direction": "maximize", "metric": "val_acc", "n_trials": 6, "replicates": 2,
-                  "sampler": {"name": "random", "seed": 5},
-                  "pruner": {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 0}},
-        "experiment": {"kind": "dendritic", "plots": False, "data": {"val_size": 600},
-                       "model": {"n_somata": 16, "synapses_per_dendrite": 8},
-                       "train": {"epochs": 3, "batch_size": 64, "train_subset": 800, "test_subset": 500}},
-        "search_space": {"train.lr": {"type": "float", "low": 1.0e-4, "high": 3.0e-2, "log": True},
-                         "plasticity.p": {"type": "float", "low": 1.0, "high": 50.0}},
+        "study": {
+            "name": "blind",
+            "direction": "maximize",
+            "metric": "val_acc",
+            "n_trials": 6,
+            "replicates": 2,
+            "sampler": {"name": "random", "seed": 5},
+            "pruner": {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 0},
+        },
+        "experiment": {
+            "kind": "dendritic",
+            "plots": False,
+            "data": {"val_size": 600},
+            "model": {"n_somata": 16, "synapses_per_dendrite": 8},
+            "train": {"epochs": 3, "batch_size": 64, "train_subset": 800, "test_subset": 500},
+        },
+        "search_space": {
+            "train.lr": {"type": "float", "low": 1.0e-4, "high": 3.0e-2, "log": True},
+            "plasticity.p": {"type": "float", "low": 1.0, "high": 50.0},
+        },
         "resources": {"workers": 1, "population": 4},
     }
 
@@ -49,8 +61,12 @@ def test_dendritic_search_is_blind_to_the_test_labels(tmp_path, monkeypatch) -> 
     assert len(plain) == len(blind) >= 6
     assert {t.state for t in plain} >= {TrialState.COMPLETE, TrialState.PRUNED}, "the pruner really decided"
     for a, b in zip(plain, blind):
-        assert (a.params, a.state, a.values, a.intermediate_values) == (b.params, b.state, b.values,
-                                                                        b.intermediate_values)
+        assert (a.params, a.state, a.values, a.intermediate_values) == (
+            b.params,
+            b.state,
+            b.values,
+            b.intermediate_values,
+        )
     done = [(a, b) for a, b in zip(plain, blind) if a.state == TrialState.COMPLETE]
     assert any(trial_record(a)["test_acc"] != trial_record(b)["test_acc"] for a, b in done), "the scramble took effect"
     assert all(trial_record(a)["n_seeds"] == 2.0 for a, _ in done)
@@ -58,13 +74,28 @@ def test_dendritic_search_is_blind_to_the_test_labels(tmp_path, monkeypatch) -> 
 
 def imp_doc() -> dict:
     return {
-        "study": {"name": "blind-imp", "direction": "maximize", "metric": "val_split_min_task_acc", "n_trials": 4,
-                  "replicates": 2, "sampler": {"name": "random", "seed": 2}, "pruner": {"name": "none"}},
-        "experiment": {"kind": "imp", "data": {"n_samples": 300}, "model": {"widths": [8, 8]},
-                       "train": {"max_epochs": 8, "patience": 3}, "imp": {"levels": 3, "target_params": 20},
-                       "analysis": {"plots": False, "trajectories": False}, "checkpoint": False},
-        "search_space": {"train.lr": {"type": "float", "low": 3.0e-3, "high": 5.0e-2, "log": True},
-                         "imp.target_params": {"type": "int", "low": 12, "high": 60}},
+        "study": {
+            "name": "blind-imp",
+            "direction": "maximize",
+            "metric": "val_split_min_task_acc",
+            "n_trials": 4,
+            "replicates": 2,
+            "sampler": {"name": "random", "seed": 2},
+            "pruner": {"name": "none"},
+        },
+        "experiment": {
+            "kind": "imp",
+            "data": {"n_samples": 300},
+            "model": {"widths": [8, 8]},
+            "train": {"max_epochs": 8, "patience": 3},
+            "imp": {"levels": 3, "target_params": 20},
+            "analysis": {"plots": False, "trajectories": False},
+            "checkpoint": False,
+        },
+        "search_space": {
+            "train.lr": {"type": "float", "low": 3.0e-3, "high": 5.0e-2, "log": True},
+            "imp.target_params": {"type": "int", "low": 12, "high": 60},
+        },
         "resources": {"workers": 1, "population": 4},
     }
 
@@ -78,13 +109,20 @@ def test_imp_search_is_blind_to_the_test_labels(tmp_path, monkeypatch) -> None:
     blind = optimize_here(tmp_path / "blind", imp_doc(), 4, population=4).get_trials()
     assert [t.state for t in plain] == [TrialState.COMPLETE] * 4
     for a, b in zip(plain, blind):
-        assert (a.params, a.state, a.values, a.intermediate_values) == (b.params, b.state, b.values,
-                                                                        b.intermediate_values)
+        assert (a.params, a.state, a.values, a.intermediate_values) == (
+            b.params,
+            b.state,
+            b.values,
+            b.intermediate_values,
+        )
         for key in ("split_ticket", "still_ticket", "split_level", "replicates"):
             if key == "replicates":
-                assert trial_record(a)[key]["per_seed"]["val_split_min_task_acc"] == \
-                    trial_record(b)[key]["per_seed"]["val_split_min_task_acc"]
+                assert (
+                    trial_record(a)[key]["per_seed"]["val_split_min_task_acc"]
+                    == trial_record(b)[key]["per_seed"]["val_split_min_task_acc"]
+                )
             else:
                 assert trial_record(a)[key] == trial_record(b)[key], key
-    assert any(trial_record(a)["test_acc"] != trial_record(b)["test_acc"] for a, b in zip(plain, blind)), \
+    assert any(trial_record(a)["test_acc"] != trial_record(b)["test_acc"] for a, b in zip(plain, blind)), (
         "the scramble took effect"
+    )

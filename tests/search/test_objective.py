@@ -9,10 +9,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.samplers import PRUNERS, SAMPLERS, make_pruner, make_sampler
 from search.launch import prepare_study
 from search.objective import Objective
 from search.records import trial_record
+from search.samplers import PRUNERS, SAMPLERS, make_pruner, make_sampler
 from search.spec import parse_spec
 from search.storage import artifact_store
 from tests.helpers import study_doc
@@ -29,8 +29,14 @@ def _run(tmp_path, doc: dict, n: int) -> optuna.Study:
     grid = {p.name: p.encoded_choices for p in spec.search_space}
     study.sampler = make_sampler(spec.study.sampler, grid if spec.study.sampler["name"] == "grid" else None)
     study.pruner = make_pruner(spec.study.pruner)
-    objective = Objective(spec, device="cpu", threads=1, launch_id="test", artifacts=artifact_store(spec.study.artifacts),
-                          stop=threading.Event())
+    objective = Objective(
+        spec,
+        device="cpu",
+        threads=1,
+        launch_id="test",
+        artifacts=artifact_store(spec.study.artifacts),
+        stop=threading.Event(),
+    )
     study.optimize(objective, n_trials=n, catch=(Exception,))
     return study
 
@@ -44,8 +50,13 @@ def test_trial_timeout_fails_with_reason(tmp_path) -> None:
 
 
 def test_median_pruner_prunes_bad_curves_and_records_why(tmp_path) -> None:
-    doc = study_doc("prune", study={"pruner": {"name": "median", "n_startup_trials": 1},
-                                    "enqueue": [{"x": 2.0, "y": -1.0}, {"x": -3.0, "y": 3.0}]})
+    doc = study_doc(
+        "prune",
+        study={
+            "pruner": {"name": "median", "n_startup_trials": 1},
+            "enqueue": [{"x": 2.0, "y": -1.0}, {"x": -3.0, "y": 3.0}],
+        },
+    )
     good, bad = _run(tmp_path, doc, 2).get_trials()
     assert good.state == TrialState.COMPLETE and bad.state == TrialState.PRUNED
     assert trial_record(bad)["fail_reason"].startswith("pruned at step 1 with loss=")
@@ -71,31 +82,53 @@ def test_multi_objective_values_and_metric_names(tmp_path) -> None:
 def test_every_sampler_runs_a_study(tmp_path, name: str) -> None:
     doc = study_doc(f"s-{name}", study={"sampler": {"name": name}})
     if name in ("grid", "bruteforce"):  # finite spaces only
-        doc["search_space"] = {"x": {"type": "categorical", "choices": [1.0, 2.0]},
-                               "y": {"type": "categorical", "choices": [-1, 0]}}
+        doc["search_space"] = {
+            "x": {"type": "categorical", "choices": [1.0, 2.0]},
+            "y": {"type": "categorical", "choices": [-1, 0]},
+        }
     if name in ("nsga2", "nsga3"):  # multi-objective samplers
         doc["study"].update(directions=["minimize", "minimize"], metrics=["loss", "n_params"])
         del doc["study"]["direction"], doc["study"]["metric"]
     study = _run(tmp_path, doc, 4)
     assert sum(t.state == TrialState.COMPLETE for t in study.get_trials()) == 4
     if name == "grid":
-        assert {(t.params["x"], t.params["y"]) for t in study.get_trials()} == {(1.0, -1), (1.0, 0), (2.0, -1), (2.0, 0)}
+        assert {(t.params["x"], t.params["y"]) for t in study.get_trials()} == {
+            (1.0, -1),
+            (1.0, 0),
+            (2.0, -1),
+            (2.0, 0),
+        }
 
 
 @pytest.mark.parametrize("name", PRUNERS.names())
 def test_every_pruner_is_reachable_from_yaml(tmp_path, name: str) -> None:
-    args = {"threshold": {"upper": 100.0}, "percentile": {"percentile": 50.0}, "patient": {"patience": 1, "wrapped": {"name": "median"}}}.get(name, {})
+    args = {
+        "threshold": {"upper": 100.0},
+        "percentile": {"percentile": 50.0},
+        "patient": {"patience": 1, "wrapped": {"name": "median"}},
+    }.get(name, {})
     study = _run(tmp_path, study_doc(f"p-{name}", study={"pruner": {"name": name, **args}}), 3)
     assert all(t.state.is_finished() for t in study.get_trials())
 
 
 def test_grid_cells_are_queued_once_and_list_choices_enqueue(tmp_path) -> None:
-    doc = {"study": {"name": "grid", "storage": f"sqlite:///{tmp_path}/study.db", "artifacts": str(tmp_path / "a"),
-                     "direction": "maximize", "metric": "test_acc", "n_trials": 4, "sampler": {"name": "grid"},
-                     "enqueue": [{"train.lr": 0.02, "model.widths": [8, 8]}]},
-           "experiment": {"kind": "imp", "imp": {"target_params": 20}},
-           "search_space": {"train.lr": {"type": "categorical", "choices": [0.01, 0.02]},
-                            "model.widths": {"type": "categorical", "choices": [[8, 8], [16]]}}}
+    doc = {
+        "study": {
+            "name": "grid",
+            "storage": f"sqlite:///{tmp_path}/study.db",
+            "artifacts": str(tmp_path / "a"),
+            "direction": "maximize",
+            "metric": "test_acc",
+            "n_trials": 4,
+            "sampler": {"name": "grid"},
+            "enqueue": [{"train.lr": 0.02, "model.widths": [8, 8]}],
+        },
+        "experiment": {"kind": "imp", "imp": {"target_params": 20}},
+        "search_space": {
+            "train.lr": {"type": "categorical", "choices": [0.01, 0.02]},
+            "model.widths": {"type": "categorical", "choices": [[8, 8], [16]]},
+        },
+    }
     spec = parse_spec(doc)
     prepare_study(spec)
     study = prepare_study(spec)  # a resume queues nothing twice

@@ -11,11 +11,11 @@ from optuna.trial import TrialState
 
 from core import NullReporter, RunContext, get_experiment
 from core.config import from_dict
-from search.samplers import make_sampler
 from search.launch import prepare_study
 from search.objective import Objective
 from search.population_rounds import run_population_round
 from search.records import trial_record
+from search.samplers import make_sampler
 from search.spec import SpecError, parse_spec
 from search.storage import artifact_store
 from tests.helpers import run_cli, study_doc
@@ -25,15 +25,30 @@ pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalW
 
 def _imp_doc(tmp_path, **resources) -> dict:
     return {
-        "study": {"name": "pop", "storage": f"sqlite:///{tmp_path}/s.db", "artifacts": str(tmp_path / "art"),
-                  "direction": "maximize", "metric": "val_min_task_acc", "n_trials": 4,
-                  "sampler": {"name": "random", "seed": 3}, "pruner": {"name": "none"}},
-        "experiment": {"kind": "imp", "data": {"n_samples": 200}, "model": {"widths": [8, 8]},
-                       "train": {"max_epochs": 6, "patience": 3}, "imp": {"levels": 2, "target_params": 30},
-                       "analysis": {"plots": False, "trajectories": False}, "checkpoint": False},
-        "search_space": {"train.lr": {"type": "float", "low": 1.0e-3, "high": 5.0e-2, "log": True},
-                         "imp.target_params": {"type": "int", "low": 20, "high": 60},
-                         "seed": {"type": "int", "low": 0, "high": 1000}},
+        "study": {
+            "name": "pop",
+            "storage": f"sqlite:///{tmp_path}/s.db",
+            "artifacts": str(tmp_path / "art"),
+            "direction": "maximize",
+            "metric": "val_min_task_acc",
+            "n_trials": 4,
+            "sampler": {"name": "random", "seed": 3},
+            "pruner": {"name": "none"},
+        },
+        "experiment": {
+            "kind": "imp",
+            "data": {"n_samples": 200},
+            "model": {"widths": [8, 8]},
+            "train": {"max_epochs": 6, "patience": 3},
+            "imp": {"levels": 2, "target_params": 30},
+            "analysis": {"plots": False, "trajectories": False},
+            "checkpoint": False,
+        },
+        "search_space": {
+            "train.lr": {"type": "float", "low": 1.0e-3, "high": 5.0e-2, "log": True},
+            "imp.target_params": {"type": "int", "low": 20, "high": 60},
+            "seed": {"type": "int", "low": 0, "high": 1000},
+        },
         "resources": {"workers": 1, "population": 4, **resources},
     }
 
@@ -42,8 +57,14 @@ def _round(tmp_path, doc: dict, size: int) -> optuna.Study:
     spec = parse_spec(doc)
     study = prepare_study(spec)
     study.sampler = make_sampler(spec.study.sampler)  # the file's seeded sampler, as a worker sets it
-    objective = Objective(spec, device="cpu", threads=1, launch_id="t", artifacts=artifact_store(spec.study.artifacts),
-                          stop=threading.Event())
+    objective = Objective(
+        spec,
+        device="cpu",
+        threads=1,
+        launch_id="t",
+        artifacts=artifact_store(spec.study.artifacts),
+        stop=threading.Event(),
+    )
     assert run_population_round(study, objective, size, heartbeat_s=1.0) == size
     return study
 
@@ -54,8 +75,11 @@ def test_each_member_gets_the_value_of_its_own_unbatched_run(tmp_path) -> None:
     assert len({t.params["seed"] for t in trials}) == 4, "members really differ"
     imp = get_experiment("imp")
     for t in trials:
-        alone = imp.run(from_dict(imp.config_cls, trial_record(t)["config"]), NullReporter(),
-                        RunContext(workdir=tmp_path / f"alone{t.number}", threads=1))
+        alone = imp.run(
+            from_dict(imp.config_cls, trial_record(t)["config"]),
+            NullReporter(),
+            RunContext(workdir=tmp_path / f"alone{t.number}", threads=1),
+        )
         assert t.value == alone.metrics["val_min_task_acc"]
         assert trial_record(t)["n_params"] == alone.metrics["n_params"]
         assert trial_record(t)["split_level"] == alone.metrics["split_level"]
@@ -96,8 +120,9 @@ def test_a_failed_trial_leaves_checkpoints_and_its_retry_resumes(tmp_path, monke
     spec = parse_spec(doc)
     study = prepare_study(spec)
     stop = threading.Event()
-    objective = Objective(spec, device="cpu", threads=1, launch_id="t", artifacts=artifact_store(spec.study.artifacts),
-                          stop=stop)
+    objective = Objective(
+        spec, device="cpu", threads=1, launch_id="t", artifacts=artifact_store(spec.study.artifacts), stop=stop
+    )
     report = TrialReporter.report
 
     def stop_after_level_1(self, step, metrics):  # the launcher's Ctrl-C, arriving during level 2
@@ -120,7 +145,10 @@ def test_a_failed_trial_leaves_checkpoints_and_its_retry_resumes(tmp_path, monke
     assert retry.state == TrialState.COMPLETE
     assert [h["step"] for h in trial_record(retry)["history"]] == [2, 3], "levels 0 and 1 were not trained again"
     alone = get_experiment("imp").run(config, NullReporter(), RunContext(workdir=tmp_path / "alone", threads=1))
-    assert retry.value == alone.metrics["val_min_task_acc"] and trial_record(retry)["n_params"] == alone.metrics["n_params"]
+    assert (
+        retry.value == alone.metrics["val_min_task_acc"]
+        and trial_record(retry)["n_params"] == alone.metrics["n_params"]
+    )
     assert not workdir.exists(), "a completed trial's work directory is removed"
 
 
@@ -133,11 +161,18 @@ def test_a_configuration_trains_once_per_round_and_later_rounds_repeat_it(tmp_pa
     study = prepare_study(spec)
     for _ in range(2):
         study.enqueue_trial({"train.lr": 0.01, "imp.target_params": 30, "seed": 1})
-    objective = Objective(spec, device="cpu", threads=1, launch_id="t", artifacts=artifact_store(spec.study.artifacts),
-                          stop=threading.Event())
+    objective = Objective(
+        spec,
+        device="cpu",
+        threads=1,
+        launch_id="t",
+        artifacts=artifact_store(spec.study.artifacts),
+        stop=threading.Event(),
+    )
     calls, run_population = [], objective.experiment.run_population
     objective.experiment = dataclasses.replace(
-        objective.experiment, run_population=lambda cfgs, *a: calls.append(len(cfgs)) or run_population(cfgs, *a))
+        objective.experiment, run_population=lambda cfgs, *a: calls.append(len(cfgs)) or run_population(cfgs, *a)
+    )
     run_population_round(study, objective, 3, heartbeat_s=1.0)
     study.enqueue_trial({"train.lr": 0.01, "imp.target_params": 30, "seed": 1}, skip_if_exists=False)
     run_population_round(study, objective, 1, heartbeat_s=1.0)

@@ -36,8 +36,11 @@ def test_spread_of_known_values() -> None:
 
 
 def test_trial_value_is_the_mean_over_seeds_with_its_spread(tmp_path) -> None:
-    doc = study_doc("rep", study={"replicates": 3, "enqueue": [{"x": 1.0, "y": 0.5}]},
-                    experiment={"steps": 3, "step_seconds": 0.0, "noise": 0.7, "seed": 10})
+    doc = study_doc(
+        "rep",
+        study={"replicates": 3, "enqueue": [{"x": 1.0, "y": 0.5}]},
+        experiment={"steps": 3, "step_seconds": 0.0, "noise": 0.7, "seed": 10},
+    )
     (trial,) = _run(tmp_path, doc, 1).get_trials()
     assert trial.state == TrialState.COMPLETE
     config = trial_record(trial)["config"]
@@ -57,18 +60,22 @@ def test_trial_value_is_the_mean_over_seeds_with_its_spread(tmp_path) -> None:
 
 
 def test_a_failing_seed_fails_the_trial_with_its_reason(tmp_path) -> None:
-    doc = study_doc("repfail", study={"replicates": 3},
-                    experiment={"steps": 3, "step_seconds": 0.0, "fail": "raise", "fail_at_step": 2,
-                                "fail_seed": 1})
+    doc = study_doc(
+        "repfail",
+        study={"replicates": 3},
+        experiment={"steps": 3, "step_seconds": 0.0, "fail": "raise", "fail_at_step": 2, "fail_seed": 1},
+    )
     (trial,) = _run(tmp_path, doc, 1).get_trials()
     assert trial.state == TrialState.FAIL
-    assert trial_record(trial)["fail_reason"] == \
-        "ReplicateFailed: seed 1: RuntimeError: synthetic failure at step 2"
+    assert trial_record(trial)["fail_reason"] == "ReplicateFailed: seed 1: RuntimeError: synthetic failure at step 2"
 
 
 def test_one_replicate_is_the_plain_trial(tmp_path) -> None:
-    doc = study_doc("rep1", study={"replicates": 1, "enqueue": [{"x": 1.0, "y": 0.5}]},
-                    experiment={"steps": 2, "step_seconds": 0.0, "noise": 0.7, "seed": 4})
+    doc = study_doc(
+        "rep1",
+        study={"replicates": 1, "enqueue": [{"x": 1.0, "y": 0.5}]},
+        experiment={"steps": 2, "step_seconds": 0.0, "noise": 0.7, "seed": 4},
+    )
     (trial,) = _run(tmp_path, doc, 1).get_trials()
     assert trial.value == _alone(trial_record(trial)["config"], 4)
     assert "replicates" not in trial_record(trial) and "loss_std" not in trial_record(trial)
@@ -102,8 +109,7 @@ def test_reports_are_the_mean_once_every_seed_reached_the_step_and_a_prune_stops
         b.report(2, {"loss": 0.0})
     with pytest.raises(optuna.TrialPruned):  # the seed still training stops at its next report
         a.report(3, {"loss": 0.0})
-    assert isinstance(combine([RuntimeError("x"), RuntimeError("y")], [0, 1], ["loss"], rep.error),
-                      optuna.TrialPruned)
+    assert isinstance(combine([RuntimeError("x"), RuntimeError("y")], [0, 1], ["loss"], rep.error), optuna.TrialPruned)
 
 
 @pytest.mark.parametrize("value", [0, -1, 2.5, "three", True])
@@ -123,8 +129,14 @@ def test_replicates_trained_as_population_members_equal_their_runs_alone(tmp_pat
     imp = get_experiment("imp")
     for t in trials:
         assert trial_record(t)["replicates"]["seeds"] == [0, 1]
-        alone = [imp.run(from_dict(imp.config_cls, {**trial_record(t)["config"], "seed": s}), NullReporter(),
-                         RunContext(workdir=tmp_path / f"alone{t.number}-{s}", threads=1)) for s in (0, 1)]
+        alone = [
+            imp.run(
+                from_dict(imp.config_cls, {**trial_record(t)["config"], "seed": s}),
+                NullReporter(),
+                RunContext(workdir=tmp_path / f"alone{t.number}-{s}", threads=1),
+            )
+            for s in (0, 1)
+        ]
         per_seed = [r.metrics["val_split_min_task_acc"] for r in alone]
         assert trial_record(t)["replicates"]["per_seed"]["val_split_min_task_acc"] == per_seed
         assert t.value == pytest.approx(sum(per_seed) / 2, rel=1e-12)

@@ -12,10 +12,10 @@ import pytest
 from matplotlib.image import imread
 from optuna.artifacts import get_all_artifact_meta
 
-from search.samplers import make_pruner
 from search.launch import prepare_study
 from search.objective import Objective
 from search.report import main, write_report
+from search.samplers import make_pruner
 from search.spec import StudySpec, load_spec
 from search.storage import artifact_store
 from tests.helpers import run_cli, study_doc
@@ -24,9 +24,13 @@ pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalW
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Enqueued so that every state is certain: best (x=2, y=-1: loss 1/3), a good one, a raise, a NaN,
 # one pruned by the threshold pruner at its first step (loss > 5).
-KNOWN = [{"x": 2.0, "y": -1.0, "fail": "none"}, {"x": 1.0, "y": 0.0, "fail": "none"},
-         {"x": 0.0, "y": 0.0, "fail": "raise"}, {"x": 0.0, "y": 0.0, "fail": "nan"},
-         {"x": -3.0, "y": 2.0, "fail": "none"}]
+KNOWN = [
+    {"x": 2.0, "y": -1.0, "fail": "none"},
+    {"x": 1.0, "y": 0.0, "fail": "none"},
+    {"x": 0.0, "y": 0.0, "fail": "raise"},
+    {"x": 0.0, "y": 0.0, "fail": "nan"},
+    {"x": -3.0, "y": 2.0, "fail": "none"},
+]
 
 
 def make_study(write_study, doc: dict, n_trials: int) -> tuple[Path, StudySpec, optuna.Study]:
@@ -34,18 +38,28 @@ def make_study(write_study, doc: dict, n_trials: int) -> tuple[Path, StudySpec, 
     path = write_study(doc)
     spec = load_spec(path)
     prepare_study(spec)
-    study = optuna.load_study(study_name=spec.study.name, storage=spec.study.storage,
-                              pruner=make_pruner(spec.study.pruner))
-    objective = Objective(spec, device="cpu", threads=1, launch_id="test",
-                          artifacts=artifact_store(spec.study.artifacts), stop=threading.Event())
+    study = optuna.load_study(
+        study_name=spec.study.name, storage=spec.study.storage, pruner=make_pruner(spec.study.pruner)
+    )
+    objective = Objective(
+        spec,
+        device="cpu",
+        threads=1,
+        launch_id="test",
+        artifacts=artifact_store(spec.study.artifacts),
+        stop=threading.Event(),
+    )
     study.optimize(objective, n_trials=n_trials, catch=(Exception,))
     return path, spec, study
 
 
 def mixed_doc(name: str = "rep", **study) -> dict:
-    return study_doc(name, study={"enqueue": KNOWN, "pruner": {"name": "threshold", "upper": 5.0}, **study},
-                     experiment={"steps": 3, "step_seconds": 0.0},
-                     search_space={"fail": {"type": "categorical", "choices": ["none", "raise", "nan"]}})
+    return study_doc(
+        name,
+        study={"enqueue": KNOWN, "pruner": {"name": "threshold", "upper": 5.0}, **study},
+        experiment={"steps": 3, "step_seconds": 0.0},
+        search_space={"fail": {"type": "categorical", "choices": ["none", "raise", "nan"]}},
+    )
 
 
 def check_png(path: Path) -> None:
@@ -79,8 +93,7 @@ def test_report_cli_single_objective(write_study, tmp_path: Path) -> None:
     assert "## Parameter importances" in text and "| x |" in text
     assert "Pareto" not in text
 
-    pngs = {"optimization_history.png", "parallel_coordinates.png", "param_importances.png",
-            "intermediate_values.png"}
+    pngs = {"optimization_history.png", "parallel_coordinates.png", "param_importances.png", "intermediate_values.png"}
     assert {p.name for p in out.glob("*.png")} == pngs
     for name in pngs:
         assert f"]({name})" in text
@@ -113,8 +126,18 @@ def test_report_without_completed_trials(write_study, tmp_path: Path) -> None:
     assert "| total | 0 |" in text and "No completed trial yet" in text
     assert "need at least 2 completed trials; this study has 0" in text
 
-    study.optimize(Objective(spec, device="cpu", threads=1, launch_id="t", artifacts=artifact_store(
-        spec.study.artifacts), stop=threading.Event()), n_trials=2, catch=(Exception,))
+    study.optimize(
+        Objective(
+            spec,
+            device="cpu",
+            threads=1,
+            launch_id="t",
+            artifacts=artifact_store(spec.study.artifacts),
+            stop=threading.Event(),
+        ),
+        n_trials=2,
+        catch=(Exception,),
+    )
     text = write_report(study, spec, tmp_path / "failed").read_text()
     assert "| FAIL | 2 |" in text and "## Failed trials (2)" in text
     assert text.count("RuntimeError: synthetic failure at step 1") == 2

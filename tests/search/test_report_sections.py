@@ -29,15 +29,29 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def _imp_doc() -> dict:
     # 16x16 hidden on two moons (P = 384, P/k = 192), 20 parameters after 5 levels: some seeds split, some not.
     return {
-        "study": {"name": "ri", "direction": "maximize", "metric": "val_split_min_task_acc", "n_trials": 6,
-                  "replicates": 2, "sampler": {"name": "random", "seed": 2}, "pruner": {"name": "none"},
-                  "enqueue": [{"train.lr": 0.01, "imp.target_params": 24}]},
-        "experiment": {"kind": "imp", "data": {"n_samples": 400}, "model": {"widths": [16, 16]},
-                       "train": {"max_epochs": 30, "patience": 5},
-                       "imp": {"levels": 5, "target_params": 20, "stop_at_split": True},
-                       "analysis": {"plots": False, "trajectories": False}, "checkpoint": False},
-        "search_space": {"train.lr": {"type": "float", "low": 3.0e-3, "high": 5.0e-2, "log": True},
-                         "imp.target_params": {"type": "int", "low": 10, "high": 40}},
+        "study": {
+            "name": "ri",
+            "direction": "maximize",
+            "metric": "val_split_min_task_acc",
+            "n_trials": 6,
+            "replicates": 2,
+            "sampler": {"name": "random", "seed": 2},
+            "pruner": {"name": "none"},
+            "enqueue": [{"train.lr": 0.01, "imp.target_params": 24}],
+        },
+        "experiment": {
+            "kind": "imp",
+            "data": {"n_samples": 400},
+            "model": {"widths": [16, 16]},
+            "train": {"max_epochs": 30, "patience": 5},
+            "imp": {"levels": 5, "target_params": 20, "stop_at_split": True},
+            "analysis": {"plots": False, "trajectories": False},
+            "checkpoint": False,
+        },
+        "search_space": {
+            "train.lr": {"type": "float", "low": 3.0e-3, "high": 5.0e-2, "log": True},
+            "imp.target_params": {"type": "int", "low": 10, "high": 40},
+        },
         "confirm": {"seeds": 3, "top": 1},
         "resources": {"workers": 1, "population": 4},
     }
@@ -45,17 +59,32 @@ def _imp_doc() -> dict:
 
 def _dendritic_doc() -> dict:
     return {
-        "study": {"name": "rd", "direction": "maximize", "metric": "val_acc", "n_trials": 6, "replicates": 2,
-                  "sampler": {"name": "random", "seed": 5}, "pruner": {"name": "none"},
-                  "enqueue": [{"plasticity.p": 10.0, "plasticity.schedule": "root", "plasticity.every_steps": 20,
-                               "train.lr": 0.003}]},
-        "experiment": {"kind": "dendritic", "plots": False, "data": {"val_size": 500},
-                       "model": {"n_somata": 16, "synapses_per_dendrite": 8}, "plasticity": {"enabled": True},
-                       "train": {"epochs": 2, "batch_size": 64, "train_subset": 1000, "test_subset": 500}},
-        "search_space": {"train.lr": {"type": "float", "low": 1.0e-3, "high": 3.0e-2, "log": True},
-                         "plasticity.p": {"type": "float", "low": 1.0, "high": 50.0, "log": True},
-                         "plasticity.schedule": {"type": "categorical", "choices": ["root", "constant"]},
-                         "plasticity.every_steps": {"type": "int", "low": 5, "high": 50, "log": True}},
+        "study": {
+            "name": "rd",
+            "direction": "maximize",
+            "metric": "val_acc",
+            "n_trials": 6,
+            "replicates": 2,
+            "sampler": {"name": "random", "seed": 5},
+            "pruner": {"name": "none"},
+            "enqueue": [
+                {"plasticity.p": 10.0, "plasticity.schedule": "root", "plasticity.every_steps": 20, "train.lr": 0.003}
+            ],
+        },
+        "experiment": {
+            "kind": "dendritic",
+            "plots": False,
+            "data": {"val_size": 500},
+            "model": {"n_somata": 16, "synapses_per_dendrite": 8},
+            "plasticity": {"enabled": True},
+            "train": {"epochs": 2, "batch_size": 64, "train_subset": 1000, "test_subset": 500},
+        },
+        "search_space": {
+            "train.lr": {"type": "float", "low": 1.0e-3, "high": 3.0e-2, "log": True},
+            "plasticity.p": {"type": "float", "low": 1.0, "high": 50.0, "log": True},
+            "plasticity.schedule": {"type": "categorical", "choices": ["root", "constant"]},
+            "plasticity.every_steps": {"type": "int", "low": 5, "high": 50, "log": True},
+        },
         "confirm": {"overrides": {"data.val_size": 0}, "top": 1, "seeds": 2},
         "resources": {"workers": 1, "population": 4},
     }
@@ -88,8 +117,17 @@ def _uploaded(study: optuna.Study) -> set[str]:
 def test_split_by_level_counts_seeds_split_at_or_before_each_level() -> None:
     runs = [(None, 5), (2.0, 2), (5.0, 5)]  # never split in 5 levels; split at 2 (stopped); split at 5
     assert split_by_level(runs, 5) == [0.0, 0.0, 1 / 3, 1 / 3, 1 / 3, 2 / 3]
-    trial = optuna.trial.create_trial(value=0.0, user_attrs={"history": [
-        {"step": 0, "split": 0.0}, {"step": 1, "split": 0.0}, {"step": 2, "split": 1.0}, {"step": 3, "split": 1.0}]})
+    trial = optuna.trial.create_trial(
+        value=0.0,
+        user_attrs={
+            "history": [
+                {"step": 0, "split": 0.0},
+                {"step": 1, "split": 0.0},
+                {"step": 2, "split": 1.0},
+                {"step": 3, "split": 1.0},
+            ]
+        },
+    )
     assert first_split(trial) == (2, 3)
 
 
@@ -108,13 +146,16 @@ def test_imp_report_answers_the_split_questions_and_writes_the_note(tmp_path: Pa
     assert set(by) == {"baseline", "best 1"} and all(len(ts) == 3 for ts in by.values())
     assert "| baseline | #0 |" in text and "| best 1 |" in text
     assert "Seeds: 1000, 1001, 1002" in text and "the test set was used only here" in text
-    assert text.index("## Confirmed on test") < text.index("## IMP: P(split by level)") < text.index(
-        "## Trials by state")
+    assert (
+        text.index("## Confirmed on test") < text.index("## IMP: P(split by level)") < text.index("## Trials by state")
+    )
 
     # P(split by level), recomputed from the runs' split_level attributes (not their histories).
     last = max(int(trial_record(t)["levels_done"]) for ts in by.values() for t in ts)
-    expected = {lb: [np.mean([0 <= trial_record(t)["split_level"] <= lv for t in ts]) for lv in range(last + 1)]
-                for lb, ts in by.items()}
+    expected = {
+        lb: [np.mean([0 <= trial_record(t)["split_level"] <= lv for t in ts]) for lv in range(last + 1)]
+        for lb, ts in by.items()
+    }
     assert "| level | baseline (3 seeds) | best 1 (3 seeds) |" in text
     for lv in range(last + 1):
         assert f"| {lv} | {expected['baseline'][lv]:.2f} | {expected['best 1'][lv]:.2f} |" in text

@@ -20,8 +20,12 @@ KNOWN = [{"x": 1.0, "y": 0.5, "fail": "none"}, {"x": 0.0, "y": 0.0, "fail": "rai
 @pytest.fixture
 def rerun_study(write_study):
     """Trial 0 completes, trial 1 raises at step 1, trial 2 failed before it started (no config)."""
-    doc = study_doc("rr", study={"enqueue": KNOWN}, experiment={"steps": 3, "step_seconds": 0.0},
-                    search_space={"fail": {"type": "categorical", "choices": ["none", "raise"]}})
+    doc = study_doc(
+        "rr",
+        study={"enqueue": KNOWN},
+        experiment={"steps": 3, "step_seconds": 0.0},
+        search_space={"fail": {"type": "categorical", "choices": ["none", "raise"]}},
+    )
     path, spec, study = make_study(write_study, doc, n_trials=2)
     study.tell(study.ask(), state=TrialState.FAIL)
     return path, study
@@ -62,11 +66,12 @@ def test_rerun_of_a_raising_trial_raises_again(rerun_study, capsys) -> None:
 def test_bad_input_one_line_exit_2(rerun_study, tmp_path: Path, capsys) -> None:
     path, _ = rerun_study
     before = sorted(p.name for p in tmp_path.iterdir())
-    cases = [([str(path), "--trial", "7"], "--trial: no trial 7 in study 'rr'; expected one of 0..2"),
-             ([str(path), "--trial", "2"], "--trial: trial 2 (FAIL) has no stored config"),
-             ([str(tmp_path / "nope.yaml"), "--trial", "0"], "nope.yaml: cannot read the study file"),
-             ([str(path), "--trial", "0", "--storage", f"sqlite:///{tmp_path}/none.db"],
-              "study.storage: no study database")]
+    cases = [
+        ([str(path), "--trial", "7"], "--trial: no trial 7 in study 'rr'; expected one of 0..2"),
+        ([str(path), "--trial", "2"], "--trial: trial 2 (FAIL) has no stored config"),
+        ([str(tmp_path / "nope.yaml"), "--trial", "0"], "nope.yaml: cannot read the study file"),
+        ([str(path), "--trial", "0", "--storage", f"sqlite:///{tmp_path}/none.db"], "study.storage: no study database"),
+    ]
     import torch
 
     if not torch.cuda.is_available():

@@ -27,14 +27,17 @@ def validator() -> jsonschema.Draft202012Validator:
 
 def test_committed_schema_is_current() -> None:
     assert json.loads(SCHEMA_FILE.read_text(encoding="utf-8")) == schema.json_schema(), (
-        "studies/study.schema.json is stale: python -m search.schema --out studies/study.schema.json")
+        "studies/study.schema.json is stale: python -m search.schema --out studies/study.schema.json"
+    )
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
 def test_shipped_study_validates_and_names_the_schema(path: Path, validator) -> None:
     text = path.read_text(encoding="utf-8")
     assert text.splitlines()[0] == "# yaml-language-server: $schema=study.schema.json"
-    errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(yaml.safe_load(text))]
+    errors = [
+        f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(yaml.safe_load(text))
+    ]
     assert errors == []
 
 

@@ -127,7 +127,8 @@ def test_artifact_directory_that_cannot_exist_is_one_line_and_no_study(write_stu
     path = write_study(study_doc(study={"artifacts": str(blocker / "artifacts")}))
     out = run_cli("search.launch", str(path), cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.strip().splitlines() == [
-        f"error: {path}: study.artifacts: cannot create the artifact directory {blocker / 'artifacts'}: Not a directory"]
+        f"error: {path}: study.artifacts: cannot create the artifact directory {blocker / 'artifacts'}: Not a directory"
+    ]
     assert not (tmp_path / "study.db").exists()
 
 
@@ -148,10 +149,12 @@ def test_the_readme_example_study_is_valid() -> None:
 
 
 def test_messages_are_one_line_in_the_projects_words() -> None:
-    cases = [("study.n_trials", -3, "study.n_trials: expected an integer >= 1, got -3"),
-             ("study.replicates", True, "study.replicates: expected an integer >= 1, got True"),
-             ("resources.cpus_per_trial", 0, "resources.cpus_per_trial: expected a number > 0, got 0"),
-             ("study.enqueue", [5], "study.enqueue[0]: expected a mapping, got 5")]
+    cases = [
+        ("study.n_trials", -3, "study.n_trials: expected an integer >= 1, got -3"),
+        ("study.replicates", True, "study.replicates: expected an integer >= 1, got True"),
+        ("resources.cpus_per_trial", 0, "resources.cpus_per_trial: expected a number > 0, got 0"),
+        ("study.enqueue", [5], "study.enqueue[0]: expected a mapping, got 5"),
+    ]
     for dotted, value, line in cases:
         with pytest.raises(SpecError) as info:
             parse_spec(_mutate(study_doc(), dotted, value))

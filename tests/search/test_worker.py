@@ -54,9 +54,17 @@ def test_an_outage_longer_than_the_limit_and_other_errors_are_raised(monkeypatch
 
 def _worker(tmp_path, monkeypatch, failures: int, error=outage_error):
     """A worker whose first ``failures`` budget queries fail as a restarting database makes them fail."""
-    spec = parse_spec(study_doc("outage", study={"storage": f"sqlite:///{tmp_path}/study.db", "n_trials": 2,
-                                                 "artifacts": str(tmp_path / "artifacts")},
-                                experiment={"steps": 1}))
+    spec = parse_spec(
+        study_doc(
+            "outage",
+            study={
+                "storage": f"sqlite:///{tmp_path}/study.db",
+                "n_trials": 2,
+                "artifacts": str(tmp_path / "artifacts"),
+            },
+            experiment={"steps": 1},
+        )
+    )
     prepare_study(spec)
     calls = {"n": 0}
     real = worker.budget_counts

@@ -70,9 +70,19 @@ def service(tmp_path, **study) -> collections.Counter:
     """Writes of N trials run by a worker of the service, as ``python -m search.launch`` runs them."""
     from search.launch import prepare_study
 
-    spec = parse_spec(study_doc("w", study={"storage": f"sqlite:///{tmp_path}/s.db", "n_trials": N,
-                                            "artifacts": str(tmp_path / "artifacts"), **study},
-                                experiment={"steps": STEPS, "step_seconds": 0.0}, resources={"workers": 1}))
+    spec = parse_spec(
+        study_doc(
+            "w",
+            study={
+                "storage": f"sqlite:///{tmp_path}/s.db",
+                "n_trials": N,
+                "artifacts": str(tmp_path / "artifacts"),
+                **study,
+            },
+            experiment={"steps": STEPS, "step_seconds": 0.0},
+            resources={"workers": 1},
+        )
+    )
     prepare_study(spec)
     with counting() as counts:
         assert StudyWorker(spec, index=0, launch_id="w", deadline=None).run()["trials"] == N
@@ -84,8 +94,10 @@ def test_a_trial_writes_at_most_four_rows_beside_optunas_own(tmp_path, replicate
     own = optuna_own(f"sqlite:///{tmp_path}/plain.db")
     ours = service(tmp_path, replicates=replicates)
     extra = (ours["write"] - own["write"]) / N
-    print(f"writes per trial: Optuna's own {own['write'] / N:g}, service {ours['write'] / N:g}; commits per "
-          f"trial: Optuna's own {own['commit'] / N:g}, service {ours['commit'] / N:g}")
+    print(
+        f"writes per trial: Optuna's own {own['write'] / N:g}, service {ours['write'] / N:g}; commits per "
+        f"trial: Optuna's own {own['commit'] / N:g}, service {ours['commit'] / N:g}"
+    )
     assert extra <= EXTRA_WRITES, f"{extra:g} writes per trial beside Optuna's own: {dict(ours)}"
     assert ours["INSERT INTO trial_user_attributes"] / N <= EXTRA_WRITES
     assert (ours["commit"] - own["commit"]) / N <= EXTRA_WRITES + 1  # + the trial id, looked up once per trial
@@ -93,9 +105,21 @@ def test_a_trial_writes_at_most_four_rows_beside_optunas_own(tmp_path, replicate
 
 def _old_layout(trial: optuna.Trial) -> float:
     """What the objective wrote before: every value its own user attribute."""
-    attrs = {"config": {"x": 1.0, "seed": 0}, "config_hash": "abc", "seed": 0, "device": "cpu",
-             "worker": "host:1", "launch_id": "old", "sampler_seed": 1, "version": "0.1.0", "git_commit": "c",
-             "loss": 0.5, "n_params": 12.0, "wall_time_s": 1.5, "history": [{"step": 1, "loss": 0.5}]}
+    attrs = {
+        "config": {"x": 1.0, "seed": 0},
+        "config_hash": "abc",
+        "seed": 0,
+        "device": "cpu",
+        "worker": "host:1",
+        "launch_id": "old",
+        "sampler_seed": 1,
+        "version": "0.1.0",
+        "git_commit": "c",
+        "loss": 0.5,
+        "n_params": 12.0,
+        "wall_time_s": 1.5,
+        "history": [{"step": 1, "loss": 0.5}],
+    }
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
     return 0.5
@@ -109,8 +133,12 @@ def test_a_study_written_with_the_old_layout_reads_as_before(tmp_path) -> None:
     assert record == old.user_attrs
     assert stored_metrics(old) == {"loss": 0.5, "n_params": 12.0}
     values, copied = repeat_result(record, old)
-    assert values == [0.5] and copied == {"loss": 0.5, "n_params": 12.0, "history": [{"step": 1, "loss": 0.5}],
-                                          "repeat_of": 0}
+    assert values == [0.5] and copied == {
+        "loss": 0.5,
+        "n_params": 12.0,
+        "history": [{"step": 1, "loss": 0.5}],
+        "repeat_of": 0,
+    }
 
 
 def test_the_new_layout_reads_like_the_old_one(tmp_path) -> None:
@@ -118,8 +146,20 @@ def test_the_new_layout_reads_like_the_old_one(tmp_path) -> None:
     trial = study.trials[0]
     assert set(trial.user_attrs) == {"run", "result", "config_hash", "seed"}
     record = trial_record(trial)
-    for key in ("config", "config_hash", "seed", "device", "worker", "launch_id", "sampler_seed", "version",
-                "git_commit", "wall_time_s", "history", "loss"):
+    for key in (
+        "config",
+        "config_hash",
+        "seed",
+        "device",
+        "worker",
+        "launch_id",
+        "sampler_seed",
+        "version",
+        "git_commit",
+        "wall_time_s",
+        "history",
+        "loss",
+    ):
         assert key in record, key
     assert record["config_hash"] == trial.user_attrs["run"]["config_hash"]
     assert set(stored_metrics(trial)) >= {"loss"} and "wall_time_s" not in stored_metrics(trial)
