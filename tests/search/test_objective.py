@@ -3,42 +3,23 @@
 from __future__ import annotations
 
 import re
-import threading
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from search.launch import prepare_study
-from search.objective import Objective
 from search.records import trial_record
-from search.samplers import PRUNERS, SAMPLERS, make_pruner, make_sampler
+from search.samplers import PRUNERS, SAMPLERS
 from search.spec import parse_spec
-from search.storage import artifact_store
-from tests.helpers import study_doc
+from tests.helpers import optimize_here, study_doc
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
 
 def _run(tmp_path, doc: dict, n: int) -> optuna.Study:
     """Run ``n`` trials of the study ``doc`` in this process, as one worker would."""
-    doc["study"].setdefault("storage", f"sqlite:///{tmp_path}/study.db")
-    doc["study"].setdefault("artifacts", str(tmp_path / "artifacts"))
-    spec = parse_spec(doc)
-    study = prepare_study(spec)
-    grid = {p.name: p.encoded_choices for p in spec.search_space}
-    study.sampler = make_sampler(spec.study.sampler, grid if spec.study.sampler["name"] == "grid" else None)
-    study.pruner = make_pruner(spec.study.pruner)
-    objective = Objective(
-        spec,
-        device="cpu",
-        threads=1,
-        launch_id="test",
-        artifacts=artifact_store(spec.study.artifacts),
-        stop=threading.Event(),
-    )
-    study.optimize(objective, n_trials=n, catch=(Exception,))
-    return study
+    return optimize_here(tmp_path, doc, n)
 
 
 def test_trial_timeout_fails_with_reason(tmp_path) -> None:
