@@ -56,12 +56,12 @@ def confirm_study_name(spec: StudySpec) -> str:
 def _search_seeds(trials: Sequence[FrozenTrial]) -> set[int]:
     """Every seed a trial of the search trained with (its replicates' seeds, or its one seed)."""
     used: set[int] = set()
-    for t in trials:
-        rep = trial_record(t).get("replicates")
+    for record in map(trial_record, trials):
+        rep = record.get("replicates")
         if isinstance(rep, dict) and rep.get("seeds"):
             used.update(int(s) for s in rep["seeds"])
-        elif isinstance(trial_record(t).get("seed"), int):
-            used.add(int(trial_record(t)["seed"]))
+        elif isinstance(record.get("seed"), int):
+            used.add(int(record["seed"]))
     return used
 
 
@@ -99,13 +99,14 @@ def candidates(spec: StudySpec, trials: Sequence[FrozenTrial], top: int) -> list
     for t in done:
         if len(out) - bool(spec.study.enqueue) >= top:
             break
-        if trial_record(t).get("config_hash") in seen or "config_hash" not in trial_record(t):
+        record = trial_record(t)
+        if record.get("config_hash") in seen or "config_hash" not in record:
             continue
-        seen.add(trial_record(t)["config_hash"])
+        seen.add(record["config_hash"])
         rank = len(out) + 1 - bool(spec.study.enqueue)
         # the trial's stored config, not one rebuilt from t.params: Optuna stores a categorical
         # choice such as model.widths [64] encoded ('[64]'), which the objective decoded
-        config = from_dict(get_experiment(spec.kind).config_cls, trial_record(t)["config"], "config")
+        config = from_dict(get_experiment(spec.kind).config_cls, record["config"], "config")
         out.append(Candidate(f"best {rank}", t.number, dict(t.params), t.values[0], config, overrides))
     base_params = dict(spec.study.enqueue[0]) if spec.study.enqueue else {}
     for label, values in (spec.confirm.also if spec.confirm else {}).items():  # e.g. the baseline without resampling
