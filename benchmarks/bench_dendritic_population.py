@@ -60,8 +60,9 @@ def _draw(rng: random.Random, space: dict) -> object:
     return x
 
 
-def trial_configs(n: int, epochs: int) -> list:
-    """``n`` configs of the overnight study: its enqueued first trial, then seeded draws of its space."""
+def trial_configs(n: int, epochs: int, seeds: int = 1) -> list:
+    """``n`` configs of the overnight study: its enqueued first trial, then seeded draws of its space;
+    trial i has seed ``i % seeds`` (a study's trials share its seed; replicates add seeds 1, 2, ...)."""
     doc = yaml.safe_load(STUDY.read_text())
     exp = doc["experiment"]
     base = from_dict(
@@ -75,7 +76,7 @@ def trial_configs(n: int, epochs: int) -> list:
             if i == 0
             else {path: _draw(rng, s) for path, s in doc["search_space"].items()}
         )
-        values.update({"seed": i, "train.epochs": epochs})
+        values.update({"seed": i % seeds, "train.epochs": epochs})
         out.append(replace_paths(base, values))
     return out
 
@@ -94,15 +95,17 @@ def _same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a)
 
 
-def bench(device: str, threads: int, sizes: list[int], seq_trials: int, epochs: int, data_dir: str | None) -> None:
+def bench(
+    device: str, threads: int, sizes: list[int], seq_trials: int, epochs: int, data_dir: str | None, seeds: int
+) -> None:
     torch.set_num_threads(threads or os.cpu_count() or 1)
     exp = get_experiment("dendritic")
-    configs = trial_configs(max(max(sizes), seq_trials), epochs)
+    configs = trial_configs(max(max(sizes), seq_trials), epochs, seeds)
     ctx = RunContext(device=device, data_dir=Path(data_dir) if data_dir else None, workdir=Path("runs/bench"))
     exp.run(replace_paths(configs[0], {"train.epochs": 1, "train.train_subset": 256}), NullReporter(), ctx)  # warm-up
     seq, wall, cpu = _timed(lambda: [exp.run(c, NullReporter(), ctx).metrics for c in configs[:seq_trials]])
     per_wall, per_cpu = wall / seq_trials, cpu / seq_trials
-    label = f"{device}, {torch.get_num_threads()} thread(s)"
+    label = f"{device}, {torch.get_num_threads()} thread(s), {seeds} seed(s)"
     print(
         f"| {label} | sequential `run` | 1 | {wall:.1f} | {3600 / per_wall:,.0f} | 1.0 | {cpu:.1f} | "
         f"{3600 / per_cpu:,.0f} | 1.0 | (reference, {seq_trials} trials) | |",
@@ -134,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seq-trials", type=int, default=16, help="trials run one at a time as the baseline")
     ap.add_argument("--epochs", type=int, default=3, help="epochs per trial instead of 50 (default 3)")
     ap.add_argument("--threads", default="1,0", help="CPU thread counts, 0 = all cores (default 1,0)")
+    ap.add_argument(
+        "--seeds", default="1,3", help="distinct seeds among the trials, trial i has seed i %% S (default 1,3)"
+    )
     ap.add_argument("--devices", default="cpu", help="cpu, cuda or both (default cpu)")
     ap.add_argument("--data-dir", default=os.environ.get("MNIST_DIR"), help="MNIST directory (default $MNIST_DIR)")
     args = ap.parse_args(argv)
@@ -154,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# {device}: no CUDA device, skipped")
             continue
         for threads in (int(t) for t in args.threads.split(",")):
-            bench(device, threads, sizes, args.seq_trials, args.epochs, args.data_dir)
+            for seeds in (int(s) for s in args.seeds.split(",")):
+                bench(device, threads, sizes, args.seq_trials, args.epochs, args.data_dir, seeds)
     print(f"# load average after: {os.getloadavg()[0]:.2f}; trials/h at 50 epochs = these / {50 / args.epochs:g}")
     return 0
 

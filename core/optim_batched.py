@@ -44,22 +44,27 @@ class PopulationOptimizer:
         self.momentum = float(momentum) if kind == "sgd" else 0.0
         # sgd momentum buffers: created from the first step's gradient, as torch does
         self.momentum_buffer: list[torch.Tensor | None] = [None] * len(self.params)
-        self.lrs = [float(v) for v in lrs]
         self.weight_decays = [float(v) for v in weight_decays]
         self.steps = 0
         adam = kind in ("adam", "adamw")
         self.exp_avg = [torch.zeros_like(p) for p in self.params] if adam else []
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params] if adam else []
-        # lr and weight decay are fixed per instance: their per-member tensors are built once.
         self._decay = any(self.weight_decays) and kind != "adamw"
+        self._wds = [self._per_member(self.weight_decays, p) for p in self.params] if self._decay else []
+        self.set_lrs(lrs)
+
+    def set_lrs(self, lrs: Sequence[float]) -> None:
+        """Each member's learning rate from the next step on (a schedule calls this every step)."""
+        self.lrs = [float(v) for v in lrs]
         # adamw: torch multiplies the parameter by 1 - lr * wd (a Python float, cast to float32)
         shrink = [1.0 - lr * wd for lr, wd in zip(self.lrs, self.weight_decays)]
         self._shrink = (
-            [self._per_member(shrink, p) for p in self.params] if kind == "adamw" and any(self.weight_decays) else []
+            [self._per_member(shrink, p) for p in self.params]
+            if self.kind == "adamw" and any(self.weight_decays)
+            else []
         )
-        self._wds = [self._per_member(self.weight_decays, p) for p in self.params] if self._decay else []
         neg_lrs = [-lr for lr in self.lrs]
-        self._neg_lrs = [self._per_member(neg_lrs, p) for p in self.params] if kind == "sgd" else []
+        self._neg_lrs = [self._per_member(neg_lrs, p) for p in self.params] if self.kind == "sgd" else []
         # Learning rates in float64 on the device: the step size lr / (1 - beta1^t) is then
         # formed in double, as torch does in Python, without a host-to-device copy per step.
         self._lrs64 = torch.tensor(self.lrs, dtype=torch.float64, device=self.params[0].device)

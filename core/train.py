@@ -1,9 +1,9 @@
 """One readable training loop for classifiers whose data lives on the device as tensors.
 
 Batches are index slices of a per-epoch permutation. Everything experiment-specific hooks
-in through two small callables: ``on_step(step, batch)`` after every optimizer step
+in through small callables: ``on_step(step, batch)`` after every optimizer step
 (structural plasticity, running averages) and ``on_epoch(epoch)`` before the epoch's
-metrics are reported (extra metrics). Training time is measured without evaluation.
+metrics are reported (extra metrics), and ``lr_at(step)``, a learning-rate schedule. Training time is measured without evaluation.
 When the data holds a validation set (``val_x``/``val_y`` not ``None``), every epoch also
 reports ``val_loss``/``val_acc``: what a search should choose and prune on.
 """
@@ -56,10 +56,14 @@ def train(
     seed: int = 0,
     on_step: Callable[[int, int], None] | None = None,
     on_epoch: Callable[[int], Mapping[str, float]] | None = None,
+    lr_at: Callable[[int], float] | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model`` on ``data.train_x/train_y``; report per-epoch train/(val)/test loss and accuracy.
 
     ``val_loss``/``val_acc`` come with every epoch when ``data.val_x`` exists and is not ``None``.
+
+    ``lr_at(step)``, when given, is the learning rate of every parameter group for the step
+    after ``step`` steps (a schedule, :func:`core.optim.lr_at`).
 
     Returns the per-epoch metric dicts. Raises :class:`Diverged` on a non-finite loss.
     """
@@ -79,6 +83,9 @@ def train(
             loss = F.cross_entropy(model(x[i]), y[i])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if lr_at is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(step)
             optimizer.step()
             step += 1
             if on_step is not None:

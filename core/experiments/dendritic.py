@@ -27,7 +27,7 @@ from core.data.mnist import MNIST, MNIST_TRAIN_SIZE, load_mnist
 from core.nets.activations import ACTIVATIONS
 from core.nets.dendritic import DANN, DendriticLayer
 from core.nets.dense import DenseMLP
-from core.optim import OPTIMIZERS, make_optimizer
+from core.optim import LR_SCHEDULES, OPTIMIZERS, lr_at, make_optimizer
 from core.plasticity import CRITERIA, GROWTH, NEW_WEIGHTS, SCHEDULES, Plasticity, ks_to_normal, weight_entropy
 from core.train import train
 
@@ -44,6 +44,7 @@ __all__ = [
     "prepare",
     "epoch_metrics",
     "finish",
+    "schedule_of",
 ]
 
 
@@ -63,7 +64,9 @@ class ModelConfig:
     input_sampling: Literal["random", "lrf"] = "random"
     lrf_sigma: float = 3.0  # pixels, for input_sampling: lrf
     dendrite_activation: str = "relu"
-    soma_activation: str = "relu"
+    soma_activation: str = "relu"  # leaky_relu: Chavlis & Poirazi's code
+    # He init scale from the synapses a dendrite has (16) or from all inputs (784, a dense layer's)
+    init_fan_in: Literal["synapses", "inputs"] = "synapses"
 
     def __post_init__(self) -> None:
         for name in ("n_inputs", "n_somata", "dendrites_per_soma", "synapses_per_dendrite"):
@@ -98,6 +101,7 @@ class PlasticityConfig:
     every_steps: int = 100
     interval_growth: float = 0.0
     cooldown_batches: int = 0
+    stop_after: float = 1.0  # fraction of training after which the wiring is fixed
 
     def __post_init__(self) -> None:
         check(0.0 <= self.p <= 100.0, "p", f"expected a rate in [0, 100] percent, got {self.p}")
@@ -108,6 +112,11 @@ class PlasticityConfig:
         check(self.every_steps >= 1, "every_steps", f"expected an integer >= 1, got {self.every_steps}")
         check(self.interval_growth >= 0, "interval_growth", f"expected a number >= 0, got {self.interval_growth}")
         check(self.cooldown_batches >= 0, "cooldown_batches", f"expected an integer >= 0, got {self.cooldown_batches}")
+        check(
+            0.0 < self.stop_after <= 1.0,
+            "stop_after",
+            f"expected a fraction of training in (0, 1], got {self.stop_after}",
+        )
         _known(SCHEDULES, self.schedule, "schedule")
         _known(CRITERIA, self.criterion, "criterion")
         _known(GROWTH, self.growth, "growth")
@@ -122,6 +131,7 @@ class TrainConfig:
     epochs: int = 50
     batch_size: int = 128
     lr: float = 3e-3
+    lr_schedule: str = "constant"  # constant, cosine, step (core.optim.LR_SCHEDULES)
     optimizer: str = "adam"
     weight_decay: float = 0.0
     momentum: float = 0.9  # read by sgd only; this experiment's default is SGD with momentum 0.9
@@ -138,6 +148,7 @@ class TrainConfig:
         check(self.train_subset >= 0, "train_subset", f"expected an integer >= 0, got {self.train_subset}")
         check(self.test_subset >= 0, "test_subset", f"expected an integer >= 0, got {self.test_subset}")
         _known(OPTIMIZERS, self.optimizer, "optimizer")
+        _known(LR_SCHEDULES, self.lr_schedule, "lr_schedule")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,6 +210,7 @@ def build_model(mc: ModelConfig, n_classes: int, gen: torch.Generator, device) -
         sigma=mc.lrf_sigma,
         dendrite_activation=mc.dendrite_activation,
         soma_activation=mc.soma_activation,
+        init_fan_in=mc.init_fan_in,
         gen=gen,
         device=device,
     )
@@ -254,6 +266,15 @@ def prepare(cfg: DendriticConfig, n_train: int, device) -> Prepared:
             gen=gen,
         )
     return Prepared(model, opt, layer, plast, steps_per_epoch, _snapshot(layer))
+
+
+def schedule_of(cfg: DendriticConfig, steps_per_epoch: int):
+    """The run's learning rate per step (``train.lr_schedule``), or ``None`` for a constant rate."""
+    tc = cfg.train
+    if tc.lr_schedule == "constant":
+        return None
+    total = steps_per_epoch * tc.epochs
+    return lambda step: lr_at(tc.lr_schedule, tc.lr, step, total)
 
 
 def epoch_metrics(plast: Plasticity | None) -> dict[str, float]:
@@ -324,6 +345,7 @@ def run_dendritic(cfg: DendriticConfig, reporter: Reporter, ctx: RunContext) -> 
         seed=cfg.seed,
         on_step=prep.plasticity,
         on_epoch=lambda epoch: epoch_metrics(prep.plasticity),
+        lr_at=schedule_of(cfg, prep.steps_per_epoch),
     )
     return finish(cfg, ctx, prep, history, t_start)
 

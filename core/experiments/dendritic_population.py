@@ -5,7 +5,9 @@ Registered as the ``run_population`` of the ``dendritic`` kind. Configs whose
 (architecture and widths, activations, every ``data.*`` field (the validation split and its
 data seed), data subsets and scaling, optimizer, batch size); each
 member keeps its own seed (initialisation, data order, every random draw of its plasticity),
-learning rate, weight decay, epochs, input sampling and every ``plasticity.*`` field.
+learning rate and its schedule, weight decay, epochs, input sampling, init fan-in and every
+``plasticity.*`` field. Members with the same seed draw the same data order, so they share one
+batch and one input table per step (common random numbers across trials, less memory traffic).
 
 The reference is :func:`core.experiments.dendritic.run_dendritic`; this module calls its own
 parts (``prepare``, ``epoch_metrics``, ``finish``) per member and replaces only the batched
@@ -41,6 +43,7 @@ from core.experiments.dendritic import (
     load_data,
     prepare,
     run_dendritic,
+    schedule_of,
 )
 from core.nets.dendritic_batched import PopulationDANN
 from core.optim_batched import PopulationOptimizer
@@ -112,7 +115,19 @@ class _Population:
         for i, prep in enumerate(self.preps):
             if prep.plasticity is not None:
                 prep.plasticity.optimizer = _MemberState(self, i)  # type: ignore[assignment]
-        self.order_gens = [torch.Generator().manual_seed(c.seed) for c in configs]
+        # One data order per distinct seed: members with the same seed draw the same permutations
+        # (as their runs alone would), so they share one batch and one input table per step.
+        self.schedules = [schedule_of(c, self.preps[0].steps_per_epoch) for c in configs]
+        self.order_gens = {c.seed: torch.Generator().manual_seed(c.seed) for c in configs}
+
+    def epoch_order(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """This epoch's permutations, one per distinct seed of the active members [G, n], and
+        each active member's row in them [P]."""
+        seeds = list(dict.fromkeys(self.configs[i].seed for i in self.active))
+        perms = torch.stack([torch.randperm(n, generator=self.order_gens[s]) for s in seeds])
+        groups = torch.tensor([seeds.index(self.configs[i].seed) for i in self.active])
+        device = self.data.train_x.device
+        return perms.to(device), groups.to(device)
 
     def keep(self, rows: Sequence[int]) -> None:
         """Only the members at ``rows`` (positions in ``active``) train on."""
@@ -120,13 +135,20 @@ class _Population:
         self.opt = self.opt.select(rows, self.net.parameters())
         self.active = [self.active[j] for j in rows]
 
-    def step(self, rows: torch.Tensor) -> None:
-        """One optimizer step of every active member on its batch ``rows`` [P, B] (indices)."""
+    def set_rates(self, step: int) -> None:
+        """Each active member's learning rate for the step after ``step``, from its own schedule."""
+        if any(self.schedules[i] for i in self.active):
+            lrs = [s(step) if (s := self.schedules[i]) else self.configs[i].train.lr for i in self.active]
+            self.opt.set_lrs(lrs)
+
+    def step(self, rows: torch.Tensor, groups: torch.Tensor) -> None:
+        """One optimizer step of every active member; member j trains on batch ``rows[groups[j]]``
+        (``rows`` [G, B]: indices, one batch per distinct data order)."""
         x, y = self.data.train_x, self.data.train_y
-        p = len(self.active)
-        xb = F.embedding(rows.reshape(-1), x).view(p, -1, x.shape[1])  # every member's batch, one gather
-        yb = y.index_select(0, rows.reshape(-1)).view(p, -1)
-        logp = F.log_softmax(self.net(xb), dim=-1)
+        g = rows.shape[0]
+        xb = F.embedding(rows.reshape(-1), x).view(g, -1, x.shape[1])  # every distinct batch, one gather
+        yb = y.index_select(0, rows.reshape(-1)).view(g, -1).index_select(0, groups)
+        logp = F.log_softmax(self.net(xb, groups), dim=-1)
         # Sum over members of each member's mean cross-entropy: its own gradients, one graph.
         loss = -logp.gather(2, yb.unsqueeze(2)).mean(1).sum()
         self.opt.zero_grad()
@@ -221,9 +243,10 @@ def run_dendritic_population(
     while pop.active:
         epoch += 1
         t0 = time.perf_counter()
-        perms = torch.stack([torch.randperm(n, generator=pop.order_gens[i]) for i in pop.active]).to(x.device)
+        perms, groups = pop.epoch_order(n)
         for b in range(spe):
-            pop.step(perms[:, b * bs : (b + 1) * bs])
+            pop.set_rates(step)
+            pop.step(perms[:, b * bs : (b + 1) * bs], groups)
             step += 1
             failed = []
             for j, i in enumerate(pop.active):
@@ -236,7 +259,7 @@ def run_dendritic_population(
                     failed.append(j)
             if failed:
                 rows = [j for j in range(len(pop.active)) if j not in failed]
-                perms = perms[rows]
+                groups = groups[rows]  # a data order left without members is still drawn: harmless
                 pop.keep(rows)
                 if not pop.active:
                     break

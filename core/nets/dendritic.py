@@ -94,21 +94,27 @@ class DendriticLayer(nn.Module):
         sigma: float = 3.0,
         dendrite_activation: str = "relu",
         soma_activation: str = "relu",
+        init_fan_in: str = "synapses",
         gen: torch.Generator | None = None,
         device: torch.device | str = "cpu",
     ) -> None:
         super().__init__()
+        if init_fan_in not in ("synapses", "inputs"):
+            raise ValueError(f"unknown init_fan_in {init_fan_in!r}; expected inputs, synapses")
         if synapses_per_dendrite > n_inputs:
             raise ValueError(f"{synapses_per_dendrite} synapses per dendrite > {n_inputs} inputs")
         self.n_inputs, self.n_somata = n_inputs, n_somata
         self.dendrites_per_soma, self.synapses = dendrites_per_soma, synapses_per_dendrite
+        self.fan_in = synapses_per_dendrite if init_fan_in == "synapses" else n_inputs
         n_d = n_somata * dendrites_per_soma
         idx, centres = sample_inputs(
             n_d, n_inputs, synapses_per_dendrite, input_sampling, sigma=sigma, gen=gen, device=device
         )
         self.register_buffer("idx", idx)
         self.register_buffer("centres", centres)
-        # He (Kaiming normal) init of the live weights: fan-in is the synapse count, not 784
+        # He (Kaiming normal) init of the live weights. Fan-in ``synapses`` (default): the
+        # synapses a dendrite really has; ``inputs``: the 784 of a dense layer, as a dendritic
+        # layer written as a masked dense matrix would initialise it (a 7x smaller scale).
         self.weight = nn.Parameter(torch.randn(n_d, synapses_per_dendrite, generator=gen, device=device) * self.he_std)
         self.dendrite_bias = nn.Parameter(torch.zeros(n_d, device=device))
         self.soma_weight = nn.Parameter(
@@ -125,7 +131,8 @@ class DendriticLayer(nn.Module):
 
     @property
     def he_std(self) -> float:
-        return math.sqrt(2.0 / self.synapses)
+        """The initial weights' scale, sqrt(2 / fan-in); regrown ``he``/``small`` weights use it too."""
+        return math.sqrt(2.0 / self.fan_in)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # embedding_bag is a fused gather-multiply-sum: each dendrite is a "bag" of its input

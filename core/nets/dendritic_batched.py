@@ -88,12 +88,18 @@ class PopulationDANN:
         """The synapse weights [n_dendrites, synapses] inside one flat row (optimizer state too)."""
         return row[: self._numels[0]].view(self.shapes[0])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` [P, B, n_in] (member p's batch in row p) → logits [P, B, classes]."""
-        p, b, n_in = x.shape
-        table = x.transpose(1, 2).contiguous().view(p * n_in, b)  # the reference's x.T, per member
-        offsets = torch.arange(p, device=x.device).view(p, 1, 1) * n_in
-        bags = (self.idx + offsets).view(-1, self.synapses)
+    def forward(self, x: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` [G, B, n_in] (batch g in row g) → logits [P, B, classes]; member p reads batch ``groups[p]``.
+
+        Members that share a batch (the same seed: the same data order) share one transposed
+        input table, so the gather reads a table of G·n_in rows instead of P·n_in: at G = 1 it
+        stays in cache. ``groups`` ``None`` means one batch per member (G = P).
+        """
+        g, b, n_in = x.shape
+        table = x.transpose(1, 2).contiguous().view(g * n_in, b)  # the reference's x.T, per batch
+        if groups is None:
+            groups = torch.arange(g, device=x.device)
+        bags = (self.idx + (groups * n_in).view(-1, 1, 1)).view(-1, self.synapses)
         return self._after_gather(bags, table, b)
 
     __call__ = forward

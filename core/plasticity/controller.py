@@ -28,7 +28,7 @@ class Plasticity:
 
     ``pc`` is a plasticity config section (``p``, ``schedule``, ``criterion``, ``growth``,
     ``new_weight_init``, ``optimizer_state``, ``every_steps``, ``interval_growth``,
-    ``cooldown_batches``, ...); names are resolved to objects here, once.
+    ``cooldown_batches``, ``stop_after``, ...); names are resolved to objects here, once.
     """
 
     def __init__(
@@ -52,6 +52,7 @@ class Plasticity:
             every_steps=pc.every_steps,
             interval_growth=pc.interval_growth,
             cooldown_batches=pc.cooldown_batches,
+            stop_after=pc.stop_after,
             steps_per_epoch=steps_per_epoch,
             total_steps=total_steps,
         )

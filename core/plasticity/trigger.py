@@ -17,6 +17,9 @@ class Trigger:
     ``interval_growth``: the interval at progress t is ``every_steps · (1 + interval_growth · t)``
     (0 keeps it flat; 3 makes rounds four times rarer by the end: the user's "decrease the
     frequency of removal for later batches").
+    ``stop_after``: the fraction of training after which no round fires any more (1: rewire to
+    the end; 0.8: the last fifth trains on a fixed wiring, the user's "not during the last
+    batches").
     ``cooldown_batches``: the last N batches before every evaluation (the end of each epoch,
     and so the end of training) are trained without rewiring, so the weights of freshly
     grown synapses have settled when the network is measured.
@@ -25,6 +28,7 @@ class Trigger:
     every_steps: int
     interval_growth: float = 0.0
     cooldown_batches: int = 0
+    stop_after: float = 1.0
     steps_per_epoch: int
     total_steps: int
     _next: int = field(init=False, default=0)
@@ -43,7 +47,7 @@ class Trigger:
     def fires(self, step: int, batch: int) -> bool:
         """Call once after every optimizer step; ``step`` counts steps from 1."""
         # a round that falls due inside a cool-down waits for the first step after it
-        if step < self._next or self.in_cooldown(batch):
+        if step < self._next or self.in_cooldown(batch) or step > self.stop_after * self.total_steps:
             return False
         self._next = step + self.interval(step)
         return True

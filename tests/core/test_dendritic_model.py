@@ -43,6 +43,12 @@ def test_random_inputs_distinct_and_he_scaled():
     assert layer.connection_mask().float().mean(0).std() < 0.01  # inputs used uniformly
 
 
+def test_init_fan_in_inputs_scales_by_all_784_inputs():
+    layer = DendriticLayer(784, 2000, 1, 16, init_fan_in="inputs", gen=_gen())
+    assert layer.he_std == (2 / 784) ** 0.5
+    assert float(layer.weight.detach().std()) == pytest.approx((2 / 784) ** 0.5, rel=0.05)
+
+
 def test_lrf_inputs_cluster_around_centre():
     layer = DendriticLayer(784, 200, 1, 16, input_sampling="lrf", sigma=2.0, gen=_gen())
     rc = torch.stack([layer.idx // 28, layer.idx % 28], -1).float()
@@ -103,6 +109,10 @@ def test_absent_synapses_stay_absent_through_training_and_weight_decay(opt_name)
         ("train.optimizer", "lbfgs", "train.optimizer: unknown optimizer"),
         ("train.lr", 0.0, "train.lr"),
         ("model.dendrite_activation", "gelu2", "model.dendrite_activation"),
+        ("model.init_fan_in", "outputs", "model.init_fan_in"),
+        ("train.lr_schedule", "linear", "train.lr_schedule: unknown learning-rate schedule 'linear'"),
+        ("plasticity.stop_after", 0.0, "plasticity.stop_after: expected a fraction of training in \\(0, 1\\]"),
+        ("plasticity.stop_after", 1.5, "plasticity.stop_after"),
     ],
 )
 def test_bad_hyperparameters_name_the_field(path, value, match):

@@ -187,6 +187,35 @@ def test_sgd_with_momentum_and_adamw_members_train_exactly_as_alone(tmp_path, mo
         assert all(torch.equal(ref_state[k], by_cfg[id(cfg)][0][k]) for k in ref_state)
 
 
+# The knobs issue 19 added, each member its own: lr schedules, stop rewiring early, the init
+# fan-in, weight decay with optimizer-state reset; members 0 and 1 share a seed (one data order).
+NEW_KNOBS = [
+    {"seed": 0, "train.lr_schedule": "cosine", "train.lr": 0.02},
+    {"seed": 0, "train.lr_schedule": "step", "plasticity.stop_after": 0.5},
+    {"seed": 1, "model.init_fan_in": "inputs", "train.weight_decay": 1e-4, "plasticity.optimizer_state": "reset"},
+    {"seed": 2, "train.lr_schedule": "cosine", "plasticity.stop_after": 0.2, "plasticity.new_weight_init": "he"},
+    {"seed": 1},  # a constant rate beside scheduled ones
+]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "adamw"])
+def test_lr_schedules_stop_after_and_init_fan_in_train_exactly_as_alone(tmp_path, monkeypatch, optimizer):
+    short = {**BASE, "train": {**BASE["train"], "epochs": 2, "optimizer": optimizer}}
+    cfgs = [_cfg(v, short) for v in NEW_KNOBS]
+    refs = _references(cfgs, tmp_path, monkeypatch)
+    recs = [_Record() for _ in cfgs]
+    results, by_cfg = _population(cfgs, recs, tmp_path, monkeypatch)
+    for cfg, (ref, rows, (_c, ref_state, ref_rounds)), rec, pop in zip(cfgs, refs, recs, results):
+        _same_result(ref, pop)
+        assert rec.rows == rows
+        state, rounds = by_cfg[id(cfg)]
+        assert all(torch.equal(ref_state[k], state[k]) for k in ref_state), cfg
+        assert rounds == ref_rounds
+    # stop_after really stops: no round after that fraction of the 200 steps
+    stop = by_cfg[id(cfgs[3])][1][0]
+    assert stop and max(stop) <= 0.2 * 200 < max(by_cfg[id(cfgs[4])][1][0])
+
+
 def test_several_dendrites_per_soma_and_other_activations_train_exactly_as_alone(tmp_path, monkeypatch):
     net = {
         "model.n_somata": 24,
@@ -351,6 +380,8 @@ def test_the_benchmark_prints_a_row_per_population_with_identical_members():
             "--epochs",
             "1",
             "--threads",
+            "1",
+            "--seeds",
             "1",
             "--data-dir",
             str(MNIST_DIR),

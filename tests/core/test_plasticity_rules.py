@@ -74,6 +74,23 @@ def test_trigger_every_n_steps_and_cooldown():
     assert all((s - 1) % 10 < 8 for s in fired)
 
 
+def test_trigger_stops_after_a_fraction_of_training():
+    t = Trigger(every_steps=5, stop_after=0.5, steps_per_epoch=100, total_steps=100)
+    assert [s for s in range(1, 101) if t.fires(s, s - 1)] == list(range(5, 51, 5))
+
+
+def test_lr_schedules_exact_values():
+    from core.optim import lr_at
+
+    assert [lr_at("constant", 0.1, s, 100) for s in (0, 50, 99)] == [0.1, 0.1, 0.1]
+    assert [lr_at("step", 0.1, s, 100) for s in (0, 49, 50, 74, 75, 99)] == [0.1, 0.1, 0.1 * 0.1, 0.1 * 0.1] + [
+        0.1 * 0.01
+    ] * 2
+    cos = [lr_at("cosine", 0.1, s, 100) for s in range(100)]
+    assert cos[0] == 0.1 and cos[50] == pytest.approx(0.05) and 0 < cos[-1] < 1e-3
+    assert cos == sorted(cos, reverse=True)
+
+
 def test_trigger_interval_grows_later_in_training():
     t = Trigger(every_steps=10, interval_growth=3.0, steps_per_epoch=1000, total_steps=1000)
     fired = [s for s in range(1, 1001) if t.fires(s, s - 1)]
