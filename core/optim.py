@@ -17,7 +17,6 @@ same formula, in the same double arithmetic, and so stays bitwise equal to the m
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable, Iterable
 
 import torch
