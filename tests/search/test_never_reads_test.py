@@ -38,6 +38,13 @@ def _dendritic_doc() -> dict:
         "search_space": {
             "train.lr": {"type": "float", "low": 1.0e-4, "high": 3.0e-2, "log": True},
             "plasticity.p": {"type": "float", "low": 1.0, "high": 50.0},
+            # the knobs of the second night (issue 19): none of them may open a path to the test set
+            "train.lr_schedule": {"type": "categorical", "choices": ["constant", "cosine", "step"]},
+            "train.weight_decay": {"type": "categorical", "choices": [0.0, 1.0e-4]},
+            "plasticity.optimizer_state": {"type": "categorical", "choices": ["keep", "reset"]},
+            "plasticity.stop_after": {"type": "float", "low": 0.5, "high": 1.0},
+            "model.dendrite_activation": {"type": "categorical", "choices": ["relu", "leaky_relu"]},
+            "model.init_fan_in": {"type": "categorical", "choices": ["synapses", "inputs"]},
         },
         "resources": {"workers": 1, "population": 4},
     }
