@@ -13,27 +13,36 @@ Peers need the benchmark extra (``pip install -e .[bench]``: ray[tune]).
 from __future__ import annotations
 
 import collections
+import contextlib
 import multiprocessing
 import os
 import tempfile
 import time
 import uuid
+from unittest import mock
 
 import optuna
 import sqlalchemy
 
-from search.records import LAYOUT_ENV
 from search.storage import open_storage
 
 __all__ = ["optuna_processes", "ray_tune", "writes_per_trial"]
 
-_TRIALS = 4  # trials counted per layout
+_TRIALS = 4  # trials counted per row
+LAYOUTS = ("batched", "per attribute")  # the service's attributes: two transactions, or one commit each
+
+
+def _one_commit_per_attribute(storage, tid: int, attrs) -> None:
+    for key, value in attrs.items():
+        storage.set_trial_user_attr(tid, key, value)
 
 
 def writes_per_trial(layout: str | None, steps: int = 5) -> dict[str, float]:
     """Writes (INSERT/UPDATE/DELETE statements), user-attribute inserts and commits of one trial on
-    SQLite: run by a service worker with ``layout`` ("records" now, "flat" before), or by plain
-    ``study.optimize`` with the same parameters and reports (``layout=None``: Optuna's own)."""
+    SQLite: run by a service worker (in this process) with ``layout`` ("batched": as it runs, each
+    group of attributes in one transaction; "per attribute": the same attributes, one commit each,
+    as before issue 14 item 7, patched in here only), or by plain ``study.optimize`` with the same
+    parameters and reports (``layout=None``: Optuna's own)."""
     counts: collections.Counter = collections.Counter()
 
     def commit(_conn) -> None:
@@ -48,15 +57,19 @@ def writes_per_trial(layout: str | None, steps: int = 5) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/w.db"
         run = _service_trials if layout else _plain_trials
-        os.environ[LAYOUT_ENV] = layout or "records"
+        patched = (
+            mock.patch("search.records.set_user_attrs", _one_commit_per_attribute)
+            if layout == "per attribute"
+            else contextlib.nullcontext()
+        )
         sqlalchemy.event.listen(sqlalchemy.engine.Engine, "commit", commit)
         sqlalchemy.event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", execute)
         try:
-            run(url, tmp, steps)
+            with patched:
+                run(url, tmp, steps)
         finally:
             sqlalchemy.event.remove(sqlalchemy.engine.Engine, "commit", commit)
             sqlalchemy.event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", execute)
-            os.environ[LAYOUT_ENV] = "records"
     return {k: v / _TRIALS for k, v in counts.items()} | {"attrs": counts["attrs"] / _TRIALS}
 
 

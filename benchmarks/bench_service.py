@@ -5,9 +5,11 @@ steps, so trial.report / should_prune run as in a real study), random sampler, n
 For each storage backend, trial length and worker count, one real launch (local Ray,
 real storage) runs ``trials_per_worker * workers`` trials; each worker reports its wall
 time and the time spent inside the experiment, and the table shows 1 - busy / wall.
-Each service row runs twice: with the trial records of today (``search.records``) and with
-the previous layout, one user attribute per value ("before"); the storage writes and commits
-of one trial under each layout come first. The peers (``--peers``; ``pip install -e .[bench]``)
+The storage writes and commits of one trial come first: as the service writes them (every
+scalar a flat user attribute, in two transactions: ``search.records``), the same attributes with
+one commit each (as before issue 14 item 7; patched into this process only), and Optuna's own.
+(The overhead rows no longer run a "before" layout: the production path has no layout switch.)
+The peers (``--peers``; ``pip install -e .[bench]``)
 run the same trials through plain Optuna processes sharing the storage (``study.optimize``)
 and through Ray Tune with OptunaSearch (``reuse_actors=True``, Optuna in memory), with the
 same definition (benchmarks/bench_peers.py). The "storm" row runs 32 workers on PostgreSQL
@@ -32,11 +34,10 @@ import time
 import uuid
 
 import optuna
-from bench_peers import optuna_processes, ray_tune, writes_per_trial
+from bench_peers import LAYOUTS, optuna_processes, ray_tune, writes_per_trial
 from optuna.trial import TrialState
 
 from search.launch import run
-from search.records import LAYOUT_ENV
 from search.spec import parse_spec
 from search.worker import overhead
 
@@ -64,10 +65,7 @@ def _spec(storage: str, artifacts: str, *, workers: int, trial_s: float, steps: 
     )
 
 
-def measure(
-    storage: str, *, workers: int, trial_s: float, steps: int, per_worker: int, layout: str = "records"
-) -> dict:
-    os.environ[LAYOUT_ENV] = layout  # Ray's local workers inherit the driver's environment
+def measure(storage: str, *, workers: int, trial_s: float, steps: int, per_worker: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         url = storage.replace("{tmp}", tmp)
         spec = _spec(
@@ -110,13 +108,10 @@ def main() -> None:
     )
     print("| layout | writes per trial (INSERT/UPDATE) | of which user attributes | commits per trial |")
     print("|---|---|---|---|")
-    for layout in ("flat", "records"):
+    for layout in LAYOUTS:
         w = writes_per_trial(layout)
-        print(
-            f"| {'before (one attribute per value)' if layout == 'flat' else 'now (search.records)'} | "
-            f"{w['write']:g} | {w['attrs']:g} | {w['commit']:g} |",
-            flush=True,
-        )
+        what = "now (search.records, two transactions)" if layout == "batched" else "one commit per attribute"
+        print(f"| {what} | {w['write']:g} | {w['attrs']:g} | {w['commit']:g} |", flush=True)
     w = writes_per_trial(None)
     print(f"| Optuna's own (plain study.optimize) | {w['write']:g} | 0 | {w['commit']:g} |", flush=True)
     print()
@@ -125,15 +120,12 @@ def main() -> None:
     for name, url in backends.items():
         for trial_s, steps, per_worker in rows:
             for workers in counts:
-                for layout, what in (("flat", "service, before"), ("records", "service")):
-                    r = measure(
-                        url, workers=workers, trial_s=trial_s, steps=steps, per_worker=per_worker, layout=layout
-                    )
-                    print(
-                        f"| {name} | {what} | {trial_s:g} s | {workers} | {r['trials']} | {r['failed']} | "
-                        f"{r['overhead']:.2%} | {r['launch_s']:.0f} s |",
-                        flush=True,
-                    )
+                r = measure(url, workers=workers, trial_s=trial_s, steps=steps, per_worker=per_worker)
+                print(
+                    f"| {name} | service | {trial_s:g} s | {workers} | {r['trials']} | {r['failed']} | "
+                    f"{r['overhead']:.2%} | {r['launch_s']:.0f} s |",
+                    flush=True,
+                )
                 if args.peers:
                     for what, peer in (("optuna processes", optuna_processes), ("ray tune + OptunaSearch", ray_tune)):
                         r = peer(url, workers=workers, trial_s=trial_s, steps=steps, per_worker=per_worker)

@@ -1,15 +1,8 @@
 """The search service: study files, Optuna storage, Ray workers, launch, report, dashboard.
 
-Imports ``core``; ``core`` never imports this package.
+Imports ``core``; ``core`` never imports this package. Importing the package itself loads nothing
+else (not Optuna): each command imports the modules it needs, and ``search.studies``, which every
+command that touches a study imports, quiets Optuna's experimental warnings and INFO logging.
 """
-
-import warnings
-
-import optuna
-
-# Heartbeats, retries and metric names are marked experimental in Optuna but are exactly what
-# this service is built on; the warning would repeat in every worker for every trial.
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 __all__: list[str] = []

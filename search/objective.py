@@ -2,8 +2,9 @@
 
 The trial's user attributes carry everything needed to reproduce and judge it: the full
 resolved config and its hash, the seed, the project version and git commit, the device,
-the wall time, every scalar metric the run returned, and, when it failed, the reason; in four
-writes (``search.records``), read back with ``search.records.trial_record``.
+the wall time, every scalar metric the run returned, and, when it failed, the reason; each
+scalar flat (a dashboard column), in two transactions (``search.records``), read back with
+``search.records.trial_record``.
 A trial whose artifacts cannot be stored (disk full, unwritable directory) still completes,
 with ``artifact_error`` saying which artifacts were lost and why.
 """
@@ -89,6 +90,7 @@ class Objective:
         self.spec, self.device, self.threads, self.launch_id = spec, device, threads, launch_id
         self._db = storage  # the study's storage (opened from spec.study.storage when not given)
         self._study_ids: dict[str, int] = {}
+        self._trial_ids: dict[tuple[str, int], int] = {}  # (study, number) -> id: looked up once per trial
         self.sampler_seed = sampler_seed  # recorded on each trial: which sampler stream proposed it
         self.artifacts, self.stop = artifacts, stop
         self.experiment = get_experiment(spec.kind)
@@ -103,11 +105,16 @@ class Objective:
         return self._db
 
     def trial_id(self, trial: optuna.Trial) -> int:
-        """The storage's id of ``trial`` (its study's id is looked up once)."""
+        """The storage's id of ``trial`` (its study's id is looked up once, the trial's once per trial)."""
         name = trial.study.study_name
-        if name not in self._study_ids:
-            self._study_ids[name] = study_id(self.storage, name)
-        return trial_id(self.storage, trial.study, trial.number, self._study_ids[name])
+        key = (name, trial.number)
+        if key not in self._trial_ids:
+            if name not in self._study_ids:
+                self._study_ids[name] = study_id(self.storage, name)
+            if len(self._trial_ids) >= 1024:  # a long-lived worker: keep the recent ones only
+                self._trial_ids.clear()
+            self._trial_ids[key] = trial_id(self.storage, trial.study, trial.number, self._study_ids[name])
+        return self._trial_ids[key]
 
     def _mark(self, trial: optuna.Trial, config: Any) -> None:
         attrs = {
@@ -120,7 +127,7 @@ class Objective:
             "sampler_seed": self.sampler_seed,
             **provenance(),
         }
-        write_run(trial, attrs, replicated=self.spec.study.replicates > 1)
+        write_run(self.storage, self.trial_id(trial), attrs)
 
     def start(self, trial: optuna.Trial) -> TrialRun:
         """The trial's run record, its clock started (no storage access yet)."""
@@ -272,16 +279,15 @@ class Objective:
         return values
 
     def _record(self, run: TrialRun, reason: str = "", result: Mapping[str, Any] | None = None) -> None:
-        """Write the trial's ``result`` (``search.records``): ``result`` plus its wall time (which wins
-        over the run's), history and ``reason``, in one write."""
+        """Write how the trial ended (``search.records.write_result``): ``result`` plus its wall time
+        (which wins over the run's), history and ``reason``, in one transaction."""
         out = dict(result or {})
         out["wall_time_s"] = round(time.monotonic() - run.reporter.started, 3)
         if run.reporter.history:
             out["history"] = run.reporter.history
         if reason:
             out["fail_reason"] = reason[:1000]
-        spread = f"{self.spec.study.metrics[0]}_std" if self.spec.study.replicates > 1 else None
-        write_result(run.trial, out, spread)
+        write_result(self.storage, self.trial_id(run.trial), out)
 
     def _finish(self, run: TrialRun, result: Result) -> None:
         trial = run.trial

@@ -1,48 +1,48 @@
-"""What a trial stores about itself (its user attributes), in as few writes as Optuna allows.
+"""What a trial stores about itself (its user attributes), and the one reader of them.
 
-Optuna commits each user attribute on its own, so a trial writes four beside Optuna's own rows
-(its parameters, intermediate values, state and values):
+Every scalar is a user attribute of its own, so that optuna-dashboard's trial table and
+``study.trials_dataframe()`` (columns ``user_attrs_<key>``) show, sort and filter by it; a
+structured value is one JSON attribute. A trial writes two groups, each in one transaction
+(:func:`search.studies.set_user_attrs`; one upsert per attribute, one commit per group):
 
-* when it starts, ``run``: one JSON object with the full config and its hash, the seed, device,
-  worker, launch id, sampler seed, project version and git commit; and two flat copies that a
-  dashboard user sorts and filters by: ``config_hash`` and ``seed`` (a trial of seed replicates
-  has no single seed: its seeds are in ``replicates``);
-* when it ends, ``result``: one JSON object with every scalar metric, the wall time, the history,
-  the per-seed ``replicates``, and, when they apply, ``fail_reason``, ``artifact_error`` and
-  ``repeat_of``; a trial of seed replicates adds its objective's spread, ``<metric>_std``, flat.
+* when it starts (:func:`write_run`): ``config`` (the full resolved config, JSON) and, flat,
+  ``config_hash``, ``seed`` (with ``study.replicates``: the first of its seeds), ``device``,
+  ``worker``, ``launch_id``, ``sampler_seed``, ``version`` and ``git_commit``;
+* when it ends (:func:`write_result`): flat, every scalar metric the run returned (with
+  ``study.replicates``: the means over seeds, the objective's ``<metric>_std`` and
+  ``<metric>_sem``, ``n_seeds``), ``wall_time_s`` and, when they apply, ``fail_reason``,
+  ``artifact_error`` and ``repeat_of``; as JSON, ``history`` (every reported step) and
+  ``replicates`` (the seeds and every metric per seed).
 
-Studies written before this layout stored every one of those as its own flat attribute.
-:func:`trial_record` reads both: it is the one reader of trial attributes.
+A launcher that fails a leftover trial adds ``fail_reason``; a requeued trial has ``requeued_from``.
+
+Studies have been written with two earlier layouts: one attribute per value, each its own commit
+(what this layout is again, less the commits), and, in between, two JSON objects ``run`` (the
+start group) and ``result`` (the end group) with flat copies of ``config_hash``, ``seed`` and a
+replicated objective's ``<metric>_std``. :func:`trial_record` reads all three alike.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
-from optuna.trial import FrozenTrial
+from search.studies import set_user_attrs
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
 
 __all__ = ["RESULT", "RUN", "trial_record", "write_result", "write_run"]
 
+# The JSON objects of the layout between the flat ones (read, no longer written).
 RUN, RESULT = "run", "result"
-# benchmarks/bench_service.py sets this to "flat" to measure the previous layout (one write per value).
-LAYOUT_ENV = "SPARSESEARCH_RECORD_LAYOUT"
-
-
-def _flat(trial: optuna.Trial, values: Mapping[str, Any]) -> bool:
-    if os.environ.get(LAYOUT_ENV) != "flat":
-        return False
-    for key, value in values.items():
-        trial.set_user_attr(key, value)
-    return True
 
 
 def trial_record(trial: FrozenTrial | optuna.Trial) -> dict[str, Any]:
-    """Everything the trial stored, as one flat dict, whichever layout wrote it: the old one (one
-    attribute per value) or the current one (``run`` and ``result`` objects, a few flat copies).
-    Flat attributes win: a launcher's later ``fail_reason`` is the last word."""
+    """Everything the trial stored, as one flat dict, whichever layout wrote it (see the module's
+    docstring). Flat attributes win over the ``run``/``result`` objects: a launcher's later
+    ``fail_reason`` is the last word."""
     attrs = trial.user_attrs
     out: dict[str, Any] = {}
     for key in (RUN, RESULT):
@@ -53,20 +53,12 @@ def trial_record(trial: FrozenTrial | optuna.Trial) -> dict[str, Any]:
     return out
 
 
-def write_run(trial: optuna.Trial, run: Mapping[str, Any], *, replicated: bool) -> None:
-    """What the trial runs (three writes): ``run``, and ``config_hash``, ``seed`` flat."""
-    if _flat(trial, run):
-        return
-    trial.set_user_attr(RUN, dict(run))
-    trial.set_user_attr("config_hash", run["config_hash"])
-    if not replicated and run.get("seed") is not None:
-        trial.set_user_attr("seed", run["seed"])
+def write_run(storage: optuna.storages.BaseStorage, tid: int, run: Mapping[str, Any]) -> None:
+    """What trial ``tid`` runs, in one transaction: ``config`` (JSON) and the run facts, flat."""
+    set_user_attrs(storage, tid, run)
 
 
-def write_result(trial: optuna.Trial, result: Mapping[str, Any], spread: str | None = None) -> None:
-    """How the trial ended (one write, two with a replicated objective's ``spread`` key): ``result``."""
-    if _flat(trial, result):
-        return
-    trial.set_user_attr(RESULT, dict(result))
-    if spread is not None and isinstance(result.get(spread), (int, float)):
-        trial.set_user_attr(spread, result[spread])
+def write_result(storage: optuna.storages.BaseStorage, tid: int, result: Mapping[str, Any]) -> None:
+    """How trial ``tid`` ended, in one transaction: every scalar flat, ``history`` and
+    ``replicates`` as JSON."""
+    set_user_attrs(storage, tid, result)

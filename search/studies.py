@@ -1,6 +1,8 @@
 """The one module that opens studies and touches Optuna's storage (``search.storage`` opens the
-storage itself): create or load a study, budget counts, trial ids, failing and requeueing a
-launch's leftovers, orphan adoption and heartbeats, the study's artifact metadata.
+storage itself): create or load a study, budget counts, trial ids, a trial's user attributes
+written in one transaction, failing and requeueing a launch's leftovers, orphan adoption and
+heartbeats, the study's artifact metadata. Importing it quiets Optuna (every command does; ``import
+search`` alone does not load Optuna).
 
 Callers get the storage from :func:`search.storage.open_storage` and pass it around; nothing
 else reads ``study._storage``, ``study._study_id`` or ``trial._trial_id``.
@@ -19,8 +21,8 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Sequence
-from typing import Self
+from collections.abc import Mapping, Sequence
+from typing import Any, Self
 
 import optuna
 
@@ -33,6 +35,11 @@ from sqlalchemy import orm
 
 from search.spec import SpecError, StudySpec
 from search.storage import open_storage, public_url
+
+try:  # Private too, for set_user_attrs: Optuna 5 has no public "several user attributes at once".
+    from optuna.storages._rdb.storage import _create_scoped_session
+except ImportError:  # moved by an Optuna upgrade: one write per attribute (tests/search/test_writes.py fails)
+    _create_scoped_session = None
 
 __all__ = [
     "Heartbeats",
@@ -47,12 +54,18 @@ __all__ = [
     "load_or_create",
     "open_existing_study",
     "requeue_interrupted",
+    "set_user_attrs",
     "spec_storage",
     "study_id",
     "trial_id",
 ]
 
 Storage = optuna.storages.BaseStorage
+
+# Heartbeats, retries and metric names are marked experimental in Optuna but are exactly what
+# this service is built on; the warning would repeat in every worker for every trial.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def _check_directions(study: optuna.Study, spec: StudySpec, hint: str = "") -> None:
@@ -133,6 +146,26 @@ def trial_id(storage: Storage, study: optuna.Study, number: int, sid: int | None
 def get_trial(storage: Storage, tid: int) -> FrozenTrial:
     """The trial as the database has it now (not a process's cached copy)."""
     return storage.get_trial(tid)
+
+
+def set_user_attrs(storage: Storage, tid: int, attrs: Mapping[str, Any]) -> None:
+    """Set trial ``tid``'s user attributes ``attrs`` (JSON-serialisable values).
+
+    On an RDB storage in one transaction: one commit, one upsert per attribute, through Optuna's
+    own per-attribute code (its checks and errors: a finished trial raises
+    ``UpdateFinishedTrialError`` and nothing is written). Optuna's public ``set_trial_user_attr``
+    commits each attribute on its own, which is what other storages get. The live
+    ``optuna.Trial``'s cached copy (``trial.user_attrs``) is not updated: readers read the trial
+    from the storage (``search.records.trial_record`` of a FrozenTrial)."""
+    rdb = _rdb(storage)
+    write = getattr(rdb, "_set_trial_attr_without_commit", None)
+    if rdb is None or write is None or _create_scoped_session is None:
+        for key, value in attrs.items():
+            storage.set_trial_user_attr(tid, key, value)
+        return
+    with _create_scoped_session(rdb.scoped_session) as session:
+        for key, value in attrs.items():
+            write(session, models.TrialUserAttributeModel, tid, key, value)
 
 
 def budget_counts(storage: Storage, sid: int) -> tuple[int, int]:

@@ -54,3 +54,15 @@ def test_the_rule_detects_a_violation(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import os\nfrom optuna.trial import Trial\ndef f():\n    import ray.util\n")
     assert _imported_roots(bad) & FORBIDDEN == {"optuna", "ray"}
+
+
+def test_importing_the_search_package_loads_no_optuna() -> None:
+    """``import search`` is cheap (the ``sparsesearch`` entry point and ``python -m search.X`` import
+    only what their command needs); Optuna comes with the modules that use it."""
+    code = (
+        "import sys, search\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('optuna', 'ray', 'sqlalchemy', 'torch'))\n"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr

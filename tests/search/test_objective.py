@@ -117,3 +117,26 @@ def test_grid_cells_are_queued_once_and_list_choices_enqueue(tmp_path) -> None:
     assert queued[0] == {"train.lr": 0.02, "model.widths": "[8, 8]"} and len(queued) == 4
     cells = [{"train.lr": a, "model.widths": b} for a in (0.01, 0.02) for b in ("[8, 8]", "[16]")]
     assert sorted(map(str, queued)) == sorted(map(str, cells))
+
+
+def test_a_finished_trials_metrics_and_run_facts_are_flat_user_attributes(tmp_path) -> None:
+    """optuna-dashboard's trial table and ``trials_dataframe()`` show flat user attributes as columns."""
+    (trial,) = _run(tmp_path, study_doc("flat", study={"n_trials": 1}), 1).get_trials()
+    assert trial.state == TrialState.COMPLETE
+    attrs = trial.user_attrs
+    assert attrs["loss"] == trial.value  # the objective metric
+    assert attrs["n_params"] == 2.0 and attrs["device"] == "cpu"
+    assert isinstance(attrs["wall_time_s"], float) and attrs["wall_time_s"] > 0
+    for key in ("seed", "config_hash", "version", "git_commit", "worker", "launch_id", "sampler_seed"):
+        assert key in attrs and not isinstance(attrs[key], (dict, list)), key
+    assert "run" not in attrs and "result" not in attrs
+
+
+def test_trials_dataframe_has_a_column_per_metric(tmp_path) -> None:
+    pytest.importorskip("pandas")  # optuna's trials_dataframe needs it; not a dependency of the project
+    study = _run(tmp_path, study_doc("frame", study={"n_trials": 2}), 2)
+    frame = study.trials_dataframe()
+    for key in ("loss", "n_params", "wall_time_s", "device", "seed", "config_hash"):
+        assert f"user_attrs_{key}" in frame.columns, key
+    assert list(frame["user_attrs_loss"]) == [t.value for t in study.trials]
+    assert set(frame["user_attrs_device"]) == {"cpu"}
