@@ -2,9 +2,10 @@
 
 :func:`answers` returns the report's answer sections: "Confirmed on test" (the linked
 confirmation study, :mod:`search.report_confirmed`), then per experiment kind the user's
-questions (:mod:`search.report_dendritic`, :mod:`search.report_imp`). :func:`save_summary_note`
-writes the short summary (key answer, confirmation table, the kind's main lines; no links) as
-the study's note, which optuna-dashboard shows on the study page.
+questions (:mod:`search.report_dendritic`, :mod:`search.report_imp`), then "Search-space bounds"
+(:mod:`search.report_bounds`). :func:`save_summary_note` writes the short summary (key answer,
+confirmation table, the kind's main lines, the bounds section; no links) as the study's note,
+which optuna-dashboard shows on the study page.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from optuna.trial import FrozenTrial
 from optuna_dashboard import save_note
 
 from search.confirm_stats import format_table
+from search.report_bounds import bounds_section
 from search.report_confirmed import confirmed_section, key_answer, load_confirmation
 from search.report_dendritic import dendritic_sections
 from search.report_imp import imp_sections
@@ -43,10 +45,13 @@ def answers(study: optuna.Study, spec: StudySpec, done: list[FrozenTrial], impor
         more, figures, kind_note = imp_sections(spec, done, conf, out)
     else:
         more, figures, kind_note = [], [], []
-    return Answers([*lines, *more], figures, _note(spec, len(done), conf, kind_note))
+    sections = [*lines, *more]
+    bounds = bounds_section(spec, done)  # the same lines in report.md and in the note
+    sections += [""] if sections and sections[-1] else []
+    return Answers([*sections, *bounds, ""], figures, _note(spec, len(done), conf, kind_note, bounds))
 
 
-def _note(spec: StudySpec, n_done: int, conf, kind_note: list[str]) -> str:
+def _note(spec: StudySpec, n_done: int, conf, kind_note: list[str], bounds: list[str]) -> str:
     head = [
         f"# Morning answer: {spec.study.name}",
         "",
@@ -68,7 +73,7 @@ def _note(spec: StudySpec, n_done: int, conf, kind_note: list[str]) -> str:
             "",
             "The test set was used only by this confirmation, on fresh seeds.",
         ]
-    tail = ["", *kind_note] if kind_note else []
+    tail = (["", *kind_note] if kind_note else []) + ["", *bounds]
     return (
         "\n".join(
             [*head, *body, *tail, "", "The full report (report.md) and its figures are among the study's artifacts."]
