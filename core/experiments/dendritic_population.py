@@ -2,10 +2,10 @@
 
 Registered as the ``run_population`` of the ``dendritic`` kind. Configs whose
 :func:`dendritic_population_key` agree share tensor shapes, data and the loop's shared knobs
-(architecture and widths, activations, every ``data.*`` field (the validation split and its
+(architecture and widths, every ``data.*`` field (the validation split and its
 data seed), data subsets and scaling, optimizer, batch size); each
 member keeps its own seed (initialisation, data order, every random draw of its plasticity),
-learning rate and its schedule, weight decay, epochs, input sampling, init fan-in and every
+learning rate and its schedule, weight decay, epochs, input sampling, init fan-in, activations and every
 ``plasticity.*`` field. Members with the same seed draw the same data order, so they share one
 batch and one input table per step (common random numbers across trials, less memory traffic).
 
@@ -65,8 +65,6 @@ def dendritic_population_key(cfg: DendriticConfig) -> Hashable:
         m.n_somata,
         m.dendrites_per_soma,
         m.synapses_per_dendrite,
-        m.dendrite_activation,
-        m.soma_activation,
     )
     momentum = t.momentum if t.optimizer == "sgd" else None
     data = tuple(sorted(dataclasses.asdict(cfg.data).items()))  # every data field: the members share data

@@ -56,13 +56,36 @@ class PopulationDANN:
         first = self.models[0].dendritic
         self.n_inputs, self.n_somata = first.n_inputs, first.n_somata
         self.dps, self.synapses, self.n_dendrites = first.dendrites_per_soma, first.synapses, first.n_dendrites
-        self.f_dendrite, self.f_soma = first.f_dendrite, first.f_soma
         self.shapes = [tuple(p.shape) for p in self.models[0].parameters()]
         self._numels = [math.prod(s) for s in self.shapes]
         flat = torch.stack([torch.cat([p.detach().reshape(-1) for p in m.parameters()]) for m in self.models])
         self.flat = flat.requires_grad_()
         self.idx = torch.stack([m.dendritic.idx for m in self.models])
         self._bind()
+        self._acts = {w: self._activations(w) for w in ("f_dendrite", "f_soma")}
+
+    def _activations(self, which: str) -> list[tuple[torch.nn.Module, torch.Tensor | None]]:
+        """The members' activation (``f_dendrite`` or ``f_soma``): one (module, rows) per distinct
+        one; rows ``None`` when every member has the same (the common case, no extra copies)."""
+        groups: dict[str, tuple[torch.nn.Module, list[int]]] = {}
+        for p, m in enumerate(self.models):
+            f = getattr(m.dendritic, which)
+            groups.setdefault(repr(f), (f, []))[1].append(p)
+        if len(groups) == 1:
+            return [(f, None) for f, _ in groups.values()]
+        device = self.flat.device
+        return [(f, torch.tensor(rows, device=device)) for f, rows in groups.values()]
+
+    def _apply(self, which: str, x: torch.Tensor) -> torch.Tensor:
+        """Each member's own activation on its row of ``x`` [P, ...]: elementwise, so every value
+        (and, through autograd's index ops, every gradient) is the member's alone."""
+        acts = self._acts[which]
+        if acts[0][1] is None:
+            return acts[0][0](x)
+        out = x.new_empty(x.shape)
+        for f, rows in acts:
+            out[rows] = f(x.index_select(0, rows))
+        return out
 
     def _bind(self) -> None:
         # Each member's module now reads and writes its row of the stacked tensors.
@@ -120,18 +143,18 @@ class PopulationDANN:
             per_sample_weights=w.reshape(-1, self.synapses),
             mode="sum",
         )
-        a = self.f_dendrite(d.view(p, self.n_dendrites, n) + db.unsqueeze(2))
+        a = self._apply("f_dendrite", d.view(p, self.n_dendrites, n) + db.unsqueeze(2))
         a = a.view(p, self.n_somata, self.dps, n)
-        h = self.f_soma((a * sw.unsqueeze(3)).sum(2) + sb.unsqueeze(2))
+        h = self._apply("f_soma", (a * sw.unsqueeze(3)).sum(2) + sb.unsqueeze(2))
         return batched_linear(h.transpose(1, 2), wo, bo)
 
     def _after_gather(self, bags: torch.Tensor, table: torch.Tensor, b: int) -> torch.Tensor:
         p = self.size
         w, db, sw, sb, wo, bo = self.unflatten(self.flat)
         d = F.embedding_bag(bags, table, per_sample_weights=w.reshape(-1, self.synapses), mode="sum")
-        a = self.f_dendrite(d.view(p, self.n_dendrites, b) + db.unsqueeze(2))
+        a = self._apply("f_dendrite", d.view(p, self.n_dendrites, b) + db.unsqueeze(2))
         a = _ToBatchMajor.apply(a).view(p, b, self.n_somata, self.dps)
-        h = self.f_soma((a * sw.unsqueeze(1)).sum(-1) + sb.unsqueeze(1))
+        h = self._apply("f_soma", (a * sw.unsqueeze(1)).sum(-1) + sb.unsqueeze(1))
         return batched_linear(h, wo, bo)
 
     def select(self, rows: Sequence[int]) -> PopulationDANN:
@@ -143,4 +166,5 @@ class PopulationDANN:
         out.flat = self.flat.detach().index_select(0, idx).requires_grad_()
         out.idx = self.idx.index_select(0, idx)
         out._bind()
+        out._acts = {w: out._activations(w) for w in ("f_dendrite", "f_soma")}
         return out

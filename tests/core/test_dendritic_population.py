@@ -188,13 +188,15 @@ def test_sgd_with_momentum_and_adamw_members_train_exactly_as_alone(tmp_path, mo
 
 
 # The knobs issue 19 added, each member its own: lr schedules, stop rewiring early, the init
-# fan-in, weight decay with optimizer-state reset; members 0 and 1 share a seed (one data order).
+# fan-in, weight decay with optimizer-state reset, activations; members 0, 1 and 5 share a seed.
 NEW_KNOBS = [
     {"seed": 0, "train.lr_schedule": "cosine", "train.lr": 0.02},
     {"seed": 0, "train.lr_schedule": "step", "plasticity.stop_after": 0.5},
     {"seed": 1, "model.init_fan_in": "inputs", "train.weight_decay": 1e-4, "plasticity.optimizer_state": "reset"},
     {"seed": 2, "train.lr_schedule": "cosine", "plasticity.stop_after": 0.2, "plasticity.new_weight_init": "he"},
     {"seed": 1},  # a constant rate beside scheduled ones
+    {"seed": 0, "model.dendrite_activation": "leaky_relu"},  # activations are a member's own too
+    {"seed": 2, "model.dendrite_activation": "leaky_relu", "model.soma_activation": "tanh"},
 ]
 
 
@@ -284,6 +286,8 @@ def test_population_key_groups_what_can_share_a_batch_and_separates_the_rest(tmp
         "plasticity.cooldown_batches": 50,
         "plasticity.enabled": False,
         "plots": False,
+        "model.dendrite_activation": "tanh",  # each member applies its own activations
+        "model.soma_activation": "leaky_relu",
     }
     for path, value in same.items():
         assert dendritic_population_key(replace_path(base, path, value)) == key, path
@@ -292,7 +296,6 @@ def test_population_key_groups_what_can_share_a_batch_and_separates_the_rest(tmp
         "model.dendrites_per_soma": 2,
         "model.synapses_per_dendrite": 8,
         "model.architecture": "dense",
-        "model.dendrite_activation": "tanh",
         "train.batch_size": 64,
         "train.optimizer": "sgd",
         "train.train_subset": 100,
