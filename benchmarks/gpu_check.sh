@@ -52,7 +52,7 @@ EOF
 
 step "3. population throughput on cuda, P = 1 to 256, peak memory per member"
 timeout 210 "$PY" benchmarks/bench_dendritic_population.py --devices cuda --threads 0 \
-    --sizes 1,4,16,64,256 --seq-trials 2 --epochs 1
+    --sizes 1,4,16,64,256 --seq-trials 2 --epochs 1 --seeds 1
 status $?
 
 step "4. four workers sharing one GPU (gpus_per_trial: 0.25)"
