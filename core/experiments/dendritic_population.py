@@ -113,9 +113,9 @@ class _Population:
         for i, prep in enumerate(self.preps):
             if prep.plasticity is not None:
                 prep.plasticity.optimizer = _MemberState(self, i)  # type: ignore[assignment]
+        self.schedules = [schedule_of(c, self.preps[0].steps_per_epoch) for c in configs]
         # One data order per distinct seed: members with the same seed draw the same permutations
         # (as their runs alone would), so they share one batch and one input table per step.
-        self.schedules = [schedule_of(c, self.preps[0].steps_per_epoch) for c in configs]
         self.order_gens = {c.seed: torch.Generator().manual_seed(c.seed) for c in configs}
 
     def epoch_order(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,8 +8,9 @@ tensors; everything else (rewiring, criteria, summaries, figures) is the referen
 acting on the member's module, and writes through its views into the population.
 
 The forward pass is the reference's arithmetic with the member dimension in front: one
-``embedding_bag`` over the bags of all members (member p's inputs are rows ``p·n_in + j`` of
-a stacked, transposed input table), the dendrite stage in dendrite-major layout, the soma and
+``embedding_bag`` over the bags of all members (member p's inputs are rows ``g·n_in + j`` of
+a stacked, transposed input table, g its batch: members with one data order share one), each
+member's own activations, the dendrite stage in dendrite-major layout, the soma and
 output stages in batch-major layout. The layouts are chosen so that every reduction of the
 backward pass (bias gradients over the batch, the output layer's gemm) sums in the order the
 reference does: on CPU each member's outputs and gradients are bitwise the reference's
