@@ -281,9 +281,10 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
             ray.shutdown()
     left = _fail_leftovers(storage, study, launch_id, "interrupted: the launcher stopped before the trial ended")
     # Workers that could not run at all cannot fail the stale trials a killed launch left behind.
-    # Orphans (RUNNING with no heartbeat at all) get one here; unless a live worker of another
-    # launch beats for them, they are stale a grace period later and failed before we exit.
-    if fail_stale(study, storage):
+    # Orphans (RUNNING with no heartbeat at all) get one here. Any RUNNING trial left now is either
+    # beaten for by a live worker of another launch, or an orphan adopted (by us or a worker) less
+    # than a grace period ago: wait one grace period, so the second is failed before we exit.
+    if fail_stale(study, storage) or study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         time.sleep(3 * res.heartbeat_interval + 2)  # the grace period, plus SQLite's whole seconds
         fail_stale(study, storage)
     requeued = _requeue_interrupted(study, launch_id) if stopper.requests else 0
