@@ -24,7 +24,7 @@ from unittest import mock
 import optuna
 import sqlalchemy
 
-from search.storage import open_storage
+from search.store import open_storage
 
 __all__ = ["optuna_processes", "ray_tune", "writes_per_trial"]
 
@@ -58,7 +58,7 @@ def writes_per_trial(layout: str | None, steps: int = 5) -> dict[str, float]:
         url = f"sqlite:///{tmp}/w.db"
         run = _service_trials if layout else _plain_trials
         patched = (
-            mock.patch("search.records.set_user_attrs", _one_commit_per_attribute)
+            mock.patch("search.store.records.set_user_attrs", _one_commit_per_attribute)
             if layout == "per attribute"
             else contextlib.nullcontext()
         )
@@ -74,9 +74,8 @@ def writes_per_trial(layout: str | None, steps: int = 5) -> dict[str, float]:
 
 
 def _service_trials(url: str, tmp: str, steps: int) -> None:
-    from search.launch import prepare_study
-    from search.spec import parse_spec
-    from search.worker import StudyWorker
+    from search.launch import StudyWorker, prepare_study
+    from search.studyfile import parse_spec
 
     spec = parse_spec(_doc(url, tmp, steps))
     prepare_study(spec)

@@ -43,9 +43,9 @@ from optuna.trial import TrialState
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere without installing
 
-from search.launch import run  # noqa: E402
-from search.records import trial_record  # noqa: E402
-from search.spec import parse_spec  # noqa: E402
+from search.launch.command import run  # noqa: E402
+from search.store.records import trial_record  # noqa: E402
+from search.studyfile.spec import parse_spec  # noqa: E402
 
 # case → (study file, rows of (label, workers, population))
 CASES = {

@@ -6,7 +6,7 @@ For each storage backend, trial length and worker count, one real launch (local 
 real storage) runs ``trials_per_worker * workers`` trials; each worker reports its wall
 time and the time spent inside the experiment, and the table shows 1 - busy / wall.
 The storage writes and commits of one trial come first: as the service writes them (every
-scalar a flat user attribute, in two transactions: ``search.records``), the same attributes with
+scalar a flat user attribute, in two transactions: ``search.store.records``), the same attributes with
 one commit each (as before issue 14 item 7; patched into this process only), and Optuna's own.
 (The overhead rows no longer run a "before" layout: the production path has no layout switch.)
 The peers (``--peers``; ``pip install -e .[bench]``)
@@ -37,9 +37,8 @@ import optuna
 from bench_peers import LAYOUTS, optuna_processes, ray_tune, writes_per_trial
 from optuna.trial import TrialState
 
-from search.launch import run
-from search.spec import parse_spec
-from search.worker import overhead
+from search.launch import overhead, run
+from search.studyfile import parse_spec
 
 
 def _spec(storage: str, artifacts: str, *, workers: int, trial_s: float, steps: int, n_trials: int):
@@ -110,7 +109,7 @@ def main() -> None:
     print("|---|---|---|---|")
     for layout in LAYOUTS:
         w = writes_per_trial(layout)
-        what = "now (search.records, two transactions)" if layout == "batched" else "one commit per attribute"
+        what = "now (search.store.records, two transactions)" if layout == "batched" else "one commit per attribute"
         print(f"| {what} | {w['write']:g} | {w['attrs']:g} | {w['commit']:g} |", flush=True)
     w = writes_per_trial(None)
     print(f"| Optuna's own (plain study.optimize) | {w['write']:g} | 0 | {w['commit']:g} |", flush=True)

@@ -29,7 +29,7 @@ import yaml
 from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from search.records import trial_record
+from search.store import trial_record
 from tests.helpers import run_cli, study_doc  # noqa: E402
 from tests.search.faults import Launch, by_state, reap, running_with_worker  # noqa: E402
 

@@ -30,7 +30,7 @@ from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.reliability import LOCAL_PG, machine  # noqa: E402
-from search.records import trial_record
+from search.store import trial_record
 from tests.helpers import study_doc  # noqa: E402
 from tests.search.faults import by_state, launch_together, one_study_problems  # noqa: E402
 

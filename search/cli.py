@@ -39,7 +39,7 @@ def input_error(study_file: str, err: Exception) -> int:
     """Print bad input as the one line ``error: FILE: FIELD: MESSAGE`` on stderr; return exit status 2.
     ``err`` is a ConfigError/SpecError (its message names the field), a StorageUnavailable
     (the field is study.storage) or an entry point's own error that names its option."""
-    from search.storage import StorageUnavailable  # here: importing storage (Optuna) is not free
+    from search.store import StorageUnavailable  # here: importing storage (Optuna) is not free
 
     field = "study.storage: " if isinstance(err, StorageUnavailable) else ""
     print(f"error: {study_file}: {field}{err}", file=sys.stderr)
@@ -55,13 +55,18 @@ class Command:
     entry: str = "run"
     own_help: bool = False  # the module's add_arguments adds its own -h (core.run lists the kinds)
 
+    @property
+    def python_m(self) -> str:
+        """What ``python -m`` runs: the package of a ``command`` module (``search.launch``)."""
+        return self.module.removesuffix(".command")
+
 
 COMMANDS: dict[str, Command] = {
-    "launch": Command("search.launch", "run a study: create or load it, start workers, report", "run_args"),
-    "dashboard": Command("search.dashboard", "serve optuna-dashboard on a study"),
-    "report": Command("search.report", "write the morning report of a study"),
+    "launch": Command("search.launch.command", "run a study: create or load it, start workers, report", "run_args"),
+    "dashboard": Command("search.dashboard.command", "serve optuna-dashboard on a study"),
+    "report": Command("search.report.command", "write the morning report of a study"),
     "rerun": Command("search.rerun", "rerun one stored trial and compare its metrics"),
-    "confirm": Command("search.confirm", "re-run the best configurations on fresh seeds, on the test set"),
+    "confirm": Command("search.confirm.command", "re-run the best configurations on fresh seeds, on the test set"),
     "run": Command("core.run", "run one experiment file without a search (python -m core.run)", own_help=True),
     "schema": Command("search.schema", "print the JSON Schema of study files"),
 }
@@ -116,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if module is None:
         print(
             f"error: sparsesearch {args.command}: this command is not available in this version "
-            f"({command.module} is missing)",
+            f"({command.python_m} is missing)",
             file=sys.stderr,
         )
         return 2

@@ -29,13 +29,10 @@ from core.config import config_hash, from_dict
 from core.contract import PrintReporter
 from core.replicates import run_replicates
 from search.cli import add_storage, add_study_file, input_error
-from search.objective import provenance
-from search.progress import short
-from search.records import trial_record
-from search.replicates import ReplicateReporter, combine
-from search.spec import StudySpec, load_spec
-from search.storage import StorageUnavailable
-from search.studies import open_existing_study
+from search.report import short
+from search.store import StorageUnavailable, open_existing_study, trial_record
+from search.studyfile import StudySpec, load_spec
+from search.trial import ReplicateReporter, combine, provenance
 
 __all__ = ["main", "find_trial", "stored_metrics", "rerun"]
 
@@ -50,7 +47,7 @@ class _Recorder:
         self.inner, self.history = inner, []
 
     def check(self, step: int) -> None:
-        """Nothing stops a rerun (search.replicates.ReplicateReporter calls this at every seed's step)."""
+        """Nothing stops a rerun (search.trial.replicates.ReplicateReporter calls this at every seed's step)."""
 
     def report(self, step: int, metrics: Mapping[str, float]) -> None:
         self.history.append({"step": step, **{k: float(v) for k, v in metrics.items()}})

@@ -3,8 +3,8 @@
     python -m search.schema > studies/study.schema.json      (or: sparsesearch schema)
 
 The study, search_space, resources and confirm sections come from their pydantic
-declarations (:mod:`search.study_file`); the experiment section is a union on ``kind`` over
-the registered experiment kinds, generated from the core's frozen config dataclasses (the
+declarations (:mod:`search.studyfile.sections`); the experiment section is a union on ``kind`` over
+the registered experiment kinds (:mod:`search.studyfile.experiment_schema`), generated from the core's frozen config dataclasses (the
 core itself knows nothing of pydantic). A study file names the schema on its first line,
 ``# yaml-language-server: $schema=study.schema.json``, so that editors complete and check it.
 """
@@ -12,20 +12,17 @@ core itself knows nothing of pydantic). A study file names the schema on its fir
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
 import json
 import sys
-import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Any
 
-from pydantic import ConfigDict, Field, TypeAdapter, create_model
+from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 
-from core import EXPERIMENTS, get_experiment
+from search.studyfile import StudyFile
 
-__all__ = ["add_arguments", "experiment_core_schema", "json_schema", "main", "run"]
+__all__ = ["add_arguments", "json_schema", "main", "run"]
 
 
 class _Closed(GenerateJsonSchema):
@@ -38,40 +35,8 @@ class _Closed(GenerateJsonSchema):
         return out
 
 
-def _experiment_model(name: str) -> type:
-    """``kind: NAME`` plus the top-level fields of the kind's config dataclass, defaults included."""
-    exp = get_experiment(name)
-    hints = typing.get_type_hints(exp.config_cls)
-    fields: dict[str, Any] = {"kind": (Literal[name], Field(description=f"Experiment kind {name!r}."))}
-    for f in dataclasses.fields(exp.config_cls):
-        if not f.init:
-            continue
-        if f.default_factory is not dataclasses.MISSING:
-            fields[f.name] = (hints[f.name], Field(default_factory=f.default_factory))
-        else:
-            fields[f.name] = (hints[f.name], f.default)
-    return create_model(
-        f"{exp.config_cls.__name__}Experiment",
-        __config__=ConfigDict(extra="forbid"),
-        __doc__=(exp.doc or exp.config_cls.__doc__ or name).strip().split("\n\n")[0],
-        **fields,
-    )
-
-
-@functools.cache
-def experiment_core_schema() -> Any:
-    """The pydantic core schema of the experiment section: a union on ``kind``."""
-    import core.experiments  # noqa: F401  registers every kind
-
-    models = tuple(_experiment_model(name) for name in EXPERIMENTS)
-    union = Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007  (a runtime tuple)
-    return TypeAdapter(union).core_schema
-
-
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the whole study file."""
-    from search.study_file import StudyFile
-
     schema = TypeAdapter(StudyFile).json_schema(mode="validation", schema_generator=_Closed)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 

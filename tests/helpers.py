@@ -74,11 +74,9 @@ def optimize_here(tmp_path: Path, doc: dict, n: int, population: int = 0):
     import threading
 
     from search.launch import prepare_study
-    from search.objective import Objective
-    from search.population_rounds import run_population_round
-    from search.samplers import make_pruner, make_sampler
-    from search.spec import parse_spec
-    from search.storage import artifact_store
+    from search.store import artifact_store
+    from search.studyfile import make_pruner, make_sampler, parse_spec
+    from search.trial import Objective, run_population_round
 
     doc["study"].setdefault("storage", f"sqlite:///{tmp_path}/study.db")
     doc["study"].setdefault("artifacts", str(tmp_path / "artifacts"))

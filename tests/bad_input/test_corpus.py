@@ -95,7 +95,7 @@ def test_corpus_is_large_enough() -> None:
 @pytest.mark.timeout(60)  # without a connect timeout the launch would wait for ever: pytest-timeout fails it
 def test_storage_that_never_answers_fails_with_the_connect_timeout(rundir: Path, tmp_path: Path, capsys) -> None:
     """A host that accepts the connection and then says nothing: an error after the connect timeout
-    (search.storage.CONNECT_TIMEOUT_S), not a hang and not some other error."""
+    (search.store.storage.CONNECT_TIMEOUT_S), not a hang and not some other error."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(8)

@@ -1,7 +1,7 @@
 """Security checks: no unsafe deserialisation, safe YAML, no leaked passwords, loopback defaults,
 and the rule for paths a study file makes the service write to.
 
-Path rule (search.spec.check_write_path): ``study.artifacts`` and the SQLite file of
+Path rule (search.studyfile.spec.check_write_path): ``study.artifacts`` and the SQLite file of
 ``study.storage`` are resolved under the current directory when relative, and may never contain
 a ``..`` component, relative or absolute. Absolute paths are the operator's explicit choice and
 are allowed. ``--storage`` / ``$SPARSESEARCH_STORAGE`` come from the operator, not the file, and
@@ -20,7 +20,7 @@ import pytest
 import search.dashboard
 import search.launch
 import search.report
-from search.spec import SpecError, parse_spec
+from search.studyfile import SpecError, parse_spec
 from tests.bad_input.corpus import ENTRY_POINTS
 from tests.helpers import ROOT, run_cli, study_doc
 
@@ -185,8 +185,8 @@ def _parsed(command, argv: list[str]) -> argparse.Namespace:
 
 def test_local_ray_starts_without_its_dashboard() -> None:
     """Ray's own dashboard (job submission = code execution) is never started by the launcher."""
-    tree = ast.parse(Path(search.launch.__file__).read_text(encoding="utf-8"))
-    start = next(f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name == "_start_ray")
+    tree = ast.parse(Path(search.launch.prepare.__file__).read_text(encoding="utf-8"))
+    start = next(f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name == "start_ray")
     inits = [c for c, func in _calls(start) if func == "ray.init"]
     local = [c for c in inits if not any(k.arg == "address" for k in c.keywords)]
     kwargs = [{k.arg: ast.unparse(k.value) for k in c.keywords} for c in local]

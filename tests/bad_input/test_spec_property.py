@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.errors import ConfigError
-from search.spec import SpecError, load_spec, parse_spec
+from search.studyfile import SpecError, load_spec, parse_spec
 from tests.helpers import study_doc
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -193,7 +193,7 @@ def _arg_names(factory) -> list[str]:
 
 @st.composite
 def _sampler_or_pruner(draw):
-    from search.samplers import PRUNERS, SAMPLERS
+    from search.studyfile import PRUNERS, SAMPLERS
 
     registry, section = draw(st.sampled_from([(SAMPLERS, "sampler"), (PRUNERS, "pruner")]))
     name = draw(st.sampled_from(registry.names()))

@@ -25,7 +25,7 @@ import optuna
 import pytest
 import yaml
 
-from search.records import trial_record
+from search.store import trial_record
 from tests.cluster._compose import COMPOSE_FILE, ENV_EXAMPLE, command_script, load_compose, read_env_file, service_env
 from tests.cluster._local import Localizer, Processes
 from tests.cluster._postgres import throwaway_database

@@ -16,7 +16,7 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from search.records import trial_record
+from search.store import trial_record
 
 
 def outage_error(statement: str = "SELECT 1", message: str = "the database system is shutting down") -> Exception:

@@ -73,7 +73,7 @@ def test_a_subcommand_is_the_python_m_parser_under_another_name(name: str, capsy
     direct = capsys.readouterr().out
     assert _exit(cli.main, [name, *argv]) == 0
     via_cli = capsys.readouterr().out
-    prog = "python -m " + cli.COMMANDS[name].module
+    prog = "python -m " + cli.COMMANDS[name].python_m
     assert via_cli.replace(f"sparsesearch {name}", prog) == direct
     assert "--storage" in direct or name == "run"
 

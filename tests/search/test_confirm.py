@@ -13,10 +13,8 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from search.confirm import fresh_seeds, main
-from search.confirm_runs import LEFTOVER
-from search.confirm_stats import compare, summarise
-from search.records import trial_record
+from search.confirm import LEFTOVER, compare, fresh_seeds, main, summarise
+from search.store import trial_record
 from tests.helpers import ROOT, optimize_here, study_doc
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -179,7 +177,7 @@ def test_unknown_study_and_no_finished_trial_are_one_line_and_create_nothing(tmp
 
 
 def test_a_study_without_a_test_metric_says_what_to_name() -> None:
-    from search.spec import SpecError, parse_spec
+    from search.studyfile import SpecError, parse_spec
 
     with pytest.raises(SpecError) as info:
         parse_spec(study_doc("x", confirm={"seeds": 3}))  # metric loss: no val_ prefix, no confirm.metric
@@ -225,7 +223,7 @@ def test_confirm_also_runs_labelled_variants_of_the_baseline(tmp_path) -> None:
 
 
 def test_confirm_also_with_an_unknown_field_names_it() -> None:
-    from search.spec import SpecError, parse_spec
+    from search.studyfile import SpecError, parse_spec
 
     with pytest.raises(SpecError) as info:
         parse_spec(study_doc("x", confirm={"metric": "loss", "also": {"v": {"nope": 1}}}))

@@ -17,8 +17,8 @@ import matplotlib
 import pytest
 import yaml
 
-from search.dashboard_process import DashboardProcess
-from search.spec import load_spec
+from search.dashboard import DashboardProcess
+from search.studyfile import load_spec
 from tests.helpers import ROOT, study_doc
 from tests.search.test_dashboard_cli import run_trials
 

@@ -14,12 +14,11 @@ import optuna
 import pytest
 from optuna.artifacts import upload_artifact
 
-from search.dashboard import DashboardError, is_loopback, main, study_url
-from search.dashboard_process import DashboardProcess
+from search.dashboard import DashboardError, DashboardProcess, is_loopback, main, study_url
 from search.launch import prepare_study
-from search.objective import Objective
-from search.spec import StudySpec, load_spec
-from search.storage import artifact_store
+from search.store import artifact_store
+from search.studyfile import StudySpec, load_spec
+from search.trial import Objective
 from tests.helpers import study_doc
 
 pytestmark = pytest.mark.slow

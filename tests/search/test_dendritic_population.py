@@ -16,12 +16,9 @@ from optuna.trial import TrialState
 from core import NullReporter, RunContext, get_experiment
 from core.config import from_dict
 from search.launch import prepare_study
-from search.objective import Objective
-from search.population_rounds import run_population_round
-from search.records import trial_record
-from search.samplers import make_pruner, make_sampler
-from search.spec import SpecError, parse_spec
-from search.storage import artifact_store
+from search.store import artifact_store, trial_record
+from search.studyfile import SpecError, make_pruner, make_sampler, parse_spec
+from search.trial import Objective, run_population_round
 from tests.helpers import MNIST_DIR
 
 pytestmark = [

@@ -9,7 +9,7 @@ import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from search.records import trial_record
+from search.store import trial_record
 from tests.helpers import study_doc
 from tests.search.faults import Launch, by_state, reap, running_with_worker
 

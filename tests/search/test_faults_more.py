@@ -16,9 +16,9 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from search.launch import prepare_study
-from search.objective import Objective
-from search.records import trial_record
-from search.spec import parse_spec
+from search.store import trial_record
+from search.studyfile import parse_spec
+from search.trial import Objective
 from tests.helpers import study_doc
 from tests.search.faults import Launch, by_state, reap, running_with_worker
 

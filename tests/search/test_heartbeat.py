@@ -16,9 +16,8 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from search.launch import prepare_study
-from search.spec import parse_spec
-from search.storage import open_storage
-from search.studies import Heartbeats, adopt_orphans, fail_stale
+from search.store import Heartbeats, adopt_orphans, fail_stale, open_storage
+from search.studyfile import parse_spec
 from tests.helpers import study_doc
 from tests.search.faults import Launch, by_state, outage_error
 
@@ -32,7 +31,7 @@ INTERVAL = 1  # grace period 3 s
 def _study(url: str, name: str) -> optuna.Study:
     storage = open_storage(url, heartbeat_interval=INTERVAL, max_retries=2, create_dirs=True)
     study = optuna.create_study(study_name=name, storage=storage)
-    study.rdb = storage  # the RDB storage itself (search.studies takes it; the study wraps it in a cache)
+    study.rdb = storage  # the RDB storage itself (search.store.studies takes it; the study wraps it in a cache)
     return study
 
 
@@ -111,7 +110,7 @@ class _Flaky:
 
 
 def test_heartbeats_go_on_after_database_errors(tmp_path, monkeypatch) -> None:
-    import search.studies as heartbeat
+    import search.store.studies as heartbeat
 
     study = _study(f"sqlite:///{tmp_path}/s.db", "flaky")
     trial = study.ask()
@@ -132,7 +131,7 @@ def test_an_in_memory_storage_has_no_heartbeats_to_keep() -> None:
 
 
 def test_optunas_heartbeat_schema_is_as_expected() -> None:
-    """search.studies.adopt_orphans queries Optuna's private schema (Optuna 5 has no public query for
+    """search.store.studies.adopt_orphans queries Optuna's private schema (Optuna 5 has no public query for
     RUNNING trials without a heartbeat). An Optuna upgrade that moves or renames it fails here, by name."""
     from optuna.storages._rdb import models
 
@@ -141,7 +140,7 @@ def test_optunas_heartbeat_schema_is_as_expected() -> None:
         (models.TrialHeartbeatModel, ("trial_heartbeat_id", "trial_id", "heartbeat")),
     ):
         missing = [c for c in columns if not hasattr(model, c)]
-        assert not missing, f"optuna {optuna.__version__}: {model.__name__} lost {missing}; update search.studies"
+        assert not missing, f"optuna {optuna.__version__}: {model.__name__} lost {missing}; update search.store.studies"
 
 
 def _launch_after_an_orphan(write_study, name: str, study: dict) -> list:
@@ -173,7 +172,7 @@ def test_a_study_with_only_a_time_limit_ends_without_an_orphan_running(write_stu
 def test_a_worker_whose_trial_was_failed_as_stale_goes_on(tmp_path, capsys) -> None:
     """A database away for longer than the grace period: another worker failed this worker's
     trial while it trained. The late tell is refused; the worker must go on, not die."""
-    from search.worker import StudyWorker
+    from search.launch import StudyWorker
 
     spec = parse_spec(
         study_doc(

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from optuna.artifacts import get_all_artifact_meta
 
-from search.records import trial_record
+from search.store import trial_record
 from tests.helpers import run_cli, study_doc
 
 pytestmark = pytest.mark.slow

@@ -12,9 +12,8 @@ import yaml
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
-from search.records import trial_record
 from search.rerun import main as rerun_main
-from search.storage import artifact_store
+from search.store import artifact_store, trial_record
 from tests.helpers import run_cli, study_doc
 from tests.search.test_report import check_png
 from tests.search.test_rerun import rerun_rows

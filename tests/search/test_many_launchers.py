@@ -14,12 +14,10 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from core import get_experiment
-from search.claims import claim
 from search.launch import prepare_study
-from search.objective import Objective
-from search.records import trial_record
-from search.spec import parse_spec
-from search.storage import artifact_store, open_storage
+from search.store import artifact_store, open_storage, trial_record
+from search.studyfile import parse_spec
+from search.trial import Objective, claim
 from tests.helpers import study_doc
 from tests.search.faults import by_state, launch_together, one_study_problems
 
@@ -167,7 +165,7 @@ def _try(fn) -> str:
 
 
 def test_worker_seeds_follow_sampler_seed_in_the_creating_launch_only() -> None:
-    from search.worker import sampler_seed
+    from search.launch import sampler_seed
 
     assert [sampler_seed(7, i, fresh=False) for i in range(3)] == [7, 8, 9]
     fresh = {sampler_seed(7, 0, fresh=True) for _ in range(5)}
@@ -195,7 +193,7 @@ def test_created_flag_resume_draws_fresh_seeds(write_study, tmp_path) -> None:
 
 
 def _open(url: str) -> str:
-    from search.storage import open_storage as open_
+    from search.store import open_storage as open_
 
     open_(url, create_dirs=True)
     return "ok"

@@ -11,7 +11,7 @@ import torch
 from optuna.trial import TrialState
 
 import core.experiments.dendritic as dendritic
-from search.records import trial_record
+from search.store import trial_record
 from tests.helpers import MNIST_DIR, optimize_here, require_mnist
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")

@@ -9,9 +9,8 @@ import pytest
 from optuna.trial import TrialState
 
 from search.launch import prepare_study
-from search.records import trial_record
-from search.samplers import PRUNERS, SAMPLERS
-from search.spec import parse_spec
+from search.store import trial_record
+from search.studyfile import PRUNERS, SAMPLERS, parse_spec
 from tests.helpers import optimize_here, study_doc
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")

@@ -12,12 +12,9 @@ from optuna.trial import TrialState
 from core import NullReporter, RunContext, get_experiment
 from core.config import from_dict
 from search.launch import prepare_study
-from search.objective import Objective
-from search.population_rounds import run_population_round
-from search.records import trial_record
-from search.samplers import make_sampler
-from search.spec import SpecError, parse_spec
-from search.storage import artifact_store
+from search.store import artifact_store, trial_record
+from search.studyfile import SpecError, make_sampler, parse_spec
+from search.trial import Objective, run_population_round
 from tests.helpers import run_cli, study_doc
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -109,8 +106,7 @@ def test_a_launch_with_population_runs_its_budget(tmp_path, write_study) -> None
 
 
 def test_a_failed_trial_leaves_checkpoints_and_its_retry_resumes(tmp_path, monkeypatch) -> None:
-    from search.objective import build_config
-    from search.trial_run import TrialReporter
+    from search.trial import TrialReporter, build_config
 
     doc = _imp_doc(tmp_path)
     doc["experiment"].update(checkpoint=True, imp={"levels": 3, "target_params": 30})

@@ -8,9 +8,9 @@ from optuna.trial import TrialState
 
 from core import NullReporter, RunContext, get_experiment
 from core.config import from_dict
-from search.records import trial_record
-from search.replicates import ReplicateReporter, combine, spread
-from search.spec import SpecError, parse_spec
+from search.store import trial_record
+from search.studyfile import SpecError, parse_spec
+from search.trial import ReplicateReporter, combine, spread
 from tests.helpers import optimize_here, study_doc
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -144,7 +144,7 @@ def test_replicates_trained_as_population_members_equal_their_runs_alone(tmp_pat
 
 
 def test_the_progress_line_says_a_value_is_a_mean_over_seeds(tmp_path) -> None:
-    from search.progress import describe_trial
+    from search.report import describe_trial
 
     doc = study_doc("repline", study={"replicates": 3}, experiment={"steps": 1, "step_seconds": 0.0})
     (trial,) = _run(tmp_path, doc, 1).get_trials()

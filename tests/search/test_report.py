@@ -13,11 +13,10 @@ from matplotlib.image import imread
 from optuna.artifacts import get_all_artifact_meta
 
 from search.launch import prepare_study
-from search.objective import Objective
 from search.report import main, write_report
-from search.samplers import make_pruner
-from search.spec import StudySpec, load_spec
-from search.storage import artifact_store
+from search.store import artifact_store
+from search.studyfile import StudySpec, load_spec, make_pruner
+from search.trial import Objective
 from tests.helpers import run_cli, study_doc
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -174,7 +173,7 @@ def test_bad_input_one_line_exit_2_nothing_created(write_study, tmp_path: Path, 
 
 def test_full_artifact_store_still_writes_the_report(write_study, tmp_path: Path, capsys, monkeypatch) -> None:
     _, spec, study = make_study(write_study, mixed_doc("full"), 3)
-    import search.report as report_module
+    import search.report.command as report_module
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")

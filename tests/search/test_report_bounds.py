@@ -11,10 +11,8 @@ import yaml
 from optuna_dashboard import get_note
 
 from search.launch import prepare_study
-from search.report import main
-from search.report_bounds import bound_flags, suggestion_yaml
-from search.space import Param, parse_param, to_optuna
-from search.spec import load_spec
+from search.report import bound_flags, main, suggestion_yaml
+from search.studyfile import Param, load_spec, parse_param, to_optuna
 from tests.helpers import study_doc
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")

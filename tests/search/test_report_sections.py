@@ -16,10 +16,9 @@ from optuna_dashboard import get_note
 from scipy import stats
 
 import search.confirm
-from search.records import trial_record
-from search.report import write_report
-from search.report_imp import first_split, split_by_level
-from search.spec import load_spec
+from search.report import first_split, split_by_level, write_report
+from search.store import trial_record
+from search.studyfile import load_spec
 from tests.helpers import MNIST_DIR, optimize_here, require_mnist
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from search.records import trial_record
 from search.rerun import main
+from search.store import trial_record
 from tests.helpers import study_doc
 from tests.search.test_report import make_study
 

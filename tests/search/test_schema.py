@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from search import schema
-from search.spec import SpecError, parse_spec
+from search.studyfile import SpecError, parse_spec
 from tests.helpers import ROOT, study_doc
 
 SCHEMA_FILE = ROOT / "studies" / "study.schema.json"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from core import ConfigError
-from search.spec import SpecError, load_spec, parse_duration, parse_spec
+from search.studyfile import SpecError, load_spec, parse_duration, parse_spec
 from tests.helpers import ROOT, run_cli, study_doc
 
 

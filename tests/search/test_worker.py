@@ -8,11 +8,11 @@ import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
-import search.storage as storage
-import search.worker as worker
+import search.launch.worker as worker
+import search.store.storage as storage
 from search.launch import prepare_study
-from search.spec import parse_spec
-from search.storage import StorageUnavailable
+from search.store import StorageUnavailable
+from search.studyfile import parse_spec
 from tests.helpers import study_doc
 from tests.search.faults import outage_error
 

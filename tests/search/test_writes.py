@@ -24,12 +24,11 @@ import optuna
 import pytest
 import sqlalchemy
 
-from search.claims import repeat_result
-from search.records import trial_record
+from search.launch import StudyWorker
 from search.rerun import stored_metrics
-from search.spec import parse_spec
-from search.storage import open_storage
-from search.worker import StudyWorker
+from search.store import open_storage, trial_record
+from search.studyfile import parse_spec
+from search.trial import repeat_result
 from tests.helpers import optimize_here, study_doc
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")

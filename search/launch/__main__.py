@@ -1,0 +1,7 @@
+"""``python -m search.launch``."""
+
+import sys
+
+from search.launch.command import main
+
+sys.exit(main())

@@ -1,0 +1,233 @@
+"""``python -m search.launch studies/NAME.yaml``: create or resume a study and run it on Ray.
+
+1. validate the study file (a mistake: one line on stderr, exit status 2, nothing created);
+2. create the study in its storage, or load it when it exists (resume), enqueue known configs;
+3. start a local Ray, or attach to ``--ray-address``; start ``resources.workers`` actors that
+   pull trials from the shared storage until the study's budget is met;
+4. show progress (and, with ``--dashboard``, serve optuna-dashboard on the study meanwhile); on Ctrl-C ask the workers to stop (running trials end as FAIL and are
+   queued again for the next launch), a second Ctrl-C stops at once; no trial is left RUNNING;
+5. print the summary. Exit status: 0 done, 2 bad input, 130 interrupted, 1 workers failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import signal
+import sys
+import time
+import uuid
+
+import optuna
+from optuna.trial import TrialState
+
+from search.cli import add_storage, add_study_file, input_error
+from search.dashboard import DEFAULT_HOST, DEFAULT_PORT, DashboardError, DashboardProcess
+from search.launch.prepare import absolute_paths, check_local_gpus, prepare, start_ray
+from search.launch.worker import StudyWorker, overhead
+from search.report import Progress, summary, write_report
+from search.store import (
+    StorageUnavailable,
+    fail_running,
+    fail_stale,
+    public_url,
+    requeue_interrupted,
+    storage_outage,
+    trial_record,
+)
+from search.studyfile import SpecError, StudySpec, load_spec
+
+__all__ = ["LaunchResult", "add_arguments", "main", "run", "run_args"]
+
+STOP_GRACE_S = 60.0
+POLL_S = 2.0
+
+
+class _Stopper:
+    """First Ctrl-C: graceful stop; second: immediate."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    def __call__(self, signum, frame) -> None:
+        self.requests += 1
+        msg = (
+            "stopping: running trials end at their next step (Ctrl-C again to stop now)"
+            if self.requests == 1
+            else "stopping now"
+        )
+        print(msg, file=sys.stderr, flush=True)
+
+
+def _fail_leftovers(storage, study: optuna.Study, launch_id: str, reason: str) -> int:
+    """Mark this launch's RUNNING trials FAIL (their workers are gone) and queue them again."""
+    return fail_running(storage, study, reason, lambda t: trial_record(t).get("launch_id") == launch_id)
+
+
+def _requeue_interrupted(study: optuna.Study, launch_id: str) -> int:
+    """Interrupted trials were not the trial's fault: queue their parameters for the next launch."""
+    mine = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if (r := trial_record(t)).get("launch_id") == launch_id
+        and str(r.get("fail_reason", "")).startswith(("Interrupted", "interrupted"))
+    ]
+    return requeue_interrupted(study, mine)
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchResult:
+    """Exit status and each worker's time accounting (trials, wall_s, busy_s)."""
+
+    code: int
+    workers: tuple[dict, ...] = ()
+
+
+def _report(study: optuna.Study, spec: StudySpec) -> None:
+    """The morning report; a plotting problem must not turn a finished study into a failure."""
+    try:
+        print(f"report written: {write_report(study, spec)}", flush=True)
+    except Exception as err:  # noqa: BLE001 (reported, never fatal)
+        print(f"report not written: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+
+
+def run(spec: StudySpec, dashboard: tuple[str, int] | None = None) -> LaunchResult:
+    """Run the study to its budget (or deadline, or Ctrl-C); see the module docstring.
+
+    ``dashboard=(host, port)`` serves optuna-dashboard on the study while it runs.
+    """
+    spec = absolute_paths(spec)
+    check_local_gpus(spec)  # before the study exists: bad input must leave nothing behind
+    study, created, storage = prepare(spec)
+    finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.get_trials(deepcopy=False))
+    if spec.study.n_trials is not None and finished >= spec.study.n_trials:
+        print(
+            f"study {spec.study.name!r} already has {finished} finished trials (budget "
+            f"{spec.study.n_trials}); raise study.n_trials to run more",
+            flush=True,
+        )
+        print(summary(study, spec), flush=True)
+        return LaunchResult(0)
+    with contextlib.ExitStack() as stack:
+        if dashboard is not None:
+            url = stack.enter_context(DashboardProcess(spec, host=dashboard[0], port=dashboard[1]))
+            print(f"dashboard: {url}  (open it in a browser; it stops when the launch ends)", flush=True)
+        return _drive(spec, study, created, storage)
+
+
+def _poll(progress: Progress) -> None:
+    """Progress is only a display: while the database restarts, say so and carry on."""
+    try:
+        progress.poll()
+    except Exception as err:  # noqa: BLE001  re-raised unless the storage is unreachable
+        if storage_outage(err) is None:
+            raise
+        print("progress: storage unavailable, retrying", file=sys.stderr, flush=True)
+
+
+def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> LaunchResult:
+    """Start Ray and the workers, follow progress until they end, then clean up and summarise."""
+    import ray
+
+    started_ray = start_ray(spec)
+    launch_id = uuid.uuid4().hex[:12]
+    deadline = time.time() + spec.study.timeout_s if spec.study.timeout_s else None
+    res = spec.resources
+    remote = ray.remote(StudyWorker).options(
+        num_cpus=res.cpus_per_trial,
+        num_gpus=res.gpus_per_trial,
+        max_restarts=-1,
+        max_task_retries=-1,
+        max_concurrency=2,
+    )
+    actors = [
+        remote.remote(spec, index=i, launch_id=launch_id, deadline=deadline, created_study=created)
+        for i in range(res.workers)
+    ]
+    pending = {actor.run.remote(): actor for actor in actors}
+    print(
+        f"study {spec.study.name!r} on {public_url(spec.study.storage)}: {res.workers} workers, "
+        f"budget {spec.study.n_trials or '-'} trials, launch {launch_id}",
+        flush=True,
+    )
+    progress, stopper, failed, stats = Progress(study, spec), _Stopper(), 0, []
+    previous = signal.signal(signal.SIGINT, stopper)
+    try:
+        asked = False
+        while pending and stopper.requests < 2:
+            if stopper.requests == 1 and not asked:
+                for actor in actors:
+                    actor.stop.remote()
+                asked, stop_by = True, time.monotonic() + STOP_GRACE_S
+            done, _ = ray.wait(list(pending), timeout=POLL_S)
+            for ref in done:
+                pending.pop(ref)
+                try:
+                    stats.append(ray.get(ref))
+                except Exception as err:  # a worker that cannot run at all (storage gone, bad setup)
+                    failed += 1
+                    print(f"worker failed: {str(err).strip().splitlines()[-1]}", file=sys.stderr, flush=True)
+            _poll(progress)
+            if asked and time.monotonic() > stop_by:
+                break
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
+        if started_ray:
+            ray.shutdown()
+    left = _fail_leftovers(storage, study, launch_id, "interrupted: the launcher stopped before the trial ended")
+    # Workers that could not run at all cannot fail the stale trials a killed launch left behind.
+    # Orphans (RUNNING with no heartbeat at all) get one here. Any RUNNING trial left now is either
+    # beaten for by a live worker of another launch, or an orphan adopted (by us or a worker) less
+    # than a grace period ago: wait one grace period, so the second is failed before we exit.
+    if fail_stale(study, storage) or study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        time.sleep(3 * res.heartbeat_interval + 2)  # the grace period, plus SQLite's whole seconds
+        fail_stale(study, storage)
+    requeued = _requeue_interrupted(study, launch_id) if stopper.requests else 0
+    progress.poll(final=True)
+    print(summary(study, spec), flush=True)
+    _report(study, spec)
+    if stats:
+        print(
+            f"workers: {sum(s['trials'] for s in stats)} trials run, {overhead(stats):.1%} of worker time "
+            "outside the experiment (storage, sampling, waiting)",
+            flush=True,
+        )
+    if stopper.requests:
+        print(f"interrupted: {left + requeued} trials queued again; run the same command to resume", flush=True)
+        return LaunchResult(130, tuple(stats))
+    return LaunchResult(1 if failed == res.workers else 0, tuple(stats))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Description and options of ``python -m search.launch`` (also ``sparsesearch launch``) on ``p``."""
+    p.description = __doc__
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_study_file(p)
+    add_storage(p)
+    p.add_argument("--ray-address", help="attach to this Ray cluster (host:port) instead of starting one")
+    p.add_argument("--dashboard", action="store_true", help="serve optuna-dashboard on the study while it runs")
+    p.add_argument("--dashboard-host", default=DEFAULT_HOST, help="dashboard address (default 127.0.0.1)")
+    p.add_argument("--dashboard-port", type=int, default=DEFAULT_PORT, help="dashboard port (default 8080)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m search.launch")
+    add_arguments(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; returns the exit status."""
+    return run_args(_parser().parse_args(argv))
+
+
+def run_args(args: argparse.Namespace) -> int:
+    """Run the parsed command line (see :func:`add_arguments`); returns the exit status."""
+    try:
+        spec = load_spec(args.study_file, storage=args.storage, ray_address=args.ray_address)
+        return run(spec, (args.dashboard_host, args.dashboard_port) if args.dashboard else None).code
+    except (SpecError, StorageUnavailable, DashboardError) as err:
+        return input_error(args.study_file, err)

@@ -1,0 +1,182 @@
+"""A worker pulls trials from the shared study until the study's budget is met.
+
+The budget counts finished trials (COMPLETE or PRUNED) across every launch of the study.
+A worker asks for a new trial only while finished + running < ``n_trials``; when the only
+thing missing is a RUNNING trial, it waits and fails stale trials (their worker died; see
+``search.store.studies`` for trials that never had a heartbeat), so that their retry (a WAITING
+copy made by ``RetryHeartbeatStaleTrialCallback``) gets run.
+Several workers asking at the same instant can overshoot by at most ``workers - 1``.
+A storage outage (the database restarting) pauses a worker instead of ending it, for up to
+``search.store.storage.STORAGE_OUTAGE_S``.
+
+:class:`StudyWorker` is plain Python; ``launch`` wraps it as a Ray actor.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+import warnings
+from typing import Any
+
+import optuna
+
+from search.store import (
+    adopt_orphans,
+    artifact_store,
+    budget_counts,
+    fail_stale,
+    open_existing_study,
+    open_storage,
+    storage_outage,
+    study_id,
+    through_outage,
+    wait_out,
+)
+from search.studyfile import StudySpec, make_pruner, make_sampler
+from search.trial import Objective, run_population_round
+
+__all__ = ["StudyWorker", "budget_counts", "budget_met", "overhead", "sampler_seed"]
+
+_STALE_POLL_S = 1.0
+
+
+def budget_met(spec: StudySpec, finished: int) -> bool:
+    return spec.study.n_trials is not None and finished >= spec.study.n_trials
+
+
+def overhead(stats: list[dict[str, Any]]) -> float:
+    """Share of the workers' wall time not spent inside the experiment (0 when nothing ran)."""
+    wall = sum(s["wall_s"] for s in stats)
+    return 1.0 - sum(s["busy_s"] for s in stats) / wall if wall > 0 else 0.0
+
+
+def sampler_seed(base: Any, index: int, *, fresh: bool) -> int:
+    """The seed of worker ``index``'s sampler (recorded on each of its trials as ``sampler_seed``).
+
+    In the launch that created the study, worker i gets ``base + i``: a study run by one worker
+    in one launch proposes the same sequence every time. Every other worker (a resumed launch,
+    a second launcher on the same study, an actor Ray restarted after a crash) would otherwise
+    replay a sequence that has already been proposed, so it draws a fresh seed instead. Grid,
+    bruteforce and enqueued trials do not depend on it."""
+    if isinstance(base, int) and not isinstance(base, bool) and not fresh:
+        return base + index
+    return random.SystemRandom().randrange(2**31)
+
+
+def _restarted_by_ray() -> bool:
+    """Whether this process is a Ray actor that Ray started again after it died."""
+    import ray
+
+    if not ray.is_initialized():
+        return False
+    with warnings.catch_warnings():  # Ray 2.60's property warns about its own use of actor_id
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return ray.get_runtime_context().was_current_actor_reconstructed
+
+
+def _device(gpus: float) -> str:
+    if gpus > 0:
+        import torch
+
+        if torch.cuda.is_available():  # Ray sets CUDA_VISIBLE_DEVICES to the GPU it assigned
+            return "cuda"
+    return "cpu"
+
+
+class StudyWorker:
+    """Runs trials of one study until its budget or the deadline; ``stop()`` ends it early."""
+
+    def __init__(
+        self, spec: StudySpec, *, index: int, launch_id: str, deadline: float | None, created_study: bool = True
+    ) -> None:
+        self.spec, self.index, self.launch_id, self.deadline = spec, index, launch_id, deadline
+        self.created_study = created_study  # this launch created the study: see sampler_seed
+        self.sampler_seed: int | None = None
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _connect(self) -> tuple[optuna.storages.BaseStorage, optuna.Study, int]:
+        spec, res = self.spec, self.spec.resources
+        storage = open_storage(
+            spec.study.storage, heartbeat_interval=res.heartbeat_interval, max_retries=res.max_retries
+        )
+        sampler_args = dict(spec.study.sampler)
+        self.sampler_seed = sampler_seed(
+            sampler_args.get("seed"), self.index, fresh=not self.created_study or _restarted_by_ray()
+        )
+        sampler_args["seed"] = self.sampler_seed
+        grid = {p.name: p.encoded_choices for p in spec.search_space}
+        study = open_existing_study(
+            spec,
+            storage,
+            pruner=make_pruner(spec.study.pruner),
+            sampler=make_sampler(sampler_args, grid if sampler_args["name"] == "grid" else None),
+        )
+        return storage, study, study_id(storage, spec.study.name)
+
+    def run(self) -> dict[str, Any]:
+        import torch
+
+        spec, res = self.spec, self.spec.resources
+        threads = max(1, int(res.cpus_per_trial))
+        torch.set_num_threads(threads)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage, study, study_id = through_outage(self._connect, f"worker {self.index}")
+        objective = Objective(
+            spec,
+            device=_device(res.gpus_per_trial),
+            threads=threads,
+            launch_id=self.launch_id,
+            artifacts=artifact_store(spec.study.artifacts),
+            stop=self._stop,
+            sampler_seed=self.sampler_seed,
+            storage=storage,
+        )
+        ran, started, outage, next_adopt = 0, time.perf_counter(), None, 0.0
+        while not self._stop.is_set() and not (self.deadline and time.time() >= self.deadline):
+            try:
+                finished, running = budget_counts(storage, study_id)
+                outage = None  # the database answers again
+                if running and time.monotonic() >= next_adopt:  # Optuna's own stale check runs per trial
+                    adopt_orphans(storage, study)
+                    next_adopt = time.monotonic() + res.heartbeat_interval
+                if budget_met(spec, finished):
+                    break
+                if spec.study.n_trials is not None and finished + running >= spec.study.n_trials:
+                    fail_stale(study)  # orphans adopted above, once per heartbeat interval
+                    time.sleep(_STALE_POLL_S)
+                    continue
+                if res.population > 1:
+                    # a trial with study.replicates seeds is that many members of the population
+                    per_round = max(1, res.population // spec.study.replicates)
+                    room = spec.study.n_trials - finished - running if spec.study.n_trials else per_round
+                    ran += run_population_round(study, objective, min(per_round, room), res.heartbeat_interval)
+                else:
+                    objective.last_trial = None
+                    study.optimize(objective, n_trials=1, catch=(Exception,))
+                    ran += 1
+            except Exception as err:  # noqa: BLE001  re-raised unless it is a storage outage
+                if storage_outage(err) is None and (lost := objective.taken_over()) is not None:
+                    outage = None
+                    print(
+                        f"worker {self.index}: trial {lost.number} was failed as stale while it ran "
+                        "(its heartbeat stopped); its retry runs instead",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    continue
+                # The database restarted or is briefly unreachable (pool_pre_ping reconnects once it is
+                # back). A trial caught mid-tell stays RUNNING, goes stale and is retried by heartbeat.
+                outage = outage or time.monotonic()
+                wait_out(err, outage, f"worker {self.index}")
+        return {
+            "worker": self.index,
+            "trials": ran,
+            "wall_s": time.perf_counter() - started,
+            "busy_s": objective.busy_s,
+        }

@@ -1,0 +1,7 @@
+"""``python -m search.report``."""
+
+import sys
+
+from search.report.command import main
+
+sys.exit(main())

@@ -1,0 +1,299 @@
+"""The IMP answers in the morning report, the research log's questions (seed 002):
+
+- how likely is the network to split, by level: P(split by level) over seeds, for the confirmed
+  best and the baseline (from the confirmation runs' per-level ``split`` flags; without a
+  confirmation, from the search trials' per-seed ``split_level``);
+- at what point could it split first: the first split against the bound P/k (a split network of
+  k equal tasks keeps at most P/k of its P prunable parameters, ``theory_max_split_params``);
+- "a relationship between not splitting and bad performance": across the search's runs, the
+  accuracy of runs that split against runs that never split (Mann-Whitney U, scipy);
+- zombies: their counts per level, and what the stored data can say about their bias and survival.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from optuna.trial import FrozenTrial
+from scipy import stats
+
+from search.report import plots_answers
+from search.report.confirmed import Confirmation, confirmed_best, md_table
+from search.store import trial_record
+from search.studyfile import StudySpec
+
+__all__ = ["first_split", "imp_sections", "seed_runs", "split_by_level"]
+
+
+def first_split(trial: FrozenTrial) -> tuple[float | None, int]:
+    """(first split level or None, last level run) of one single-seed run, from its level history."""
+    history = trial_record(trial).get("history") or []
+    last = int(max((h.get("step", 0) for h in history), default=trial_record(trial).get("levels_done", 0)))
+    first = next((h["step"] for h in history if h.get("split", 0.0) >= 1.0 and "step" in h), None)
+    if first is None and not history and trial_record(trial).get("split_level", -1.0) >= 0:
+        first = trial_record(trial)["split_level"]
+    return first, last
+
+
+def split_by_level(runs: Sequence[tuple[float | None, int]], last: int) -> list[float]:
+    """Fraction of runs split at or before each level 0..last (a run that never split within its
+    budget counts as not split at every level: censored, never averaged as a level)."""
+    return [float(np.mean([f is not None and f <= lv for f, _ in runs])) for lv in range(last + 1)]
+
+
+def seed_runs(trials: Sequence[FrozenTrial]) -> list[dict[str, float]]:
+    """Every single-seed run of the given search trials: per-seed values where replicated."""
+    out = []
+    for t in trials:
+        per = (trial_record(t).get("replicates") or {}).get("per_seed") or {}
+        if per:
+            n = len(next(iter(per.values())))
+            out += [{k: v[i] for k, v in per.items() if len(v) == n} for i in range(n)]
+        else:
+            out.append({k: v for k, v in trial_record(t).items() if isinstance(v, (int, float))})
+    return out
+
+
+def _sources(
+    spec: StudySpec, done: list[FrozenTrial], conf: Confirmation | None
+) -> tuple[str, dict[str, list[tuple[float | None, int]]]]:
+    """Per configuration (baseline, best ...): the (first split, last level) of each seed."""
+    if conf is not None:
+        best = confirmed_best(conf.table)
+        labels = ["baseline"] + ([best["label"]] if best else [])
+        return "the confirmation runs on fresh seeds", {
+            lb: [first_split(t) for t in conf.trials[lb]] for lb in labels if conf.trials.get(lb)
+        }
+    sign = -1.0 if spec.study.directions[0] == "maximize" else 1.0
+    ranked = sorted(done, key=lambda t: sign * t.values[0])
+    base = next(
+        (t for t in done if spec.study.enqueue and t.system_attrs.get("fixed_params") == dict(spec.study.enqueue[0])),
+        None,
+    )
+    out = {}
+    for label, t in (("baseline", base), ("search best", ranked[0] if ranked else None)):
+        if t is not None:
+            out[label] = [
+                (r["split_level"] if r.get("split_level", -1) >= 0 else None, int(r.get("levels_done", 0)))
+                for r in seed_runs([t])
+            ]
+    return "the search's own seeds (no confirmation yet)", out
+
+
+def _split_levels(spec, done, conf, out: Path) -> tuple[list[str], list[Path], list[str]]:
+    source, runs = _sources(spec, done, conf)
+    lines = ["## IMP: P(split by level)", ""]
+    if not runs:
+        return lines + ["No runs of the baseline or the best configuration to count splits in."], [], []
+    last = max(lv for rs in runs.values() for _, lv in rs)
+    curves = {lb: (list(range(last + 1)), split_by_level(rs, last), len(rs)) for lb, rs in runs.items()}
+    lines += [
+        f"Fraction of seeds whose network is split at or before each level, from {source}. A seed "
+        "that never split within its levels counts as not split at every level; a run that stops "
+        "at its first split (`imp.stop_at_split`) counts as split at every later level.",
+        "",
+        *md_table(
+            ["level", *(f"{lb} ({n} seeds)" for lb, (_, _, n) in curves.items())],
+            [[lv, *(f"{c[1][lv]:.2f}" for c in curves.values())] for lv in range(last + 1)],
+        ),
+        "",
+    ]
+    path = plots_answers.plot_split_by_level(curves, out / "split_by_level.png")
+    lines += [f"P(split by level), `{path.name}`:", "", f"![{path.stem}]({path.name})", ""]
+    note = [
+        f"- P(split by level {last}): "
+        + ", ".join(f"{lb} {c[1][-1]:.2f} of {c[2]} seeds" for lb, c in curves.items())
+        + f", from {source}."
+    ]
+    ticket = (
+        {
+            lb: [
+                trial_record(t)["test_split_ticket"] for t in conf.trials[lb] if "test_split_ticket" in trial_record(t)
+            ]
+            for lb in curves
+        }
+        if conf is not None
+        else {}
+    )
+    if any(ticket.values()):
+        note.append(
+            "- Split into one subnetwork per task while still a ticket (on test): "
+            + ", ".join(f"{lb} {sum(v):g} of {len(v)} seeds" for lb, v in ticket.items() if v)
+            + "."
+        )
+        lines += [note[-1][2:], ""]
+    return lines, [path], note
+
+
+def _bound_rows(conf: Confirmation) -> list[list[Any]]:
+    rows = []
+    for label, trials in conf.trials.items():
+        pk = [trial_record(t).get("theory_max_split_params") for t in trials]
+        pk = [p for p in pk if p is not None]
+        if not pk:
+            continue
+        allowed = [
+            next((h["step"] for h in trial_record(t).get("history") or [] if h.get("prunable", np.inf) <= p), None)
+            for t, p in zip(trials, pk)
+        ]
+        split = [t for t in trials if trial_record(t).get("split_level", -1.0) >= 0]
+        levels = [trial_record(t)["split_level"] for t in split]
+        params = [trial_record(t).get("split_params", np.nan) for t in split]
+        over = sum(p > b for p, b in zip(params, (trial_record(t)["theory_max_split_params"] for t in split)))
+        rows.append(
+            [
+                label,
+                f"{len(split)}/{len(trials)}",
+                f"{np.mean(pk):.4g}",
+                _median([a for a in allowed if a is not None]),
+                f"{_median(levels)} ({min(levels):g}–{max(levels):g})" if levels else "never split",
+                f"{np.mean(params):.4g}" if params else "-",
+                f"{np.mean(params) / np.mean(pk):.2f}" if params else "-",
+                over,
+            ]
+        )
+    return rows
+
+
+def _median(values: Sequence[float]) -> str:
+    return f"{np.median(values):g}" if len(values) else "-"
+
+
+def _bound(done, conf, out: Path) -> tuple[list[str], list[Path]]:
+    lines = [
+        "## IMP: first split against the bound P/k",
+        "",
+        "A network of P prunable parameters covering k equal tasks can be split only once at most P/k "
+        "of them are left (at least P(k−1)/k removed). The earliest level the count schedule allows is "
+        "the first level with at most P/k prunable parameters.",
+        "",
+    ]
+    if conf is not None:
+        lines += md_table(
+            [
+                "configuration",
+                "seeds split",
+                "P/k",
+                "earliest level allowed (median)",
+                "first split level, median (range)",
+                "params at split (mean)",
+                "÷ P/k",
+                "splits above P/k",
+            ],
+            _bound_rows(conf),
+        ) + [""]
+    points = {
+        "search runs": [
+            (r["theory_max_split_params"], r["split_params"])
+            for r in seed_runs(done)
+            if r.get("split_params", -1) >= 0 and "theory_max_split_params" in r
+        ]
+    }
+    if conf is not None:
+        points["confirmation runs"] = [
+            (trial_record(t)["theory_max_split_params"], trial_record(t)["split_params"])
+            for ts in conf.trials.values()
+            for t in ts
+            if trial_record(t).get("split_params", -1) >= 0
+        ]
+    if not any(points.values()):
+        return lines + ["No run split, so there is no split to set against the bound."], []
+    path = plots_answers.plot_split_bound(points, out / "split_bound.png")
+    return lines + [
+        f"Parameters at the first split against P/k, `{path.name}`:",
+        "",
+        f"![{path.stem}]({path.name})",
+        "",
+    ], [path]
+
+
+def _split_vs_acc(done, out: Path) -> tuple[list[str], list[Path], list[str]]:
+    runs = [r for r in seed_runs(done) if "split_level" in r]
+    split = [r for r in runs if r["split_level"] >= 0]
+    never = [r for r in runs if r["split_level"] < 0]
+    lines = [
+        "## IMP: does not splitting go with lower accuracy?",
+        "",
+        f"Across the search's {len(runs)} single-seed runs ({len(split)} split, {len(never)} never split; "
+        "validation accuracy; runs of one trial share a configuration). `val_dense_acc` is the dense "
+        "network before pruning; `val_acc` the last level run: with `imp.stop_at_split` a run that "
+        "splits ends less pruned than one that never splits, so it mixes splitting with sparsity.",
+        "",
+    ]
+    metrics = [m for m in ("val_dense_acc", "val_acc") if all(m in r for r in runs)]
+    if len(split) < 2 or len(never) < 2 or not metrics:
+        return lines + ["Needs at least 2 runs that split and 2 that never split: no test."], [], []
+    rows, note = [], []
+    for m in metrics:
+        a, b = [r[m] for r in split], [r[m] for r in never]
+        p = stats.mannwhitneyu(a, b, alternative="two-sided").pvalue
+        rows.append([f"`{m}`", f"{np.mean(a):.4f}", f"{np.mean(b):.4f}", f"{np.mean(a) - np.mean(b):+.4f}", f"{p:.3g}"])
+        note.append(
+            f"- Search runs, `{m}`: split {np.mean(a):.4f}, never-split runs {np.mean(b):.4f} "
+            f"(Mann-Whitney U p = {p:.3g}, {len(a)} vs {len(b)} runs)."
+        )
+    lines += md_table(["metric", "split (mean)", "never split (mean)", "difference", "Mann-Whitney U p"], rows)
+    path = plots_answers.plot_split_vs_acc(
+        {m: ([r[m] for r in split], [r[m] for r in never]) for m in metrics}, out / "split_vs_accuracy.png"
+    )
+    return (
+        lines + ["", f"Split against never-split runs, `{path.name}`:", "", f"![{path.stem}]({path.name})", ""],
+        [path],
+        note,
+    )
+
+
+def _zombies(conf: Confirmation | None) -> list[str]:
+    lines = ["## IMP: zombies", ""]
+    best = confirmed_best(conf.table) if conf is not None else None
+    labels = (
+        [lb for lb in ("baseline", best["label"] if best else None) if lb and conf.trials.get(lb)]
+        if conf is not None
+        else []
+    )
+    if labels:
+        histories = {lb: [trial_record(t).get("history") or [] for t in conf.trials[lb]] for lb in labels}
+        last = max(h["step"] for hs in histories.values() for hist in hs for h in hist)
+        biased = any("zombie_bias_pos" in h for hs in histories.values() for hist in hs for h in hist)
+        rows = []
+        for lv in range(int(last) + 1):
+            row: list[Any] = [lv]
+            for lb in labels:
+                at = [h for hist in histories[lb] for h in hist if h.get("step") == lv and "zombies" in h]
+                row.append(f"{np.mean([h['zombies'] for h in at]):.2f} (n={len(at)})" if at else "-")
+                if biased:
+                    z = sum(h["zombies"] for h in at)
+                    row.append(f"{sum(h.get('zombie_bias_pos', 0) for h in at) / z:.2f}" if z else "-")
+            rows.append(row)
+        head = [
+            h
+            for lb in labels
+            for h in ([f"{lb}: zombies (seeds)"] + ([f"{lb}: share with bias > 0"] if biased else []))
+        ]
+        lines += [
+            "Zombie neurons (no incoming weights, live outgoing ones) per level, mean over the "
+            "confirmation seeds that ran the level:",
+            "",
+            *md_table(["level", *head], rows),
+            "",
+        ]
+    lines.append(
+        "Bias against survival (the research log: zombies with a large positive bias seem to survive "
+        "longer): not answerable from this study. The stored level histories hold how many zombies "
+        "there are, not which neurons they are, so no zombie's lifetime can be followed from level "
+        "to level" + ("." if labels and biased else ", and the zombies' biases are not stored either.")
+    )
+    return lines + [""]
+
+
+def imp_sections(
+    spec: StudySpec, done: list[FrozenTrial], conf: Confirmation | None, out: Path
+) -> tuple[list[str], list[Path], list[str]]:
+    """Report lines, figure paths, and the lines for the dashboard note."""
+    a, fa, na = _split_levels(spec, done, conf, out)
+    b, fb = _bound(done, conf, out)
+    c, fc, nc = _split_vs_acc(done, out)
+    return [*a, *b, *c, *_zombies(conf)], [*fa, *fb, *fc], [*na, *nc]

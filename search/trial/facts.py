@@ -1,0 +1,31 @@
+"""The facts a trial records about the code that ran it: the project's version and git commit."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import subprocess
+from pathlib import Path
+
+__all__ = ["provenance"]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@functools.cache
+def provenance() -> dict[str, str]:
+    """Project version and git commit (when the code is a git checkout)."""
+    try:
+        version = importlib.metadata.version("sparsesearch")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    try:
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or "unknown"
+        )
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return {"version": version, "git_commit": commit}
