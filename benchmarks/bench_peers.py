@@ -41,7 +41,7 @@ def writes_per_trial(layout: str | None, steps: int = 5) -> dict[str, float]:
     """Writes (INSERT/UPDATE/DELETE statements), user-attribute inserts and commits of one trial on
     SQLite: run by a service worker (in this process) with ``layout`` ("batched": as it runs, each
     group of attributes in one transaction; "per attribute": the same attributes, one commit each,
-    as before issue 14 item 7, patched in here only), or by plain ``study.optimize`` with the same
+    as before the lean JSON layout, patched in here only), or by plain ``study.optimize`` with the same
     parameters and reports (``layout=None``: Optuna's own)."""
     counts: collections.Counter = collections.Counter()
 

@@ -7,7 +7,7 @@ real storage) runs ``trials_per_worker * workers`` trials; each worker reports i
 time and the time spent inside the experiment, and the table shows 1 - busy / wall.
 The storage writes and commits of one trial come first: as the service writes them (every
 scalar a flat user attribute, in two transactions: ``search.store.records``), the same attributes with
-one commit each (as before issue 14 item 7; patched into this process only), and Optuna's own.
+one commit each (as before the lean JSON layout; patched into this process only), and Optuna's own.
 (The overhead rows no longer run a "before" layout: the production path has no layout switch.)
 The peers (``--peers``; ``pip install -e .[bench]``)
 run the same trials through plain Optuna processes sharing the storage (``study.optimize``)

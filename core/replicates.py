@@ -1,6 +1,6 @@
 """Seed replicates of one configuration, trained as one population where the kind allows.
 
-"Seeds are replicates, not hyperparameters" (DESIGN.md): a configuration that claims to be
+"Seeds are replicates, not hyperparameters" (docs/definitions.md): a configuration that claims to be
 better is evaluated on several seeds. :func:`run_replicates` is the one entry point for that:
 kinds with a ``run_population`` whose key ignores the seed (``dendritic``; ``imp``, whose data
 come from ``data.seed``) train all replicates in one batched model, each bitwise equal to its

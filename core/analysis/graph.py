@@ -1,6 +1,6 @@
 """The neuron graph of a masked MLP: components, split, zombie and comatose neurons.
 
-Definitions are DESIGN.md's. Neurons are nodes, layer by layer (inputs first); a nonzero
+Definitions are docs/definitions.md's. Neurons are nodes, layer by layer (inputs first); a nonzero
 weight joins two neurons. Biases do not join anything. With k concatenated tasks the
 network is *split* when no connected component holds inputs or outputs of two different
 tasks and every output of every task is reachable (along weights, forward) from an input

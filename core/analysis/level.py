@@ -1,11 +1,11 @@
 """Per-level analysis of a masked MLP: parameter counts, accuracies, graph, split summary.
 
-Choose on validation, report on test (DESIGN.md): every accuracy is computed on both the
+Choose on validation, report on test (docs/definitions.md): every accuracy is computed on both the
 validation rows (``val_<X>``) and the test rows (its twin ``test_<X>``); every decision of the
 run (``still_ticket``, ``split_ticket``) and the objective a study optimises
 (``val_split_min_task_acc``) read validation only, and the test twins are stored beside them
 for the confirmation on test. Metrics that do not depend on rows (counts, split, zombies) carry
-no prefix. Counts follow DESIGN.md: *prunable* are the weights, and the biases when bias pruning is
+no prefix. Counts follow docs/definitions.md: *prunable* are the weights, and the biases when bias pruning is
 on; the rest are non-prunable. Weights and biases are counted separately. ``n_params``
 is the number of trainable parameters still unmasked (masked entries are exactly zero).
 """
@@ -85,7 +85,7 @@ def _is_ticket(h: Mapping[str, float], dense: Mapping[str, float], rows: str, to
 def split_summary(history: Sequence[Mapping[str, float]], k: int, tolerance: float) -> dict[str, float]:
     """Per run: first split level and what the network looked like there, against the dense level 0.
 
-    ``split_level`` is the first level whose graph is split (DESIGN.md), or -1.0 when no level
+    ``split_level`` is the first level whose graph is split (docs/definitions.md), or -1.0 when no level
     run is split (censored: the network did not split within ``levels_done`` levels; count it
     as "not split by level L" for every L, never average it as a level). ``split_params`` and
     ``split_removed`` are -1.0 then, and the accuracies at the split are 0.0.

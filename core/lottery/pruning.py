@@ -53,7 +53,7 @@ def _per_layer(names: list[str], n_layers: int) -> list[PruneGroup]:
 
 
 def prunable_names(all_names: list[str], prune_bias: bool) -> list[str]:
-    """Weights always; biases only when bias pruning is on (DESIGN.md: prunable parameters)."""
+    """Weights always; biases only when bias pruning is on (docs/definitions.md: prunable parameters)."""
     return [n for n in all_names if n.endswith("weight") or (prune_bias and n.endswith("bias"))]
 
 

@@ -1,8 +1,8 @@
-"""The answers in the morning report (issue 12) and their summary as an optuna-dashboard note.
+"""The answers in the morning report and their summary as an optuna-dashboard note.
 
 :func:`answers` returns the report's answer sections: "Confirmed on test" (the linked
-confirmation study, :mod:`search.report.confirmed`), then per experiment kind the user's
-questions (:mod:`search.report.dendritic`, :mod:`search.report.imp`), then "Search-space bounds"
+confirmation study, :mod:`search.report.confirmed`), then the experiment kind's own sections
+(its hook, :mod:`search.report.kinds`), then "Search-space bounds"
 (:mod:`search.report.bounds`). :func:`save_summary_note` writes the short summary (key answer,
 confirmation table, the kind's main lines, the bounds section; no links) as the study's note,
 which optuna-dashboard shows on the study page.
@@ -21,8 +21,7 @@ from optuna_dashboard import save_note
 from search.confirm import format_table
 from search.report.bounds import bounds_section
 from search.report.confirmed import confirmed_section, key_answer, load_confirmation
-from search.report.dendritic import dendritic_sections
-from search.report.imp import imp_sections
+from search.report.kinds import ReportInputs, kind_report
 from search.studyfile import StudySpec
 
 __all__ = ["Answers", "answers", "save_summary_note"]
@@ -39,12 +38,8 @@ def answers(study: optuna.Study, spec: StudySpec, done: list[FrozenTrial], impor
     """The answer sections of the report, their figures and the summary note."""
     conf = load_confirmation(study, spec)
     lines = confirmed_section(spec, conf)
-    if spec.kind == "dendritic":
-        more, figures, kind_note = dendritic_sections(study, spec, done, conf, importances, out)
-    elif spec.kind == "imp":
-        more, figures, kind_note = imp_sections(spec, done, conf, out)
-    else:
-        more, figures, kind_note = [], [], []
+    kind = kind_report(spec.kind).sections(ReportInputs(study, spec, done, conf, importances, out))
+    more, figures, kind_note = kind.lines, kind.figures, kind.note
     sections = [*lines, *more]
     bounds = bounds_section(spec, done)  # the same lines in report.md and in the note
     sections += [""] if sections and sections[-1] else []

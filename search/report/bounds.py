@@ -1,4 +1,4 @@
-"""The report's bound warning (issue 19): a best trial pressed against a search-space bound.
+"""The report's bound warning: a best trial pressed against a search-space bound.
 
 A numeric parameter is flagged on a side when the best completed trial, or a majority of the top
 5 (3 of 5; 2 of 3 when only 3 are done), lies within 5 % of the range from that bound, measured

@@ -26,6 +26,7 @@ from core.errors import ConfigError
 from search.cli import add_storage, add_study_file, input_error
 from search.report import answers as report_answers
 from search.report import plots
+from search.report.kinds import kind_report
 from search.report.tables import (
     EVALUATOR,
     best_section,
@@ -46,9 +47,7 @@ from search.store import (
 )
 from search.studyfile import StudySpec, load_spec
 
-__all__ = ["main", "write_report", "open_existing_study", "report_dir", "STEP_UNITS"]
-
-STEP_UNITS = {"imp": "IMP level", "dendritic": "epoch"}  # what one reported step is, per experiment kind
+__all__ = ["add_arguments", "main", "report_dir", "run", "write_report"]
 
 
 def report_dir(spec: StudySpec) -> Path:
@@ -99,7 +98,7 @@ def _draw(
         caption = "Learning curves" + (
             "" if curve == metrics[0] else f" of `{curve}` (trials do not report `{metrics[0]}` per step)"
         )
-        unit = STEP_UNITS.get(spec.kind, "step")
+        unit = kind_report(spec.kind).step_unit
         drawn.append((caption, plots.plot_curves(trials, curve, unit, out / "intermediate_values.png")))
     else:
         skipped.append("learning curves: no trial reported intermediate values")
@@ -157,7 +156,7 @@ def write_report(study: optuna.Study, spec: StudySpec, out_dir: str | Path | Non
     counts = Counter(t.state.name for t in trials)
     importances, notes = importances_of(study, spec, done)
     drawn, skipped = _draw(spec, trials, done, front, importances, out)
-    answers = report_answers.answers(study, spec, done, importances, out)  # issue 12's questions
+    answers = report_answers.answers(study, spec, done, importances, out)
     by_state = [[s.name, counts[s.name]] for s in TrialState] + [["total", len(trials)]]
     lines = [
         *_header(spec),

@@ -22,6 +22,7 @@ from scipy import stats
 
 from search.report import plots_answers
 from search.report.confirmed import Confirmation, confirmed_best, md_table
+from search.report.kinds import KindReport, KindSections, ReportInputs, register_report
 from search.store import trial_record
 from search.studyfile import StudySpec
 
@@ -289,11 +290,13 @@ def _zombies(conf: Confirmation | None) -> list[str]:
     return lines + [""]
 
 
-def imp_sections(
-    spec: StudySpec, done: list[FrozenTrial], conf: Confirmation | None, out: Path
-) -> tuple[list[str], list[Path], list[str]]:
-    """Report lines, figure paths, and the lines for the dashboard note."""
+def imp_sections(inputs: ReportInputs) -> KindSections:
+    """When the network splits, the bound on split size, split against accuracy, zombie tickets."""
+    spec, done, conf, out = inputs.spec, inputs.done, inputs.conf, inputs.out
     a, fa, na = _split_levels(spec, done, conf, out)
     b, fb = _bound(done, conf, out)
     c, fc, nc = _split_vs_acc(done, out)
-    return [*a, *b, *c, *_zombies(conf)], [*fa, *fb, *fc], [*na, *nc]
+    return KindSections([*a, *b, *c, *_zombies(conf)], [*fa, *fb, *fc], [*na, *nc])
+
+
+register_report("imp", KindReport(step_unit="IMP level", sections=imp_sections))

@@ -1,4 +1,4 @@
-"""Figures for the answers in the morning report (issue 12): plasticity knobs, IMP splits.
+"""Figures for the answers in the morning report: plasticity knobs, IMP splits.
 
 Own figures are built on :class:`~matplotlib.figure.Figure` (no pyplot), as in
 :mod:`search.report.plots`. The slice and contour plots come from ``optuna.visualization.matplotlib``,

@@ -1,6 +1,6 @@
 """Seed replicates: a trial evaluates its configuration on S seeds (``study.replicates: S``).
 
-"Seeds are replicates, not hyperparameters" (DESIGN.md): a configuration is judged by the mean
+"Seeds are replicates, not hyperparameters" (docs/definitions.md): a configuration is judged by the mean
 over seeds ``config.seed, config.seed + 1, ..., config.seed + S - 1``, not by one lucky draw.
 The trial's value is that mean (for a 0/1 metric such as ``split_ticket``, the fraction of
 seeds); the per-seed values of every metric go to the trial's ``replicates`` attribute and the

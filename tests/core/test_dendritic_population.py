@@ -187,7 +187,7 @@ def test_sgd_with_momentum_and_adamw_members_train_exactly_as_alone(tmp_path, mo
         assert all(torch.equal(ref_state[k], by_cfg[id(cfg)][0][k]) for k in ref_state)
 
 
-# The knobs issue 19 added, each member its own: lr schedules, stop rewiring early, the init
+# The knobs of the second night, each member its own: lr schedules, stop rewiring early, the init
 # fan-in, weight decay with optimizer-state reset, activations; members 0, 1 and 5 share a seed.
 NEW_KNOBS = [
     {"seed": 0, "train.lr_schedule": "cosine", "train.lr": 0.02},

@@ -1,5 +1,5 @@
 """A search never reads the test set: scrambling the test labels changes no objective value, no
-intermediate value and no pruning decision (issue 12). Runs the real objective in-process, with
+intermediate value and no pruning decision. Runs the real objective in-process, with
 seed replicates trained as population members and a median pruner that does prune."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _dendritic_doc() -> dict:
         "search_space": {
             "train.lr": {"type": "float", "low": 1.0e-4, "high": 3.0e-2, "log": True},
             "plasticity.p": {"type": "float", "low": 1.0, "high": 50.0},
-            # the knobs of the second night (issue 19): none of them may open a path to the test set
+            # the knobs of the second night: none of them may open a path to the test set
             "train.lr_schedule": {"type": "categorical", "choices": ["constant", "cosine", "step"]},
             "train.weight_decay": {"type": "categorical", "choices": [0.0, 1.0e-4]},
             "plasticity.optimizer_state": {"type": "categorical", "choices": ["keep", "reset"]},

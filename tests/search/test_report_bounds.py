@@ -1,4 +1,4 @@
-"""The report's bound warning (issue 19, item 3): a best trial (or most of the top 5) within 5 % of a
+"""The report's bound warning: a best trial (or most of the top 5) within 5 % of a
 search-space bound is flagged with the next night's range, in report.md and in the dashboard note."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The morning report answers the user's questions (issue 12, item 4): "Confirmed on test", the
+"""The morning report answers the user's questions: "Confirmed on test", the
 dendritic and IMP sections, their figures as study artifacts, and the summary as the study's
 optuna-dashboard note. Small real studies run in-process, confirmed with the real command."""
 
@@ -209,7 +209,7 @@ def test_dendritic_report_compares_with_the_users_table_and_shows_the_knobs(tmp_
     p = stats.ttest_1samp(values, 0.964).pvalue
     assert f"Against the user's 96.40 % with resampling: -{100 * (0.964 - mean):.2f} %" in text
     assert f"(one-sample t-test, p = {p:.3g})" in text
-    assert "Goal of issue 12 (at least 97.00 % mean over 5 fresh seeds): missed" in text
+    assert "Goal (at least 97.00 % mean over 5 fresh seeds): missed" in text
     assert "Not the user's setting (2 epochs, not 50;" in text
 
     assert "## Dendritic: how p, its schedule and the trigger interval matter" in text

@@ -1,9 +1,9 @@
 """What a trial writes beside Optuna's own rows, and studies written with the earlier layouts
 still read the same through ``trial_record``.
 
-Every scalar a trial stores is a flat user attribute again (issue 20 item 4: the dashboard's trial
+Every scalar a trial stores is a flat user attribute again (the dashboard's trial
 table and ``study.trials_dataframe()`` show them as columns), so a trial writes one upsert per
-attribute, about a dozen, where the lean layout of issue 14 item 7 wrote four. They go in two
+attribute, about a dozen, where the lean JSON layout wrote four. They go in two
 transactions (the run facts when it starts, the result when it ends), so the commits beside
 Optuna's own are two, fewer than the lean layout's four. Real trials last 10 s to minutes: a
 dozen single-row upserts in two commits are lost in that (docs/results/performance.md measured
@@ -133,7 +133,7 @@ _OLD = {
 
 
 def _old_layout(trial: optuna.Trial) -> float:
-    """What the objective wrote before issue 14 item 7: every value its own user attribute, own commit."""
+    """What the objective wrote before the lean JSON layout: every value its own user attribute, own commit."""
     for key, value in _OLD.items():
         trial.set_user_attr(key, value)
     return 0.5
@@ -178,7 +178,7 @@ def test_a_replicated_trial_has_its_spread_flat(tmp_path) -> None:
 
 
 def _lean_layout(trial: optuna.Trial) -> float:
-    """What the objective wrote between issue 14 item 7 and issue 20: two JSON objects, a few flat copies."""
+    """What the objective wrote in the lean JSON layout: two JSON objects, a few flat copies."""
     run = {k: v for k, v in _OLD.items() if k in (*FLAT, "config")}
     trial.set_user_attr("run", run)
     trial.set_user_attr("config_hash", run["config_hash"])
