@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere without installing
 
 from search.launch.command import run  # noqa: E402
-from search.store.records import trial_record  # noqa: E402
+from search.store import read_record  # noqa: E402
 from search.studyfile.spec import parse_spec  # noqa: E402
 
 # case → (study file, rows of (label, workers, population))
@@ -97,8 +97,9 @@ def measure(case: str, label: str, *, workers: int, population: int, budget: int
         wall = time.perf_counter() - started
         trials = optuna.load_study(study_name=spec.study.name, storage=spec.study.storage).get_trials()
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    times = [trial_record(t)["wall_time_s"] for t in finished if "wall_time_s" in trial_record(t)]
+    times = [w for w in (read_record(t).wall_time_s for t in finished) if w is not None]
     first = next((t for t in trials if t.number == 0), None)
+    first_wall = read_record(first).wall_time_s if first else None
     return {
         "case": case,
         "label": label,
@@ -108,7 +109,7 @@ def measure(case: str, label: str, *, workers: int, population: int, budget: int
         "wall_s": wall,
         "per_hour": len(finished) * 3600 / wall,
         "median_trial_s": statistics.median(times) if times else float("nan"),
-        "first_trial_s": trial_record(first).get("wall_time_s", float("nan")) if first else float("nan"),
+        "first_trial_s": first_wall if first_wall is not None else float("nan"),
         "best": max((t.value for t in trials if t.state == TrialState.COMPLETE), default=float("nan")),
     }
 

@@ -29,7 +29,7 @@ import yaml
 from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from search.store import trial_record
+from search.store import read_record
 from tests.helpers import run_cli, study_doc  # noqa: E402
 from tests.search.faults import Launch, by_state, reap, running_with_worker  # noqa: E402
 
@@ -79,7 +79,7 @@ def _wait_busy(launch: Launch) -> None:
 # Each fault: (launch) -> (exit status, note). The caller relaunches once when the status is not 0.
 def fault_worker_kill(launch: Launch) -> tuple[int, str]:
     victim = launch.wait_for("a running trial", running_with_worker, timeout=300)[0]
-    os.kill(int(trial_record(victim)["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+    os.kill(int(read_record(victim).worker.rsplit(":", 1)[1]), signal.SIGKILL)
     return launch.finish(timeout=300), f"killed trial {victim.number}"
 
 
@@ -167,7 +167,7 @@ def run_scenario(name: str, storage: str, work: Path) -> dict:
         report_code, counts, report_err = _report_counts(path, work / "report")
         states = Counter(t.state.name for t in trials)
         report_ok = report_code == 0 and all(counts[s] == states[s] for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING"))
-        art_err = sum("artifact_error" in trial_record(t) for t in finished)
+        art_err = sum(read_record(t).artifact_error is not None for t in finished)
         notes = [note] if note else []
         notes.append(f"exit {'/'.join(map(str, codes))}; {len(finished)} finished, {states['FAIL']} FAIL")
         if art_err:

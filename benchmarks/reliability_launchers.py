@@ -30,7 +30,7 @@ from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.reliability import LOCAL_PG, machine  # noqa: E402
-from search.store import trial_record
+from search.store import read_record
 from tests.helpers import study_doc  # noqa: E402
 from tests.search.faults import by_state, launch_together, one_study_problems  # noqa: E402
 
@@ -73,6 +73,7 @@ def run_scenario(name: str, pg_url: str, work: Path) -> dict:
             )
         ]
         expected = [0] * (n - 1) + ([-9] if kill else [0])
+        records = [read_record(t) for t in trials]
         return {
             "codes": codes,
             "ok_codes": codes == expected,
@@ -80,8 +81,8 @@ def run_scenario(name: str, pg_url: str, work: Path) -> dict:
             "failed": len(failed),
             "unretried": len(unretried),
             "killed": len(killed),
-            "repeats": sum("repeat_of" in trial_record(t) for t in trials),
-            "launchers_ran": len({trial_record(t).get("launch_id") for t in trials} - {None}),
+            "repeats": sum(rec.repeat_of is not None for rec in records),
+            "launchers_ran": len({rec.launch_id for rec in records} - {None}),
             "finished": len(by_state(trials, TrialState.COMPLETE, TrialState.PRUNED)),
             "log": "\n---\n".join(r.log.read_text(errors="replace") for r in runs),
         }

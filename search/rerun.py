@@ -30,7 +30,7 @@ from core.contract import PrintReporter
 from core.replicates import run_replicates
 from search.cli import add_storage, add_study_file, input_error
 from search.report import short
-from search.store import StorageUnavailable, open_existing_study, trial_record
+from search.store import StorageUnavailable, open_existing_study, read_record
 from search.studyfile import StudySpec, load_spec
 from search.trial import ReplicateReporter, combine, provenance
 
@@ -68,16 +68,17 @@ def stored_metrics(trial: FrozenTrial) -> dict[str, float]:
     """The scalar metrics the objective stored as user attributes."""
     return {
         k: float(v)
-        for k, v in trial_record(trial).items()
+        for k, v in read_record(trial).flat().items()
         if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _NOT_METRICS
     }
 
 
 def _config(spec: StudySpec, trial: FrozenTrial) -> tuple[Any, str]:
     """The trial's config rebuilt from its stored dict, and a line on whether its hash matches."""
-    raw = trial_record(trial).get("config")
+    record = read_record(trial)
+    raw = record.config
     if not isinstance(raw, Mapping):
-        reason = trial_record(trial).get("fail_reason") or "no reason recorded"
+        reason = record.fail_reason or "no reason recorded"
         raise ConfigError(
             "--trial",
             f"trial {trial.number} ({trial.state.name}) has no stored config; it "
@@ -89,13 +90,18 @@ def _config(spec: StudySpec, trial: FrozenTrial) -> tuple[Any, str]:
         raise ConfigError(
             "--trial", f"trial {trial.number}'s stored config no longer fits experiment {spec.kind!r}: {err}"
         ) from None
-    stored, now = trial_record(trial).get("config_hash"), config_hash(config)
+    stored, now = record.config_hash, config_hash(config)
     if stored == now:
         return config, f"config hash {now}: matches the stored one"
     return config, (
         f"config hash {now}: DIFFERS from the stored {stored} (the config class changed since "
         "the trial ran, e.g. a new field with its default); the rerun uses the rebuilt config"
     )
+
+
+def _or(value: Any, default: Any) -> Any:
+    """A stored fact, or ``default`` where the trial stored none."""
+    return default if value is None else value
 
 
 def _check_device(device: str) -> None:
@@ -148,7 +154,7 @@ def _history_line(stored: Sequence[Mapping[str, float]], new: Sequence[Mapping[s
 def _run(spec: StudySpec, trial: FrozenTrial, config: Any, recorder: _Recorder, ctx: RunContext) -> Result:
     """The trial's run again: its one seed, or every seed of its replicates (``study.replicates``),
     combined as the objective combined them (means, spreads, the mean per step in the history)."""
-    seeds = (trial_record(trial).get("replicates") or {}).get("seeds")
+    seeds = (read_record(trial).replicates or {}).get("seeds")
     if not seeds or len(seeds) < 2:
         return get_experiment(spec.kind).run(config, recorder, ctx)
     print(f"replicates: seeds {', '.join(str(s) for s in seeds)}", flush=True)
@@ -163,14 +169,14 @@ def _run(spec: StudySpec, trial: FrozenTrial, config: Any, recorder: _Recorder, 
 def rerun(spec: StudySpec, trial: FrozenTrial, *, device: str = "cpu", quiet: bool = False) -> int:
     """Run ``trial`` again, print the comparison, return the exit status (0 ran, 1 raised)."""
     config, hash_line = _config(spec, trial)
-    attrs, now = trial_record(trial), provenance()
+    record, now = read_record(trial), provenance()
     print(
         f"trial {trial.number} of study {spec.study.name!r}: {trial.state.name}, kind {spec.kind}, "
-        f"stored on {attrs.get('device', '-')}"
+        f"stored on {_or(record.device, '-')}"
     )
     print(hash_line)
     if trial.state.name != "COMPLETE":
-        reason = attrs.get("fail_reason", "no reason recorded")
+        reason = _or(record.fail_reason, "no reason recorded")
         print(
             f"note: the stored trial is {trial.state.name} ({reason}); its stored metrics are incomplete, "
             "and the rerun is never pruned"
@@ -186,7 +192,7 @@ def rerun(spec: StudySpec, trial: FrozenTrial, *, device: str = "cpu", quiet: bo
             result = _run(spec, trial, config, recorder, ctx)
         except Exception as err:  # the trial's own failure, reproduced or new: report it, do not crash
             print(f"rerun failed: {type(err).__name__}: {err}")
-            print(f"stored fail_reason: {attrs.get('fail_reason', '-')}")
+            print(f"stored fail_reason: {_or(record.fail_reason, '-')}")
             return 1
     old = stored_metrics(trial)
     new = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float)) and k not in _NOT_METRICS}
@@ -199,12 +205,12 @@ def rerun(spec: StudySpec, trial: FrozenTrial, *, device: str = "cpu", quiet: bo
         for n in names
     ]
     print(_table(["metric", "stored", "rerun", "diff"], rows))
-    print(_history_line(attrs.get("history") or [], recorder.history))
-    for key, label in (("version", "version"), ("git_commit", "git commit")):
-        same = "same" if attrs.get(key) == now[key] else "DIFFERENT: the code changed since the trial ran"
-        print(f"{label}: stored {attrs.get(key, '-')}, current {now[key]} ({same})")
-    print(f"device: stored {attrs.get('device', '-')}, rerun {device}")
-    wall = attrs.get("wall_time_s")
+    print(_history_line(record.history, recorder.history))
+    for key, label, stored in (("version", "version", record.version), ("git_commit", "git commit", record.git_commit)):
+        same = "same" if stored == now[key] else "DIFFERENT: the code changed since the trial ran"
+        print(f"{label}: stored {_or(stored, '-')}, current {now[key]} ({same})")
+    print(f"device: stored {_or(record.device, '-')}, rerun {device}")
+    wall = record.wall_time_s
     print(
         f"wall time: stored {short(float(wall)) if wall is not None else '-'} s, "
         f"rerun {short(time.monotonic() - started)} s"

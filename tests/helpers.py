@@ -70,13 +70,14 @@ def run_cli(
 
 def optimize_here(tmp_path: Path, doc: dict, n: int, population: int = 0):
     """Run ``n`` trials of the study ``doc`` in this process, as one worker would (no Ray): with
-    ``study.optimize``, or in population rounds of ``population`` trainings. Returns the study."""
+    one trial at a time, or in population rounds of ``population`` trainings (both through the
+    worker's own life cycle, ``search.trial.run_trials``). Returns the study."""
     import threading
 
     from search.launch import prepare_study
     from search.store import artifact_store
     from search.studyfile import make_pruner, make_sampler, parse_spec
-    from search.trial import Objective, run_population_round
+    from search.trial import Objective, run_trials
 
     doc["study"].setdefault("storage", f"sqlite:///{tmp_path}/study.db")
     doc["study"].setdefault("artifacts", str(tmp_path / "artifacts"))
@@ -93,10 +94,8 @@ def optimize_here(tmp_path: Path, doc: dict, n: int, population: int = 0):
         artifacts=artifact_store(spec.study.artifacts),
         stop=threading.Event(),
     )
-    if population:  # trainings per round, as resources.population: a trial of S replicates is S of them
-        per_round, asked = max(1, population // spec.study.replicates), 0
-        while asked < n:
-            asked += run_population_round(study, objective, min(per_round, n - asked), heartbeat_s=1.0)
-    else:
-        study.optimize(objective, n_trials=n, catch=(Exception,))
+    # trainings per round, as resources.population: a trial of S replicates is S of them
+    per_round = max(1, population // spec.study.replicates) if population else 1
+    for asked in range(0, n, per_round):
+        run_trials(study, objective, min(per_round, n - asked), heartbeat_s=1.0, batched=bool(population))
     return study

@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import optuna
@@ -37,7 +37,7 @@ from core.config import config_hash, from_dict
 from search.cli import add_storage, add_study_file, input_error
 from search.confirm.runs import Candidate, run_pending
 from search.confirm.stats import confirmation_table, format_table
-from search.store import StorageUnavailable, load_or_create, open_existing_study, open_storage, trial_record
+from search.store import StorageUnavailable, load_or_create, open_existing_study, open_storage, read_record
 from search.studyfile import SpecError, StudySpec, load_spec
 from search.trial import build_config, claim
 
@@ -53,12 +53,12 @@ def confirm_study_name(spec: StudySpec) -> str:
 def _search_seeds(trials: Sequence[FrozenTrial]) -> set[int]:
     """Every seed a trial of the search trained with (its replicates' seeds, or its one seed)."""
     used: set[int] = set()
-    for record in map(trial_record, trials):
-        rep = record.get("replicates")
-        if isinstance(rep, dict) and rep.get("seeds"):
+    for record in map(read_record, trials):
+        rep = record.replicates
+        if isinstance(rep, Mapping) and rep.get("seeds"):
             used.update(int(s) for s in rep["seeds"])
-        elif isinstance(record.get("seed"), int):
-            used.add(int(record["seed"]))
+        elif isinstance(record.seed, int):
+            used.add(int(record.seed))
     return used
 
 
@@ -81,7 +81,7 @@ def candidates(spec: StudySpec, trials: Sequence[FrozenTrial], top: int) -> list
     out: list[Candidate] = []
     if spec.study.enqueue:
         base = build_config(spec, spec.study.enqueue[0])
-        twin = next((t for t in done if trial_record(t).get("config_hash") == config_hash(base)), None)
+        twin = next((t for t in done if read_record(t).config_hash == config_hash(base)), None)
         out.append(
             Candidate(
                 "baseline",
@@ -96,14 +96,14 @@ def candidates(spec: StudySpec, trials: Sequence[FrozenTrial], top: int) -> list
     for t in done:
         if len(out) - bool(spec.study.enqueue) >= top:
             break
-        record = trial_record(t)
-        if record.get("config_hash") in seen or "config_hash" not in record:
+        record = read_record(t)
+        if record.config_hash is None or record.config_hash in seen:
             continue
-        seen.add(record["config_hash"])
+        seen.add(record.config_hash)
         rank = len(out) + 1 - bool(spec.study.enqueue)
         # the trial's stored config, not one rebuilt from t.params: Optuna stores a categorical
         # choice such as model.widths [64] encoded ('[64]'), which the objective decoded
-        config = from_dict(get_experiment(spec.kind).config_cls, record["config"], "config")
+        config = from_dict(get_experiment(spec.kind).config_cls, record.config, "config")
         out.append(Candidate(f"best {rank}", t.number, dict(t.params), t.values[0], config, overrides))
     base_params = dict(spec.study.enqueue[0]) if spec.study.enqueue else {}
     for label, values in (spec.confirm.also if spec.confirm else {}).items():  # e.g. the baseline without resampling

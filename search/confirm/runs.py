@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 
 from core import Result, RunContext, get_experiment
 from core.config import config_hash, replace_paths, to_dict
-from search.store import fail_running, trial_record
+from search.store import fail_running, read_record
 from search.studyfile import StudySpec
 
 __all__ = ["Candidate", "run_pending", "candidate_trials"]
@@ -67,7 +67,7 @@ class _History:
 
 
 def candidate_trials(study: optuna.Study, key: str, states=(TrialState.COMPLETE,)) -> list:
-    return [t for t in study.get_trials(deepcopy=False, states=states) if trial_record(t).get("candidate_hash") == key]
+    return [t for t in study.get_trials(deepcopy=False, states=states) if read_record(t).candidate_hash == key]
 
 
 def _fail_leftovers(study: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
@@ -90,8 +90,8 @@ def run_pending(
     """Train every (candidate, seed) without a COMPLETE trial; return how many failed."""
     _fail_leftovers(study, storage)
     done = {
-        (trial_record(t).get("candidate_hash"), trial_record(t).get("seed"))
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        (r.candidate_hash, r.seed)
+        for r in map(read_record, study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     }
     pending = [(c, s) for c in picked for s in seeds if (c.key, s) not in done]
     exp = get_experiment(spec.kind)

@@ -21,7 +21,7 @@ import optuna
 from scipy import stats
 
 from search.confirm.runs import Candidate, candidate_trials
-from search.store import trial_record
+from search.store import read_record
 
 __all__ = ["is_rate", "summarise", "compare", "confirmation_table", "format_table"]
 
@@ -82,7 +82,7 @@ def confirmation_table(
     """The stored form of a confirmation: one row per candidate, baseline first."""
     rows = []
     for cand in picked:
-        by_seed = {trial_record(t).get("seed"): t.values[0] for t in candidate_trials(study, cand.key)}
+        by_seed = {read_record(t).seed: t.values[0] for t in candidate_trials(study, cand.key)}
         values = [float(by_seed[s]) for s in seeds if s in by_seed]
         rows.append(
             {

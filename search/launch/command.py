@@ -32,9 +32,9 @@ from search.store import (
     fail_running,
     fail_stale,
     public_url,
+    read_record,
     requeue_interrupted,
     storage_outage,
-    trial_record,
 )
 from search.studyfile import SpecError, StudySpec, load_spec
 
@@ -62,7 +62,7 @@ class _Stopper:
 
 def _fail_leftovers(storage, study: optuna.Study, launch_id: str, reason: str) -> int:
     """Mark this launch's RUNNING trials FAIL (their workers are gone) and queue them again."""
-    return fail_running(storage, study, reason, lambda t: trial_record(t).get("launch_id") == launch_id)
+    return fail_running(storage, study, reason, lambda t: read_record(t).launch_id == launch_id)
 
 
 def _requeue_interrupted(study: optuna.Study, launch_id: str) -> int:
@@ -70,8 +70,8 @@ def _requeue_interrupted(study: optuna.Study, launch_id: str) -> int:
     mine = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-        if (r := trial_record(t)).get("launch_id") == launch_id
-        and str(r.get("fail_reason", "")).startswith(("Interrupted", "interrupted"))
+        if (r := read_record(t)).launch_id == launch_id
+        and str(r.fail_reason or "").startswith(("Interrupted", "interrupted"))
     ]
     return requeue_interrupted(study, mine)
 

@@ -15,7 +15,6 @@ A storage outage (the database restarting) pauses a worker instead of ending it,
 from __future__ import annotations
 
 import random
-import sys
 import threading
 import time
 import warnings
@@ -30,13 +29,12 @@ from search.store import (
     fail_stale,
     open_existing_study,
     open_storage,
-    storage_outage,
     study_id,
     through_outage,
     wait_out,
 )
 from search.studyfile import StudySpec, make_pruner, make_sampler
-from search.trial import Objective, run_population_round
+from search.trial import Objective, run_trials
 
 __all__ = ["StudyWorker", "budget_counts", "budget_met", "overhead", "sampler_seed"]
 
@@ -151,25 +149,11 @@ class StudyWorker:
                     fail_stale(study)  # orphans adopted above, once per heartbeat interval
                     time.sleep(_STALE_POLL_S)
                     continue
-                if res.population > 1:
-                    # a trial with study.replicates seeds is that many members of the population
-                    per_round = max(1, res.population // spec.study.replicates)
-                    room = spec.study.n_trials - finished - running if spec.study.n_trials else per_round
-                    ran += run_population_round(study, objective, min(per_round, room), res.heartbeat_interval)
-                else:
-                    objective.last_trial = None
-                    study.optimize(objective, n_trials=1, catch=(Exception,))
-                    ran += 1
+                # A trial with study.replicates seeds is that many members of a population.
+                size = max(1, res.population // spec.study.replicates) if res.population > 1 else 1
+                room = spec.study.n_trials - finished - running if spec.study.n_trials else size
+                ran += run_trials(study, objective, min(size, room), res.heartbeat_interval, res.population > 1)
             except Exception as err:  # noqa: BLE001  re-raised unless it is a storage outage
-                if storage_outage(err) is None and (lost := objective.taken_over()) is not None:
-                    outage = None
-                    print(
-                        f"worker {self.index}: trial {lost.number} was failed as stale while it ran "
-                        "(its heartbeat stopped); its retry runs instead",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    continue
                 # The database restarted or is briefly unreachable (pool_pre_ping reconnects once it is
                 # back). A trial caught mid-tell stays RUNNING, goes stale and is retried by heartbeat.
                 outage = outage or time.monotonic()

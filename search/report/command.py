@@ -42,8 +42,8 @@ from search.store import (
     artifact_store,
     open_existing_study,
     public_url,
+    read_record,
     spec_storage,
-    trial_record,
 )
 from search.studyfile import StudySpec, load_spec
 
@@ -60,7 +60,7 @@ def _curve_metric(spec: StudySpec, trials: Sequence[FrozenTrial]) -> str | None:
     if any(plots.curve_of(t, spec.study.metrics[0]) for t in trials):
         return spec.study.metrics[0]
     for t in trials:
-        for h in trial_record(t).get("history") or []:
+        for h in read_record(t).history:
             return next((k for k in h if k != "step"), None)
     return None
 

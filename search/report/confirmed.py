@@ -17,7 +17,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.confirm import format_table
-from search.store import load_named, spec_storage, trial_record
+from search.store import load_named, read_record, spec_storage
 from search.studyfile import StudySpec
 
 __all__ = [
@@ -51,9 +51,9 @@ def load_confirmation(study: optuna.Study, spec: StudySpec) -> Confirmation | No
         return None
     by_label: dict[str, list[FrozenTrial]] = defaultdict(list)
     for t in confirm.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        by_label[str(trial_record(t).get("candidate"))].append(t)
+        by_label[str(read_record(t).candidate)].append(t)
     for trials in by_label.values():
-        trials.sort(key=lambda t: trial_record(t).get("seed", 0))
+        trials.sort(key=lambda t: read_record(t).seed or 0)
     return Confirmation(name, table, dict(by_label))
 
 

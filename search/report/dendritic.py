@@ -22,7 +22,7 @@ from scipy import stats
 from search.report import plots_answers
 from search.report.confirmed import Confirmation, confirmed_best, fmt, md_table
 from search.report.kinds import KindReport, KindSections, ReportInputs, register_report
-from search.store import trial_record
+from search.store import read_record
 from search.studyfile import StudySpec
 
 __all__ = ["GOAL", "KNOBS", "USER_TABLE", "dendritic_sections"]
@@ -35,8 +35,9 @@ KNOBS = ("plasticity.p", "plasticity.schedule", "plasticity.every_steps")
 
 def _setup(trials: Sequence[FrozenTrial]) -> dict[str, Any]:
     """What the confirmed runs of one configuration trained: epochs, training images, parameters."""
-    cfgs = [trial_record(t).get("config") or {} for t in trials]
-    params = [trial_record(t).get("n_params_total", trial_record(t).get("n_params")) for t in trials]
+    records = [read_record(t) for t in trials]
+    cfgs = [r.config or {} for r in records]
+    params = [r.metrics.get("n_params_total", r.metrics.get("n_params")) for r in records]
     return {
         "epochs": {c.get("train", {}).get("epochs") for c in cfgs},
         "subset": {c.get("train", {}).get("train_subset", 0) for c in cfgs},

@@ -23,7 +23,7 @@ from scipy import stats
 from search.report import plots_answers
 from search.report.confirmed import Confirmation, confirmed_best, md_table
 from search.report.kinds import KindReport, KindSections, ReportInputs, register_report
-from search.store import trial_record
+from search.store import read_record
 from search.studyfile import StudySpec
 
 __all__ = ["first_split", "imp_sections", "seed_runs", "split_by_level"]
@@ -31,11 +31,12 @@ __all__ = ["first_split", "imp_sections", "seed_runs", "split_by_level"]
 
 def first_split(trial: FrozenTrial) -> tuple[float | None, int]:
     """(first split level or None, last level run) of one single-seed run, from its level history."""
-    history = trial_record(trial).get("history") or []
-    last = int(max((h.get("step", 0) for h in history), default=trial_record(trial).get("levels_done", 0)))
+    record = read_record(trial)
+    history, metrics = record.history, record.metrics
+    last = int(max((h.get("step", 0) for h in history), default=metrics.get("levels_done", 0)))
     first = next((h["step"] for h in history if h.get("split", 0.0) >= 1.0 and "step" in h), None)
-    if first is None and not history and trial_record(trial).get("split_level", -1.0) >= 0:
-        first = trial_record(trial)["split_level"]
+    if first is None and not history and metrics.get("split_level", -1.0) >= 0:
+        first = metrics["split_level"]
     return first, last
 
 
@@ -48,13 +49,13 @@ def split_by_level(runs: Sequence[tuple[float | None, int]], last: int) -> list[
 def seed_runs(trials: Sequence[FrozenTrial]) -> list[dict[str, float]]:
     """Every single-seed run of the given search trials: per-seed values where replicated."""
     out = []
-    for t in trials:
-        per = (trial_record(t).get("replicates") or {}).get("per_seed") or {}
+    for record in map(read_record, trials):
+        per = (record.replicates or {}).get("per_seed") or {}
         if per:
             n = len(next(iter(per.values())))
             out += [{k: v[i] for k, v in per.items() if len(v) == n} for i in range(n)]
-        else:
-            out.append({k: v for k, v in trial_record(t).items() if isinstance(v, (int, float))})
+        else:  # every number the run stored, as it stored them
+            out.append({k: v for k, v in record.flat().items() if isinstance(v, (int, float))})
     return out
 
 
@@ -112,7 +113,9 @@ def _split_levels(spec, done, conf, out: Path) -> tuple[list[str], list[Path], l
     ticket = (
         {
             lb: [
-                trial_record(t)["test_split_ticket"] for t in conf.trials[lb] if "test_split_ticket" in trial_record(t)
+                m["test_split_ticket"]
+                for m in (read_record(t).metrics for t in conf.trials[lb])
+                if "test_split_ticket" in m
             ]
             for lb in curves
         }
@@ -132,18 +135,18 @@ def _split_levels(spec, done, conf, out: Path) -> tuple[list[str], list[Path], l
 def _bound_rows(conf: Confirmation) -> list[list[Any]]:
     rows = []
     for label, trials in conf.trials.items():
-        pk = [trial_record(t).get("theory_max_split_params") for t in trials]
+        records = [read_record(t) for t in trials]
+        pk = [r.metrics.get("theory_max_split_params") for r in records]
         pk = [p for p in pk if p is not None]
         if not pk:
             continue
         allowed = [
-            next((h["step"] for h in trial_record(t).get("history") or [] if h.get("prunable", np.inf) <= p), None)
-            for t, p in zip(trials, pk)
+            next((h["step"] for h in r.history if h.get("prunable", np.inf) <= p), None) for r, p in zip(records, pk)
         ]
-        split = [t for t in trials if trial_record(t).get("split_level", -1.0) >= 0]
-        levels = [trial_record(t)["split_level"] for t in split]
-        params = [trial_record(t).get("split_params", np.nan) for t in split]
-        over = sum(p > b for p, b in zip(params, (trial_record(t)["theory_max_split_params"] for t in split)))
+        split = [r.metrics for r in records if r.metrics.get("split_level", -1.0) >= 0]
+        levels = [m["split_level"] for m in split]
+        params = [m.get("split_params", np.nan) for m in split]
+        over = sum(p > b for p, b in zip(params, (m["theory_max_split_params"] for m in split)))
         rows.append(
             [
                 label,
@@ -195,10 +198,10 @@ def _bound(done, conf, out: Path) -> tuple[list[str], list[Path]]:
     }
     if conf is not None:
         points["confirmation runs"] = [
-            (trial_record(t)["theory_max_split_params"], trial_record(t)["split_params"])
+            (m["theory_max_split_params"], m["split_params"])
             for ts in conf.trials.values()
-            for t in ts
-            if trial_record(t).get("split_params", -1) >= 0
+            for m in (read_record(t).metrics for t in ts)
+            if m.get("split_params", -1) >= 0
         ]
     if not any(points.values()):
         return lines + ["No run split, so there is no split to set against the bound."], []
@@ -256,7 +259,7 @@ def _zombies(conf: Confirmation | None) -> list[str]:
         else []
     )
     if labels:
-        histories = {lb: [trial_record(t).get("history") or [] for t in conf.trials[lb]] for lb in labels}
+        histories = {lb: [read_record(t).history for t in conf.trials[lb]] for lb in labels}
         last = max(h["step"] for hs in histories.values() for hist in hs for h in hist)
         biased = any("zombie_bias_pos" in h for hs in histories.values() for hist in hs for h in hist)
         rows = []

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from search.store import trial_record
+from search.store import read_record
 
 __all__ = ["plot_history", "plot_parallel", "plot_importances", "plot_curves", "plot_pareto", "curve_of"]
 
@@ -145,8 +145,7 @@ def plot_importances(importances: Mapping[str, Mapping[str, float]], evaluator: 
 
 def curve_of(trial: FrozenTrial, metric: str) -> list[tuple[float, float]]:
     """(step, value) of ``metric`` from the trial's stored history, else its intermediate values."""
-    history = trial_record(trial).get("history") or []
-    points = [(h["step"], h[metric]) for h in history if metric in h and "step" in h]
+    points = [(h["step"], h[metric]) for h in read_record(trial).history if metric in h and "step" in h]
     return points or sorted(trial.intermediate_values.items())
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.store import trial_record
+from search.store import read_record
 from search.studyfile import StudySpec
 
 __all__ = ["Progress", "format_duration", "describe_trial", "short"]
@@ -30,13 +30,14 @@ def short(value: object) -> str:
 def describe_trial(t: FrozenTrial) -> str:
     """``trial 7 COMPLETE  value=0.93  x=1.2 y=-0.3  (4.1 s)`` or the failure reason."""
     params = " ".join(f"{k}={short(v)}" for k, v in t.params.items())
+    record = read_record(t)
     if t.state == TrialState.COMPLETE:
         outcome = "values=" + ",".join(short(v) for v in t.values) if len(t.values) > 1 else f"value={short(t.value)}"
-        if isinstance(trial_record(t).get("n_seeds"), (int, float)):  # study.replicates: a mean over seeds
-            outcome += f" (mean of {int(trial_record(t)['n_seeds'])} seeds)"
+        if isinstance(record.n_seeds, (int, float)):  # study.replicates: a mean over seeds
+            outcome += f" (mean of {int(record.n_seeds)} seeds)"
     else:
-        outcome = trial_record(t).get("fail_reason", "")
-    wall = trial_record(t).get("wall_time_s")
+        outcome = record.fail_reason or ""
+    wall = record.wall_time_s
     took = f"({wall:.1f} s)" if isinstance(wall, (int, float)) else ""
     return f"trial {t.number:4d} {t.state.name:8s} {outcome}  {params}  {took}".rstrip()
 

@@ -11,7 +11,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.report.progress import describe_trial, short
-from search.store import trial_record
+from search.store import read_record
 from search.studyfile import StudySpec
 
 __all__ = ["EVALUATOR", "best_section", "importance_section", "importances_of", "params_of", "problem_section", "table"]
@@ -40,10 +40,15 @@ def params_of(trials: Sequence[FrozenTrial]) -> list[str]:
 
 def _trial_rows(trials: Sequence[FrozenTrial], metrics: Sequence[str], params: Sequence[str]) -> list[str]:
     rows = [
-        [i + 1, t.number, *t.values, *(t.params.get(p, "-") for p in params), trial_record(t).get("wall_time_s", "-")]
+        [i + 1, t.number, *t.values, *(t.params.get(p, "-") for p in params), _wall_time(t)]
         for i, t in enumerate(trials)
     ]
     return table(["#", "trial", *metrics, *params, "wall time (s)"], rows)
+
+
+def _wall_time(t: FrozenTrial) -> float | str:
+    wall = read_record(t).wall_time_s
+    return wall if wall is not None else "-"
 
 
 def _front_section(spec: StudySpec, done: list[FrozenTrial], front: list[int]) -> list[str]:
@@ -69,13 +74,19 @@ def best_section(spec: StudySpec, done: list[FrozenTrial], front: list[int]) -> 
     if spec.multi_objective:
         return _front_section(spec, done, front)
     ranked = sorted(done, key=lambda t: t.value, reverse=dirs[0] == "maximize")[:_BEST_ROWS]
-    best, record = ranked[0], trial_record(ranked[0])
-    scalars = {
+    best, record = ranked[0], read_record(ranked[0])
+    scalars = {  # every number it stored (its metrics, n_seeds, sampler_seed, ...) but its seed and wall time
         k: v
-        for k, v in sorted(record.items())
+        for k, v in sorted(record.flat().items())
         if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("seed", "wall_time_s")
     }
-    attrs = ("config_hash", "seed", "version", "git_commit", "device")
+    facts = {
+        "config_hash": record.config_hash,
+        "seed": record.seed,
+        "version": record.version,
+        "git_commit": record.git_commit,
+        "device": record.device,
+    }
     return [
         f"## Best trials (top {len(ranked)} by `{metrics[0]}`, {dirs[0]})",
         "",
@@ -83,7 +94,7 @@ def best_section(spec: StudySpec, done: list[FrozenTrial], front: list[int]) -> 
         "",
         f"### Best trial {best.number}",
         "",
-        ", ".join(f"{a} `{record.get(a, '-')}`" for a in attrs),
+        ", ".join(f"{a} `{v if v is not None else '-'}`" for a, v in facts.items()),
         "",
         f"Rerun it: `python -m search.rerun {spec.source} --trial {best.number}`",
         "",

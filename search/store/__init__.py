@@ -6,7 +6,7 @@ Imports :mod:`search.studyfile`."""
 
 from __future__ import annotations
 
-from search.store.records import trial_record, write_result, write_run
+from search.store.records import TrialRecord, read_record, write_result, write_run
 from search.store.storage import (
     StorageUnavailable,
     artifact_store,
@@ -50,6 +50,7 @@ __all__ = [
     "open_existing_study",
     "open_storage",
     "public_url",
+    "read_record",
     "requeue_interrupted",
     "spec_storage",
     "sqlite_path",
@@ -58,7 +59,7 @@ __all__ = [
     "study_id",
     "through_outage",
     "trial_id",
-    "trial_record",
+    "TrialRecord",
     "wait_out",
     "write_result",
     "write_run",

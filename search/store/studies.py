@@ -156,7 +156,7 @@ def set_user_attrs(storage: Storage, tid: int, attrs: Mapping[str, Any]) -> None
     ``UpdateFinishedTrialError`` and nothing is written). Optuna's public ``set_trial_user_attr``
     commits each attribute on its own, which is what other storages get. The live
     ``optuna.Trial``'s cached copy (``trial.user_attrs``) is not updated: readers read the trial
-    from the storage (``search.store.records.trial_record`` of a FrozenTrial)."""
+    from the storage (``search.store.records.read_record`` of a FrozenTrial)."""
     rdb = _rdb(storage)
     write = getattr(rdb, "_set_trial_attr_without_commit", None)
     if rdb is None or write is None or _create_scoped_session is None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from search.trial.claims import claim, repeat_result
 from search.trial.facts import provenance
+from search.trial.lifecycle import run_trials
 from search.trial.objective import Objective, build_config
-from search.trial.population import run_population_round
 from search.trial.replicates import ReplicateReporter, combine, spread
 from search.trial.reporter import Interrupted, TrialReporter, TrialRun, TrialTimeout
 
@@ -22,7 +22,7 @@ __all__ = [
     "provenance",
     "repeat_result",
     "ReplicateReporter",
-    "run_population_round",
+    "run_trials",
     "spread",
     "TrialReporter",
     "TrialRun",

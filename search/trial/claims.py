@@ -32,7 +32,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.store import fail_stale, trial_record
+from search.store import fail_stale, read_record
 
 __all__ = ["POLL_S", "claim", "finished_twin", "lock_path", "repeat_result"]
 
@@ -96,7 +96,7 @@ def _twins(study: optuna.Study, config_hash: str, number: int) -> list[FrozenTri
     return [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE))
-        if t.number != number and trial_record(t).get("config_hash") == config_hash
+        if t.number != number and read_record(t).config_hash == config_hash
     ]
 
 
@@ -111,8 +111,8 @@ def finished_twin(study: optuna.Study, config_hash: str, number: int, wait: Call
         twins = _twins(study, config_hash, number)
         complete = [t for t in twins if t.state == TrialState.COMPLETE]
         if complete:
-            return min(complete, key=lambda t: ("repeat_of" in trial_record(t), t.number))  # the one that trained
-        if not any("wall_time_s" in trial_record(t) for t in twins):  # nobody is telling a result
+            return min(complete, key=lambda t: (read_record(t).repeat_of is not None, t.number))  # the one that trained
+        if not any(read_record(t).wall_time_s is not None for t in twins):  # nobody is telling a result
             return None
         wait()
         time.sleep(POLL_S)
@@ -120,8 +120,8 @@ def finished_twin(study: optuna.Study, config_hash: str, number: int, wait: Call
 
 
 def repeat_result(record: dict, original: FrozenTrial) -> tuple[list[float], dict]:
-    """``original``'s values, and the result of a trial that repeats it (``record`` is
-    ``original``'s :func:`search.store.records.trial_record`): its metrics, history and ``repeat_of``
-    (the repeat's own provenance stays its own)."""
+    """``original``'s values, and the result of a trial that repeats it (``record`` is the flat
+    view of ``original``'s record, ``search.store.read_record(original).flat()``): its metrics,
+    history and ``repeat_of`` (the repeat's own provenance stays its own)."""
     copied = {k: v for k, v in record.items() if k not in _NOT_COPIED}
     return list(original.values), {**copied, "repeat_of": original.number}

@@ -4,7 +4,7 @@ The trial's user attributes carry everything needed to reproduce and judge it: t
 resolved config and its hash, the seed, the project version and git commit, the device,
 the wall time, every scalar metric the run returned, and, when it failed, the reason; each
 scalar flat (a dashboard column), in two transactions (``search.store.records``), read back with
-``search.store.records.trial_record``.
+``search.store.read_record``.
 A trial whose artifacts cannot be stored (disk full, unwritable directory) still completes,
 with ``artifact_error`` saying which artifacts were lost and why.
 """
@@ -27,7 +27,7 @@ from optuna.artifacts import upload_artifact
 from core import ConfigError, Diverged, Result, RunContext, get_experiment
 from core.config import config_hash, replace_paths, to_dict
 from core.replicates import run_replicates
-from search.store import Heartbeats, get_trial, spec_storage, study_id, trial_id, trial_record, write_result, write_run
+from search.store import Heartbeats, get_trial, read_record, spec_storage, study_id, trial_id, write_result, write_run
 from search.studyfile import StudySpec, suggest
 from search.trial.claims import claim, finished_twin, lock_path, repeat_result
 from search.trial.facts import provenance
@@ -65,7 +65,6 @@ class Objective:
         self.artifacts, self.stop = artifacts, stop
         self.experiment = get_experiment(spec.kind)
         self.busy_s = 0.0  # time spent inside the experiment itself: the rest is service overhead
-        self.last_trial: optuna.Trial | None = None
 
     @property
     def storage(self) -> optuna.storages.BaseStorage:
@@ -101,17 +100,13 @@ class Objective:
 
     def start(self, trial: optuna.Trial) -> TrialRun:
         """The trial's run record, its clock started (no storage access yet)."""
-        self.last_trial = trial
         return TrialRun(trial, TrialReporter(trial, self.spec, self.stop, time.monotonic()))
 
-    def taken_over(self, trial: optuna.Trial | None = None) -> optuna.trial.FrozenTrial | None:
-        """``trial`` (default: the last one started here) when it is no longer RUNNING although this
+    def taken_over(self, trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
+        """``trial`` when it is no longer RUNNING although this
         worker did not finish it: its heartbeat went stale (a long database outage), another worker
         failed it and queued its retry. Telling it is refused; the worker goes on with the next one.
         None when the trial is still RUNNING or the storage cannot say."""
-        trial = trial or self.last_trial
-        if trial is None:
-            return None
         try:
             frozen = get_trial(self.storage, self.trial_id(trial))
         except Exception:  # noqa: BLE001  cannot tell: the caller's original error stands
@@ -153,22 +148,29 @@ class Objective:
             reason = str(err) if isinstance(err, ConfigError) else f"{type(err).__name__}: {err}"
         self._record(run, reason=reason)
 
-    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
-        run = self.start(trial)
+    def train_alone(self, run: TrialRun) -> list[float]:
+        """Configure the trial, claim its configuration, reuse a COMPLETE twin's result or train,
+        and record how it ended; its objective values, or the exception after it is recorded."""
         try:
-            # Beside Optuna's own heartbeat, which stops for good at the first database error (and
-            # beat as the trial started: ours begins an interval later).
-            interval = self.spec.resources.heartbeat_interval
-            with Heartbeats(self.storage, [self.trial_id(trial)], interval, first_after=interval):
-                self.configure(run)
-                workdir = self.workdir(run.config)
-                # Another trial of this configuration (any launcher on this machine) is waited for:
-                # one work directory, one training (search.trial.claims).
-                with claim(lock_path(workdir), self._check_stop):
-                    values = self._train_or_repeat(run, workdir)
+            self.configure(run)
+            workdir = self.workdir(run.config)
+            # Another trial of this configuration (any launcher on this machine) is waited for:
+            # one work directory, one training (search.trial.claims).
+            with claim(lock_path(workdir), self._check_stop):
+                return self._train_or_repeat(run, workdir)
         except (Exception, KeyboardInterrupt) as err:
             self.fail(run, err)
             raise
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
+        """``study.optimize(objective)``: one trial alone, the life a worker's trial has
+        (:func:`search.trial.lifecycle.run_trials`; there the study is told by the worker)."""
+        run = self.start(trial)
+        # Beside Optuna's own heartbeat, which stops for good at the first database error (and
+        # beat as the trial started: ours begins an interval later).
+        interval = self.spec.resources.heartbeat_interval
+        with Heartbeats(self.storage, [self.trial_id(trial)], interval, first_after=interval):
+            values = self.train_alone(run)
         return values[0] if len(values) == 1 else tuple(values)
 
     def _train_or_repeat(self, run: TrialRun, workdir: Path) -> list[float]:
@@ -219,7 +221,7 @@ class Objective:
         twin = finished_twin(run.trial.study, config_hash(run.config), run.trial.number, self._check_stop)
         if twin is None:
             return None
-        values, copied = repeat_result(trial_record(twin), twin)
+        values, copied = repeat_result(read_record(twin).flat(), twin)
         self._record(run, result=copied)
         return values
 

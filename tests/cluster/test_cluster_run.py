@@ -25,7 +25,7 @@ import optuna
 import pytest
 import yaml
 
-from search.store import trial_record
+from search.store import read_record
 from tests.cluster._compose import COMPOSE_FILE, ENV_EXAMPLE, command_script, load_compose, read_env_file, service_env
 from tests.cluster._local import Localizer, Processes
 from tests.cluster._postgres import throwaway_database
@@ -88,7 +88,7 @@ def _status(url: str, token: str | None = None) -> int:
 
 def _trial_pids_logged_on(node_dirs: list[Path], trials) -> dict[int, bool]:
     """Whether each trial's worker process has its log file (worker-*-PID.out) on the given nodes."""
-    pids = {int(trial_record(t)["worker"].rsplit(":", 1)[1]) for t in trials}
+    pids = {int(read_record(t).worker.rsplit(":", 1)[1]) for t in trials}
     return {pid: any(d.glob(f"session_*/logs/worker-*-{pid}.out") for d in node_dirs) for pid in pids}
 
 

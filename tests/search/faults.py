@@ -16,7 +16,7 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from search.store import trial_record
+from search.store import read_record
 
 
 def outage_error(statement: str = "SELECT 1", message: str = "the database system is shutting down") -> Exception:
@@ -83,7 +83,7 @@ class Launch:
 
 
 def running_with_worker(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    return [t for t in trials if t.state == TrialState.RUNNING and "worker" in trial_record(t)]
+    return [t for t in trials if t.state == TrialState.RUNNING and read_record(t).worker is not None]
 
 
 def by_state(trials: list[FrozenTrial], *states: TrialState) -> list[FrozenTrial]:
@@ -114,9 +114,7 @@ def launch_together(
             victim = runs[-1]
             killed = victim.wait_for(
                 "a trial of the victim running",
-                lambda ts: [
-                    t for t in running_with_worker(ts) if trial_record(t).get("launch_id") == victim.launch_id()
-                ],
+                lambda ts: [t for t in running_with_worker(ts) if read_record(t).launch_id == victim.launch_id()],
                 timeout=180,
             )
             victim.signal(signal.SIGKILL, group=True)
@@ -138,17 +136,18 @@ def one_study_problems(trials: list[FrozenTrial], budget: int, workers: int, bas
     done = by_state(trials, TrialState.COMPLETE, TrialState.PRUNED)
     if not budget <= len(done) <= budget + workers - 1:
         problems.append(f"{len(done)} finished for a budget of {budget} with {workers} workers")
-    trained = [t for t in by_state(trials, TrialState.COMPLETE) if "repeat_of" not in trial_record(t)]
-    twice = [h for h, n in Counter(trial_record(t)["config_hash"] for t in trained).items() if n > 1]
+    trained = [t for t in by_state(trials, TrialState.COMPLETE) if read_record(t).repeat_of is None]
+    twice = [h for h, n in Counter(read_record(t).config_hash for t in trained).items() if n > 1]
     if twice:
         problems.append(f"{len(twice)} configurations trained twice")
     if (n := sum(t.params == baseline for t in trained)) != 1:
         problems.append(f"the enqueued baseline trained {n} times")
     for t in done:
-        original = trials[trial_record(t)["repeat_of"]] if "repeat_of" in trial_record(t) else t
-        if trial_record(original)["config_hash"] != trial_record(t)["config_hash"] or original.values != t.values:
+        record = read_record(t)
+        original = trials[record.repeat_of] if record.repeat_of is not None else t
+        if read_record(original).config_hash != record.config_hash or original.values != t.values:
             problems.append(f"trial {t.number} is not an exact repeat of trial {original.number}")
-    seeds = {trial_record(t)["worker"]: trial_record(t)["sampler_seed"] for t in done}
+    seeds = {r.worker: r.sampler_seed for r in map(read_record, done)}
     if len(set(seeds.values())) != len(seeds):
         problems.append(f"workers shared a sampler seed: {sorted(seeds.values())}")
     return problems

@@ -14,7 +14,7 @@ import yaml
 from optuna.trial import TrialState
 
 from search.confirm import LEFTOVER, compare, fresh_seeds, main, summarise
-from search.store import trial_record
+from search.store import read_record
 from tests.helpers import ROOT, optimize_here, study_doc
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -50,22 +50,20 @@ def test_confirms_the_best_and_the_baseline_on_fresh_seeds(tmp_path, capsys) -> 
     assert main([str(tmp_path / "cf.yaml"), "--top", "2"]) == 0
     trials = _confirm_trials(tmp_path)
     search = optuna.load_study(study_name="cf", storage=f"sqlite:///{tmp_path}/study.db").get_trials()
-    used = {s for t in search for s in trial_record(t)["replicates"]["seeds"]}
+    used = {s for t in search for s in read_record(t).replicates["seeds"]}
     assert used == {0, 1}
-    seeds = {trial_record(t)["seed"] for t in trials}
+    seeds = {read_record(t).seed for t in trials}
     assert seeds == {1000, 1001, 1002} and not seeds & used
-    assert sorted({trial_record(t)["candidate"] for t in trials}) == ["baseline", "best 1", "best 2"]
+    assert sorted({read_record(t).candidate for t in trials}) == ["baseline", "best 1", "best 2"]
     assert all(t.state == TrialState.COMPLETE for t in trials) and len(trials) == 9
-    base = [t for t in trials if trial_record(t)["candidate"] == "baseline"]
-    assert {tuple(sorted(trial_record(t)["params"].items())) for t in base} == {tuple(sorted(BASELINE.items()))}
+    base = [t for t in trials if read_record(t).candidate == "baseline"]
+    assert {tuple(sorted(read_record(t).params.items())) for t in base} == {tuple(sorted(BASELINE.items()))}
     table = optuna.load_study(study_name="cf-confirm", storage=f"sqlite:///{tmp_path}/study.db").user_attrs[
         "confirmation"
     ]
     best = next(r for r in table["rows"] if r["label"] == "best 1")
     assert best["values"] == [
-        t.value
-        for t in sorted(trials, key=lambda t: trial_record(t)["seed"])
-        if trial_record(t)["candidate"] == "best 1"
+        t.value for t in sorted(trials, key=lambda t: read_record(t).seed) if read_record(t).candidate == "best 1"
     ]
     assert best["diff"] < 0 and best["p_value"] < 0.05  # far better than the far-away baseline
     assert "| best 1 |" in capsys.readouterr().out
@@ -96,7 +94,7 @@ def test_a_killed_confirmation_resumes_without_repeating_finished_runs(tmp_path)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     first = {
-        t.number: (trial_record(t)["candidate"], trial_record(t)["seed"])
+        t.number: (read_record(t).candidate, read_record(t).seed)
         for t in _confirm_trials(tmp_path)
         if t.state == TrialState.COMPLETE
     }
@@ -104,11 +102,11 @@ def test_a_killed_confirmation_resumes_without_repeating_finished_runs(tmp_path)
     assert main([path, "--top", "1"]) == 0
     trials = _confirm_trials(tmp_path)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    pairs = [(trial_record(t)["candidate"], trial_record(t)["seed"]) for t in complete]
+    pairs = [(read_record(t).candidate, read_record(t).seed) for t in complete]
     assert sorted(pairs) == sorted((c, s) for c in ("baseline", "best 1") for s in (1000, 1001, 1002))
     assert {t.number: p for t, p in zip(complete, pairs) if t.number in first} == first  # kept, not rerun
     assert all(t.state != TrialState.RUNNING for t in trials)
-    assert all(trial_record(t)["fail_reason"] == LEFTOVER for t in trials if t.state == TrialState.FAIL)
+    assert all(read_record(t).fail_reason == LEFTOVER for t in trials if t.state == TrialState.FAIL)
 
 
 def test_the_baseline_is_confirmed_when_it_never_ran_in_the_search(tmp_path) -> None:
@@ -122,8 +120,8 @@ def test_the_baseline_is_confirmed_when_it_never_ran_in_the_search(tmp_path) -> 
     doc["study"]["enqueue"] = [BASELINE]
     (tmp_path / "cf.yaml").write_text(yaml.safe_dump(doc))
     assert main([str(tmp_path / "cf.yaml"), "--top", "1", "--seeds", "2"]) == 0
-    base = [t for t in _confirm_trials(tmp_path) if trial_record(t)["candidate"] == "baseline"]
-    assert len(base) == 2 and all(trial_record(t)["search_trial"] is None for t in base)
+    base = [t for t in _confirm_trials(tmp_path) if read_record(t).candidate == "baseline"]
+    assert len(base) == 2 and all(read_record(t).search_trial is None for t in base)
 
 
 @pytest.mark.parametrize(
@@ -213,9 +211,9 @@ def test_confirm_also_runs_labelled_variants_of_the_baseline(tmp_path) -> None:
     with open(path, "w") as f:
         yaml.safe_dump(doc, f)
     assert main([path, "--top", "1", "--seeds", "2"]) == 0
-    trials = [t for t in _confirm_trials(tmp_path) if trial_record(t)["candidate"] == "at the minimum"]
-    assert len(trials) == 2 and all(trial_record(t)["params"] == {"x": 2.0, "y": -1.0} for t in trials)
-    assert all(trial_record(t)["search_trial"] is None for t in trials)
+    trials = [t for t in _confirm_trials(tmp_path) if read_record(t).candidate == "at the minimum"]
+    assert len(trials) == 2 and all(read_record(t).params == {"x": 2.0, "y": -1.0} for t in trials)
+    assert all(read_record(t).search_trial is None for t in trials)
     table = optuna.load_study(study_name="cf-confirm", storage=f"sqlite:///{tmp_path}/study.db").user_attrs[
         "confirmation"
     ]
@@ -249,5 +247,5 @@ def test_a_categorical_list_choice_is_confirmed_with_its_decoded_value(tmp_path)
     (tmp_path / "imp.yaml").write_text(yaml.safe_dump(doc))
     assert main([str(tmp_path / "imp.yaml")]) == 0
     trials = optuna.load_study(study_name="blind-imp-confirm", storage=f"sqlite:///{tmp_path}/study.db").get_trials()
-    widths = {tuple(trial_record(t)["config"]["model"]["widths"]) for t in trials}
+    widths = {tuple(read_record(t).config["model"]["widths"]) for t in trials}
     assert widths == {(8, 8), (12,)} and all(t.state == TrialState.COMPLETE for t in trials)

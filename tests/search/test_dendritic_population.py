@@ -16,9 +16,9 @@ from optuna.trial import TrialState
 from core import NullReporter, RunContext, get_experiment
 from core.config import from_dict
 from search.launch import prepare_study
-from search.store import artifact_store, trial_record
+from search.store import artifact_store, read_record
 from search.studyfile import SpecError, make_pruner, make_sampler, parse_spec
-from search.trial import Objective, run_population_round
+from search.trial import Objective, run_trials
 from tests.helpers import MNIST_DIR
 
 pytestmark = [
@@ -72,13 +72,13 @@ def _round(monkeypatch, doc: dict, size: int) -> optuna.Study:
         artifacts=artifact_store(spec.study.artifacts),
         stop=threading.Event(),
     )
-    assert run_population_round(study, objective, size, heartbeat_s=1.0) == size
+    assert run_trials(study, objective, size, heartbeat_s=1.0, batched=True) == size
     return study
 
 
 def _alone(tmp_path, trial):
     exp = get_experiment("dendritic")
-    cfg = from_dict(exp.config_cls, trial_record(trial)["config"])
+    cfg = from_dict(exp.config_cls, read_record(trial).config)
     return exp.run(
         cfg, NullReporter(), RunContext(workdir=tmp_path / f"alone{trial.number}", threads=1, data_dir=MNIST_DIR)
     )
@@ -91,7 +91,7 @@ def test_each_member_gets_the_value_of_its_own_unbatched_run(tmp_path, monkeypat
     for t in trials:
         alone = _alone(tmp_path, t)
         assert t.value == alone.metrics["test_acc"]
-        assert trial_record(t)["synapses_moved"] == alone.metrics["synapses_moved"]
+        assert read_record(t).metrics["synapses_moved"] == alone.metrics["synapses_moved"]
 
 
 def test_pruned_members_end_pruned_and_the_others_complete(tmp_path, monkeypatch) -> None:

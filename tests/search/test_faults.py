@@ -9,7 +9,7 @@ import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from search.store import trial_record
+from search.store import read_record
 from tests.helpers import study_doc
 from tests.search.faults import Launch, by_state, reap, running_with_worker
 
@@ -33,7 +33,7 @@ def _two_running(trials):
 def test_killed_worker_trial_fails_is_retried_and_budget_is_met(write_study, storage_url, study_name) -> None:
     launch = Launch(write_study(_doc(study_name, storage_url)))
     victim = launch.wait_for("a running trial", running_with_worker)[0]
-    os.kill(int(trial_record(victim)["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+    os.kill(int(read_record(victim).worker.rsplit(":", 1)[1]), signal.SIGKILL)
     assert launch.finish() == 0, launch.output()
 
     trials = launch.trials()
@@ -54,9 +54,7 @@ def test_sigint_then_relaunch_leaves_nothing_running_and_meets_budget(write_stud
     assert launch.finish(timeout=90) == 130, launch.output()
     trials = launch.trials()
     assert not by_state(trials, TrialState.RUNNING), launch.output()
-    interrupted = [
-        t for t in by_state(trials, TrialState.FAIL) if "nterrupted" in trial_record(t).get("fail_reason", "")
-    ]
+    interrupted = [t for t in by_state(trials, TrialState.FAIL) if "nterrupted" in (read_record(t).fail_reason or "")]
     # A trial may finish (or its worker start the next one) before the stop reaches the workers, so
     # not exactly 2: each trial running at the SIGINT ends COMPLETE or interrupted, none is lost.
     assert 1 <= len(interrupted) <= 2, launch.output()
@@ -83,15 +81,15 @@ def test_ray_restarts_a_killed_worker_and_it_pulls_further_trials(write_study, t
     launch = Launch(write_study(doc), cwd=tmp_path)
     try:
         victim = launch.wait_for("a running trial", running_with_worker)[0]
-        os.kill(int(trial_record(victim)["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+        os.kill(int(read_record(victim).worker.rsplit(":", 1)[1]), signal.SIGKILL)
         assert launch.finish() == 0, launch.output()
     finally:
         reap(launch)
     trials = launch.trials()
     assert trials[victim.number].state == TrialState.FAIL and len(by_state(trials, TrialState.COMPLETE)) == 2
     later = [t for t in trials if t.number != victim.number]
-    workers = {trial_record(t).get("worker") for t in later}
-    assert len(workers) == 1 and trial_record(victim)["worker"] not in workers, "a new worker process ran them"
+    workers = {read_record(t).worker for t in later}
+    assert len(workers) == 1 and read_record(victim).worker not in workers, "a new worker process ran them"
 
 
 def test_a_second_ctrl_c_stops_at_once_and_leaves_nothing_running(write_study, tmp_path) -> None:
@@ -117,8 +115,8 @@ def test_a_second_ctrl_c_stops_at_once_and_leaves_nothing_running(write_study, t
     assert not by_state(trials, TrialState.RUNNING), launch.output()
     for t in running:  # not "interrupted by the launcher at step 1": no step ended
         ended = trials[t.number]
-        assert ended.state == TrialState.FAIL and "history" not in trial_record(ended), launch.output()
-        assert trial_record(ended)["fail_reason"] == "interrupted: the launcher stopped before the trial ended"
+        assert ended.state == TrialState.FAIL and not read_record(ended).history, launch.output()
+        assert read_record(ended).fail_reason == "interrupted: the launcher stopped before the trial ended"
     queued = by_state(trials, TrialState.WAITING)
     assert sorted(t.system_attrs["fixed_params"]["x"] for t in queued) == sorted(t.params["x"] for t in running)
 
@@ -139,8 +137,6 @@ def test_nan_and_raising_trials_fail_with_reason_and_search_goes_on(write_study,
     assert launch.finish() == 0, launch.output()
     nan, raised, good = launch.trials()
     assert nan.state == raised.state == TrialState.FAIL and good.state == TrialState.COMPLETE
-    assert trial_record(nan)["fail_reason"] == "Diverged: loss is nan at step 2"
-    assert trial_record(raised)["fail_reason"] == "RuntimeError: synthetic failure at step 2"
-    assert trial_record(nan)["history"] == [
-        {"step": 1, "loss": pytest.approx(trial_record(good)["history"][0]["loss"])}
-    ]
+    assert read_record(nan).fail_reason == "Diverged: loss is nan at step 2"
+    assert read_record(raised).fail_reason == "RuntimeError: synthetic failure at step 2"
+    assert list(read_record(nan).history) == [{"step": 1, "loss": pytest.approx(read_record(good).history[0]["loss"])}]

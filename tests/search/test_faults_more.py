@@ -16,7 +16,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from search.launch import prepare_study
-from search.store import trial_record
+from search.store import read_record
 from search.studyfile import parse_spec
 from search.trial import Objective
 from tests.helpers import study_doc
@@ -179,7 +179,7 @@ def test_trial_whose_artifacts_cannot_be_stored_completes_with_artifact_error(tm
     objective = Objective(spec, device="cpu", threads=1, launch_id="t", artifacts=store, stop=threading.Event())
     study.optimize(objective, n_trials=1, catch=(Exception,))
     (trial,) = study.get_trials()
-    assert trial.state == TrialState.COMPLETE, trial_record(trial).get("fail_reason")
-    assert "NotADirectoryError" in trial_record(trial)["artifact_error"]
-    assert "imp_accuracy_params" in trial_record(trial)["artifact_error"]
-    assert "val_split_min_task_acc" in trial_record(trial) and "config" in trial_record(trial)
+    assert trial.state == TrialState.COMPLETE, read_record(trial).fail_reason
+    assert "NotADirectoryError" in read_record(trial).artifact_error
+    assert "imp_accuracy_params" in read_record(trial).artifact_error
+    assert "val_split_min_task_acc" in read_record(trial).metrics and read_record(trial).config is not None

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from optuna.artifacts import get_all_artifact_meta
 
-from search.store import trial_record
+from search.store import read_record
 from tests.helpers import run_cli, study_doc
 
 pytestmark = pytest.mark.slow
@@ -38,13 +38,15 @@ def test_launch_then_resume_keeps_and_counts_trials(
     assert states[optuna.trial.TrialState.COMPLETE] >= 6 and optuna.trial.TrialState.RUNNING not in states
     # Which workers pull trials depends on load (no start barrier); that both run trials at once is
     # shown by the fault tests, which wait for two RUNNING trials. Here: every trial names its worker.
-    assert 1 <= len({trial_record(t)["worker"] for t in trials}) <= 2
+    assert 1 <= len({read_record(t).worker for t in trials}) <= 2
     t0 = trials[0]
     assert t0.params == {"x": 2.0, "y": -1.0}, "the enqueued configuration runs first"
     assert t0.value == pytest.approx(1 / 3)  # synthetic: floor 0 at (2, -1) plus 1/steps
-    for key in ("loss", "n_params", "wall_time_s", "device", "config", "config_hash", "seed", "version", "git_commit"):
-        assert key in trial_record(t0), key
-    assert trial_record(t0)["config"]["x"] == 2.0 and trial_record(t0)["device"] == "cpu"
+    record = read_record(t0)
+    assert {"loss", "n_params"} <= set(record.metrics)
+    for key in ("wall_time_s", "device", "config", "config_hash", "seed", "version", "git_commit"):
+        assert getattr(record, key) is not None, key
+    assert record.config["x"] == 2.0 and record.device == "cpu"
     assert study.metric_names == ["loss"]
 
     again = run_cli("search.launch", str(path), cwd=tmp_path)
@@ -85,7 +87,7 @@ def test_a_launch_that_prunes_counts_pruned_trials_and_reports_them(
     trials = study.get_trials()
     states = {t.number: t.state.name for t in trials}
     assert states == {0: "PRUNED", 1: "COMPLETE", 2: "PRUNED", 3: "COMPLETE"}, "pruned trials count: 4, not 6"
-    assert trial_record(trials[0])["fail_reason"] == "pruned at step 1 with loss=35"
+    assert read_record(trials[0]).fail_reason == "pruned at step 1 with loss=35"
     assert "trial    0 PRUNED   pruned at step 1 with loss=35" in done.stdout
     assert "[4/4] running 0 | waiting 0 | pruned 2 | failed 0 | best 0.33333 |" in done.stdout
 

@@ -13,7 +13,7 @@ from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
 from search.rerun import main as rerun_main
-from search.store import artifact_store, trial_record
+from search.store import artifact_store, read_record
 from tests.helpers import run_cli, study_doc
 from tests.search.test_report import check_png
 from tests.search.test_rerun import rerun_rows
@@ -48,8 +48,8 @@ def _launch_one_trial(write_study, tmp_path: Path, name: str, experiment: dict, 
     study_section = yaml.safe_load(path.read_text())["study"]
     study = optuna.load_study(study_name=name, storage=study_section["storage"])
     (trial,) = study.get_trials()
-    assert trial.state == TrialState.COMPLETE, trial_record(trial).get("fail_reason")
-    assert "artifact_error" not in trial_record(trial)
+    assert trial.state == TrialState.COMPLETE, read_record(trial).fail_reason
+    assert read_record(trial).artifact_error is None
     return path, study, trial, artifact_store(study_section["artifacts"])
 
 
@@ -99,8 +99,8 @@ def test_a_dendritic_trial_through_the_service_has_its_pictures_and_reruns_exact
     path, study, trial, store = _launch_one_trial(
         write_study, tmp_path, "kind-dendritic", DENDRITIC, metric := "test_acc"
     )
-    assert trial_record(trial)["epochs"] == 2 and trial.value == trial_record(trial)["test_acc"]
-    assert [h["step"] for h in trial_record(trial)["history"]] == [1, 2]
+    assert read_record(trial).metrics["epochs"] == 2 and trial.value == read_record(trial).metrics["test_acc"]
+    assert [h["step"] for h in read_record(trial).history] == [1, 2]
     _check_pictures(
         study,
         trial,

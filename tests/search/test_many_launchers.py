@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from core import get_experiment
 from search.launch import prepare_study
-from search.store import artifact_store, open_storage, trial_record
+from search.store import artifact_store, open_storage, read_record
 from search.studyfile import parse_spec
 from search.trial import Objective, claim
 from tests.helpers import study_doc
@@ -46,7 +46,7 @@ def test_concurrent_launchers_train_each_configuration_once(write_study, storage
     assert one_study_problems(trials, N_TRIALS, 2 * launchers, BASELINE) == [], output
     assert not by_state(trials, TrialState.FAIL), output
     # 3-second trials: one launcher alone needs 15 s for the budget, time for the others' Ray to start
-    assert len({trial_record(t)["launch_id"] for t in trials}) >= 2, "more than one launcher ran trials"
+    assert len({read_record(t).launch_id for t in trials}) >= 2, "more than one launcher ran trials"
 
 
 @pytest.mark.slow
@@ -59,7 +59,7 @@ def test_killed_launcher_trials_are_retried_by_the_others(write_study, storage_u
     assert {t.number for t in killed} <= {t.number for t in failed}
     for victim in failed:  # only the killed launcher's trials failed, and each was retried
         # (a trial asked just before the kill has no attributes yet: an orphan, failed all the same)
-        assert trial_record(victim).get("launch_id", runs[1].launch_id()) == runs[1].launch_id()
+        assert read_record(victim).launch_id in (None, runs[1].launch_id())
         retries = [t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == victim.number]
         # the retry keeps every parameter the victim had drawn; one killed before its first draw has
         # none, and its retry samples them afresh (seen in CI: an orphan with params {})
@@ -101,16 +101,16 @@ def test_same_configuration_at_once_trains_once_and_the_other_repeats_it(tmp_pat
     for w in workers:
         w.join()
     study = optuna.load_study(study_name="twins", storage=spec.study.storage)
-    first, second = sorted(study.get_trials(), key=lambda t: "repeat_of" in trial_record(t))
+    first, second = sorted(study.get_trials(), key=lambda t: read_record(t).repeat_of is not None)
     assert len(trained) == 1, "the configuration trained twice"
     assert first.state == second.state == TrialState.COMPLETE
-    assert trial_record(second)["repeat_of"] == first.number and second.value == first.value
-    assert trial_record(second)["loss"] == trial_record(first)["loss"] and "history" in trial_record(second)
+    assert read_record(second).repeat_of == first.number and second.value == first.value
+    assert read_record(second).metrics["loss"] == read_record(first).metrics["loss"] and read_record(second).history
     assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir()), "work dir and lock removed"
 
     study.enqueue_trial(BASELINE)
     study.optimize(_objective(spec, "t2"), n_trials=1)
-    assert trial_record(study.get_trials()[-1])["repeat_of"] == first.number, "a finished configuration is a repeat"
+    assert read_record(study.get_trials()[-1]).repeat_of == first.number, "a finished configuration is a repeat"
 
 
 def _objective(spec, launch_id: str) -> Objective:
@@ -186,10 +186,10 @@ def test_created_flag_resume_draws_fresh_seeds(write_study, tmp_path) -> None:
     more = run_cli("search.launch", str(write_study(doc)), cwd=tmp_path)
     assert more.returncode == 0, more.stdout + more.stderr
     trials = optuna.load_study(study_name="resume-seeds", storage=f"sqlite:///{tmp_path}/study.db").get_trials()
-    assert [trial_record(t)["sampler_seed"] for t in trials[:3]] == [3, 3, 3]
-    assert trial_record(trials[3])["sampler_seed"] != 3
+    assert [read_record(t).sampler_seed for t in trials[:3]] == [3, 3, 3]
+    assert read_record(trials[3]).sampler_seed != 3
     assert len({(t.params["x"], t.params["y"]) for t in trials}) == 6, "the resume replayed proposals"
-    assert not any("repeat_of" in trial_record(t) for t in trials)
+    assert not any(read_record(t).repeat_of is not None for t in trials)
 
 
 def _open(url: str) -> str:

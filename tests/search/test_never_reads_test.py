@@ -11,7 +11,7 @@ import torch
 from optuna.trial import TrialState
 
 import core.experiments.dendritic as dendritic
-from search.store import trial_record
+from search.store import read_record
 from tests.helpers import MNIST_DIR, optimize_here, require_mnist
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -75,8 +75,10 @@ def test_dendritic_search_is_blind_to_the_test_labels(tmp_path, monkeypatch) -> 
             b.intermediate_values,
         )
     done = [(a, b) for a, b in zip(plain, blind) if a.state == TrialState.COMPLETE]
-    assert any(trial_record(a)["test_acc"] != trial_record(b)["test_acc"] for a, b in done), "the scramble took effect"
-    assert all(trial_record(a)["n_seeds"] == 2.0 for a, _ in done)
+    assert any(read_record(a).metrics["test_acc"] != read_record(b).metrics["test_acc"] for a, b in done), (
+        "the scramble took effect"
+    )
+    assert all(read_record(a).n_seeds == 2.0 for a, _ in done)
 
 
 def imp_doc() -> dict:
@@ -122,14 +124,12 @@ def test_imp_search_is_blind_to_the_test_labels(tmp_path, monkeypatch) -> None:
             b.values,
             b.intermediate_values,
         )
-        for key in ("split_ticket", "still_ticket", "split_level", "replicates"):
-            if key == "replicates":
-                assert (
-                    trial_record(a)[key]["per_seed"]["val_split_min_task_acc"]
-                    == trial_record(b)[key]["per_seed"]["val_split_min_task_acc"]
-                )
-            else:
-                assert trial_record(a)[key] == trial_record(b)[key], key
-    assert any(trial_record(a)["test_acc"] != trial_record(b)["test_acc"] for a, b in zip(plain, blind)), (
-        "the scramble took effect"
-    )
+        ra, rb = read_record(a), read_record(b)
+        for key in ("split_ticket", "still_ticket", "split_level"):
+            assert ra.metrics[key] == rb.metrics[key], key
+        assert (
+            ra.replicates["per_seed"]["val_split_min_task_acc"] == rb.replicates["per_seed"]["val_split_min_task_acc"]
+        )
+    assert any(
+        read_record(a).metrics["test_acc"] != read_record(b).metrics["test_acc"] for a, b in zip(plain, blind)
+    ), "the scramble took effect"

@@ -9,7 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.launch import prepare_study
-from search.store import trial_record
+from search.store import read_record
 from search.studyfile import PRUNERS, SAMPLERS, parse_spec
 from tests.helpers import optimize_here, study_doc
 
@@ -26,7 +26,7 @@ def test_trial_timeout_fails_with_reason(tmp_path) -> None:
     (trial,) = _run(tmp_path, doc, 1).get_trials()
     assert trial.state == TrialState.FAIL
     # The step depends on machine load (the trial's own storage writes count too); never all 6 steps.
-    assert re.match(r"TrialTimeout: exceeded trial_timeout of 0.5 s at step [1-3]$", trial_record(trial)["fail_reason"])
+    assert re.match(r"TrialTimeout: exceeded trial_timeout of 0.5 s at step [1-3]$", read_record(trial).fail_reason)
 
 
 def test_median_pruner_prunes_bad_curves_and_records_why(tmp_path) -> None:
@@ -39,7 +39,7 @@ def test_median_pruner_prunes_bad_curves_and_records_why(tmp_path) -> None:
     )
     good, bad = _run(tmp_path, doc, 2).get_trials()
     assert good.state == TrialState.COMPLETE and bad.state == TrialState.PRUNED
-    assert trial_record(bad)["fail_reason"].startswith("pruned at step 1 with loss=")
+    assert read_record(bad).fail_reason.startswith("pruned at step 1 with loss=")
     assert bad.intermediate_values == {1: pytest.approx(25 + 16 + 1)}
 
 
@@ -47,7 +47,7 @@ def test_missing_metric_is_named(tmp_path) -> None:
     doc = study_doc("metric", study={"metric": "accuracy"})
     (trial,) = _run(tmp_path, doc, 1).get_trials()
     assert trial.state == TrialState.FAIL
-    assert "returned no metric 'accuracy'; it returned loss, n_params" in trial_record(trial)["fail_reason"]
+    assert "returned no metric 'accuracy'; it returned loss, n_params" in read_record(trial).fail_reason
 
 
 def test_multi_objective_values_and_metric_names(tmp_path) -> None:

@@ -12,9 +12,9 @@ from optuna.trial import TrialState
 from core import NullReporter, RunContext, get_experiment
 from core.config import from_dict
 from search.launch import prepare_study
-from search.store import artifact_store, trial_record
+from search.store import artifact_store, read_record
 from search.studyfile import SpecError, make_sampler, parse_spec
-from search.trial import Objective, run_population_round
+from search.trial import Objective, run_trials
 from tests.helpers import run_cli, study_doc
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -62,7 +62,7 @@ def _round(tmp_path, doc: dict, size: int) -> optuna.Study:
         artifacts=artifact_store(spec.study.artifacts),
         stop=threading.Event(),
     )
-    assert run_population_round(study, objective, size, heartbeat_s=1.0) == size
+    assert run_trials(study, objective, size, heartbeat_s=1.0, batched=True) == size
     return study
 
 
@@ -73,20 +73,20 @@ def test_each_member_gets_the_value_of_its_own_unbatched_run(tmp_path) -> None:
     imp = get_experiment("imp")
     for t in trials:
         alone = imp.run(
-            from_dict(imp.config_cls, trial_record(t)["config"]),
+            from_dict(imp.config_cls, read_record(t).config),
             NullReporter(),
             RunContext(workdir=tmp_path / f"alone{t.number}", threads=1),
         )
         assert t.value == alone.metrics["val_min_task_acc"]
-        assert trial_record(t)["n_params"] == alone.metrics["n_params"]
-        assert trial_record(t)["split_level"] == alone.metrics["split_level"]
+        assert read_record(t).metrics["n_params"] == alone.metrics["n_params"]
+        assert read_record(t).metrics["split_level"] == alone.metrics["split_level"]
 
 
 def test_a_member_that_stops_fails_alone_with_its_reason(tmp_path) -> None:
     doc = _imp_doc(tmp_path, trial_timeout=1.0e-6)  # every reporter raises at the first level
     trials = _round(tmp_path, doc, 3).get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL] * 3
-    assert all(trial_record(t)["fail_reason"].startswith("TrialTimeout: exceeded trial_timeout") for t in trials)
+    assert all(read_record(t).fail_reason.startswith("TrialTimeout: exceeded trial_timeout") for t in trials)
 
 
 def test_population_needs_a_kind_that_can_batch() -> None:
@@ -102,7 +102,7 @@ def test_a_launch_with_population_runs_its_budget(tmp_path, write_study) -> None
     assert out.returncode == 0, out.stdout + out.stderr
     study = optuna.load_study(study_name="pop", storage=f"sqlite:///{tmp_path}/s.db")
     assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 4
-    assert len({trial_record(t)["worker"] for t in study.get_trials()}) == 1, "one worker trained all four"
+    assert len({read_record(t).worker for t in study.get_trials()}) == 1, "one worker trained all four"
 
 
 def test_a_failed_trial_leaves_checkpoints_and_its_retry_resumes(tmp_path, monkeypatch) -> None:
@@ -131,7 +131,7 @@ def test_a_failed_trial_leaves_checkpoints_and_its_retry_resumes(tmp_path, monke
     first = study.get_trials()[0]
     config = build_config(spec, first.params)
     workdir = objective.workdir(config)
-    assert first.state == TrialState.FAIL and trial_record(first)["fail_reason"].startswith("Interrupted")
+    assert first.state == TrialState.FAIL and read_record(first).fail_reason.startswith("Interrupted")
     assert sorted(p.name for p in (workdir / "imp_checkpoints").glob("level_*.pt")) == ["level_000.pt", "level_001.pt"]
 
     monkeypatch.setattr(TrialReporter, "report", report)
@@ -139,11 +139,11 @@ def test_a_failed_trial_leaves_checkpoints_and_its_retry_resumes(tmp_path, monke
     study.optimize(objective, n_trials=1, catch=(Exception,))
     retry = study.get_trials()[1]
     assert retry.state == TrialState.COMPLETE
-    assert [h["step"] for h in trial_record(retry)["history"]] == [2, 3], "levels 0 and 1 were not trained again"
+    assert [h["step"] for h in read_record(retry).history] == [2, 3], "levels 0 and 1 were not trained again"
     alone = get_experiment("imp").run(config, NullReporter(), RunContext(workdir=tmp_path / "alone", threads=1))
     assert (
         retry.value == alone.metrics["val_min_task_acc"]
-        and trial_record(retry)["n_params"] == alone.metrics["n_params"]
+        and read_record(retry).metrics["n_params"] == alone.metrics["n_params"]
     )
     assert not workdir.exists(), "a completed trial's work directory is removed"
 
@@ -169,12 +169,12 @@ def test_a_configuration_trains_once_per_round_and_later_rounds_repeat_it(tmp_pa
     objective.experiment = dataclasses.replace(
         objective.experiment, run_population=lambda cfgs, *a: calls.append(len(cfgs)) or run_population(cfgs, *a)
     )
-    run_population_round(study, objective, 3, heartbeat_s=1.0)
+    run_trials(study, objective, 3, heartbeat_s=1.0, batched=True)
     study.enqueue_trial({"train.lr": 0.01, "imp.target_params": 30, "seed": 1}, skip_if_exists=False)
-    run_population_round(study, objective, 1, heartbeat_s=1.0)
+    run_trials(study, objective, 1, heartbeat_s=1.0, batched=True)
     trials = study.get_trials()
     assert calls == [1], "one member trained; the twins waited for it"
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
-    trained = [t for t in trials if "repeat_of" not in trial_record(t)]
-    assert len(trained) == 1 and all(trial_record(t).get("repeat_of", t.number) == trained[0].number for t in trials)
+    trained = [t for t in trials if read_record(t).repeat_of is None]
+    assert len(trained) == 1 and all(read_record(t).repeat_of in (None, trained[0].number) for t in trials)
     assert len({t.value for t in trials}) == 1

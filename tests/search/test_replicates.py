@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 
 from core import NullReporter, RunContext, get_experiment
 from core.config import from_dict
-from search.store import trial_record
+from search.store import read_record
 from search.studyfile import SpecError, parse_spec
 from search.trial import ReplicateReporter, combine, spread
 from tests.helpers import optimize_here, study_doc
@@ -43,15 +43,15 @@ def test_trial_value_is_the_mean_over_seeds_with_its_spread(tmp_path) -> None:
     )
     (trial,) = _run(tmp_path, doc, 1).get_trials()
     assert trial.state == TrialState.COMPLETE
-    config = trial_record(trial)["config"]
-    per_seed = [_alone(config, s) for s in (10, 11, 12)]
+    record = read_record(trial)
+    per_seed = [_alone(record.config, s) for s in (10, 11, 12)]
     assert len(set(per_seed)) == 3, "the seeds really differ"
     assert trial.value == pytest.approx(sum(per_seed) / 3, rel=1e-12)
-    rep = trial_record(trial)["replicates"]
-    assert rep["seeds"] == [10, 11, 12] and rep["per_seed"]["loss"] == per_seed
-    assert trial_record(trial)["loss_std"] == pytest.approx(spread(per_seed)["std"])
-    assert trial_record(trial)["loss_sem"] == pytest.approx(spread(per_seed)["sem"])
-    assert trial_record(trial)["n_seeds"] == 3.0
+    rep = record.replicates
+    assert rep["seeds"] == (10, 11, 12) and list(rep["per_seed"]["loss"]) == per_seed
+    assert record.metrics["loss_std"] == pytest.approx(spread(per_seed)["std"])
+    assert record.metrics["loss_sem"] == pytest.approx(spread(per_seed)["sem"])
+    assert record.n_seeds == 3.0
     # every intermediate value is the mean of the seeds' values at that step
     offsets = [p - (1.0 - 2.0) ** 2 - (0.5 + 1.0) ** 2 - 1.0 / 3 for p in per_seed]
     for step in (1, 2, 3):
@@ -67,7 +67,7 @@ def test_a_failing_seed_fails_the_trial_with_its_reason(tmp_path) -> None:
     )
     (trial,) = _run(tmp_path, doc, 1).get_trials()
     assert trial.state == TrialState.FAIL
-    assert trial_record(trial)["fail_reason"] == "ReplicateFailed: seed 1: RuntimeError: synthetic failure at step 2"
+    assert read_record(trial).fail_reason == "ReplicateFailed: seed 1: RuntimeError: synthetic failure at step 2"
 
 
 def test_one_replicate_is_the_plain_trial(tmp_path) -> None:
@@ -77,8 +77,8 @@ def test_one_replicate_is_the_plain_trial(tmp_path) -> None:
         experiment={"steps": 2, "step_seconds": 0.0, "noise": 0.7, "seed": 4},
     )
     (trial,) = _run(tmp_path, doc, 1).get_trials()
-    assert trial.value == _alone(trial_record(trial)["config"], 4)
-    assert "replicates" not in trial_record(trial) and "loss_std" not in trial_record(trial)
+    assert trial.value == _alone(read_record(trial).config, 4)
+    assert read_record(trial).replicates is None and "loss_std" not in read_record(trial).metrics
 
 
 class _Pruning:
@@ -128,19 +128,21 @@ def test_replicates_trained_as_population_members_equal_their_runs_alone(tmp_pat
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     imp = get_experiment("imp")
     for t in trials:
-        assert trial_record(t)["replicates"]["seeds"] == [0, 1]
+        assert read_record(t).replicates["seeds"] == (0, 1)
         alone = [
             imp.run(
-                from_dict(imp.config_cls, {**trial_record(t)["config"], "seed": s}),
+                from_dict(imp.config_cls, {**read_record(t).config, "seed": s}),
                 NullReporter(),
                 RunContext(workdir=tmp_path / f"alone{t.number}-{s}", threads=1),
             )
             for s in (0, 1)
         ]
         per_seed = [r.metrics["val_split_min_task_acc"] for r in alone]
-        assert trial_record(t)["replicates"]["per_seed"]["val_split_min_task_acc"] == per_seed
+        assert list(read_record(t).replicates["per_seed"]["val_split_min_task_acc"]) == per_seed
         assert t.value == pytest.approx(sum(per_seed) / 2, rel=1e-12)
-        assert trial_record(t)["split_ticket"] == pytest.approx(sum(r.metrics["split_ticket"] for r in alone) / 2)
+        assert read_record(t).metrics["split_ticket"] == pytest.approx(
+            sum(r.metrics["split_ticket"] for r in alone) / 2
+        )
 
 
 def test_the_progress_line_says_a_value_is_a_mean_over_seeds(tmp_path) -> None:

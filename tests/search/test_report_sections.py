@@ -17,7 +17,7 @@ from scipy import stats
 
 import search.confirm
 from search.report import first_split, split_by_level, write_report
-from search.store import trial_record
+from search.store import read_record
 from search.studyfile import load_spec
 from tests.helpers import MNIST_DIR, optimize_here, require_mnist
 
@@ -100,7 +100,7 @@ def _confirm_trials(study: optuna.Study) -> dict[str, list[optuna.trial.FrozenTr
     confirm = optuna.load_study(study_name=f"{study.study_name}-confirm", storage=study._storage)
     by = defaultdict(list)
     for t in confirm.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
-        by[trial_record(t)["candidate"]].append(t)
+        by[read_record(t).candidate].append(t)
     return by
 
 
@@ -150,9 +150,9 @@ def test_imp_report_answers_the_split_questions_and_writes_the_note(tmp_path: Pa
     )
 
     # P(split by level), recomputed from the runs' split_level attributes (not their histories).
-    last = max(int(trial_record(t)["levels_done"]) for ts in by.values() for t in ts)
+    last = max(int(read_record(t).metrics["levels_done"]) for ts in by.values() for t in ts)
     expected = {
-        lb: [np.mean([0 <= trial_record(t)["split_level"] <= lv for t in ts]) for lv in range(last + 1)]
+        lb: [np.mean([0 <= read_record(t).metrics["split_level"] <= lv for t in ts]) for lv in range(last + 1)]
         for lb, ts in by.items()
     }
     assert "| level | baseline (3 seeds) | best 1 (3 seeds) |" in text
@@ -161,12 +161,12 @@ def test_imp_report_answers_the_split_questions_and_writes_the_note(tmp_path: Pa
 
     # The bound: no split keeps more than P/k = 384/2 prunable parameters.
     runs = [t for ts in by.values() for t in ts]
-    assert {trial_record(t)["theory_max_split_params"] for t in runs} == {192.0}
-    n_split = sum(trial_record(t)["split_level"] >= 0 for t in by["baseline"])
+    assert {read_record(t).metrics["theory_max_split_params"] for t in runs} == {192.0}
+    n_split = sum(read_record(t).metrics["split_level"] >= 0 for t in by["baseline"])
     assert f"| baseline | {n_split}/3 | 192 |" in text and "## IMP: first split against the bound P/k" in text
 
     # Split vs never split across the search's single-seed runs: scipy's Mann-Whitney U on per-seed values.
-    per = [trial_record(t)["replicates"]["per_seed"] for t in study.get_trials()]
+    per = [read_record(t).replicates["per_seed"] for t in study.get_trials()]
     levels = [lv for p in per for lv in p["split_level"]]
     dense = [a for p in per for a in p["val_dense_acc"]]
     split = [a for a, lv in zip(dense, levels) if lv >= 0]
@@ -203,7 +203,7 @@ def test_dendritic_report_compares_with_the_users_table_and_shows_the_knobs(tmp_
     assert "## Dendritic: the confirmed best against the user's table" in text
     assert "| user, with resampling | research log 000 | 96.40 % | - | 50 | 3,722 |" in text
     assert "| user, without resampling | research log 000 | 93.00 % | - | 50 | 3,722 |" in text
-    values = [t.value for t in sorted(by["best 1"], key=lambda t: trial_record(t)["seed"])]
+    values = [t.value for t in sorted(by["best 1"], key=lambda t: read_record(t).seed)]
     mean, std = np.mean(values), np.std(values, ddof=1)
     assert f"| confirmed best (best 1) | confirmed, 2 fresh seeds | {100 * mean:.2f} % ± {100 * std:.2f} % |" in text
     p = stats.ttest_1samp(values, 0.964).pvalue

@@ -9,7 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.rerun import main
-from search.store import trial_record
+from search.store import read_record
 from tests.helpers import study_doc
 from tests.search.test_report import make_study
 
@@ -41,16 +41,16 @@ def test_rerun_reproduces_a_deterministic_trial(rerun_study, capsys) -> None:
     path, study = rerun_study
     assert main([str(path), "--trial", "0"]) == 0
     out = capsys.readouterr().out
-    stored = trial_record(study.trials[0])
-    assert f"config hash {stored['config_hash']}: matches the stored one" in out
+    stored = read_record(study.trials[0])
+    assert f"config hash {stored.config_hash}: matches the stored one" in out
     rows = rerun_rows(out)
     assert list(rows) == ["loss", "n_params"], "the objective first, then the other metrics"
-    assert rows["loss"] == [f"{stored['loss']:.4g}", f"{stored['loss']:.4g}", "0"]
+    assert rows["loss"] == [f"{stored.metrics['loss']:.4g}", f"{stored.metrics['loss']:.4g}", "0"]
     assert rows["n_params"] == ["2", "2", "0"]
     assert "history: identical over all 3 steps" in out
     assert "step    3  loss=" in out, "PrintReporter shows the steps"
-    assert f"version: stored {stored['version']}, current {stored['version']} (same)" in out
-    assert f"git commit: stored {stored['git_commit']}, current " in out
+    assert f"version: stored {stored.version}, current {stored.version} (same)" in out
+    assert f"git commit: stored {stored.git_commit}, current " in out
     assert "device: stored cpu, rerun cpu" in out
 
 
