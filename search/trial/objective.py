@@ -43,7 +43,8 @@ def build_config(spec: StudySpec, params: Mapping[str, Any]) -> Any:
 
 
 class Objective:
-    """Callable for ``study.optimize``; one instance per worker."""
+    """One per worker: configures, trains and records trials (``search.trial.run_trials`` tells them;
+    also callable for ``study.optimize``)."""
 
     def __init__(
         self,
