@@ -20,6 +20,7 @@ dead workers are failed (and their retries queued) before each round is asked, a
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 import warnings
@@ -45,7 +46,9 @@ def run_trials(study: optuna.Study, objective: Objective, size: int, heartbeat_s
     fail_stale(study)
     told: list[bool] = []
     beats = Heartbeats(objective.storage, [], heartbeat_s, first_after=heartbeat_s)  # add() beats at once
-    with beats, tempfile.TemporaryDirectory(prefix="population-") as workdir:
+    # A batched round trains in a temporary directory; a trial alone in its configuration's own.
+    scratch = tempfile.TemporaryDirectory(prefix="population-") if batched else contextlib.nullcontext("")
+    with beats, scratch as workdir:
         runs: list[TrialRun] = []
         later: list[TrialRun] = []  # same config hash as a member of this round: its repeat, if it completes
         for _ in range(size):
@@ -60,7 +63,8 @@ def run_trials(study: optuna.Study, objective: Objective, size: int, heartbeat_s
                 continue
             twin = any(config_hash(r.config) == config_hash(run.config) for r in runs)
             (later if twin else runs).append(run)
-        _batched(study, objective, runs, Path(workdir), told)
+        if runs:
+            _batched(study, objective, runs, Path(workdir), told)
         for run in later:  # the twin has been told: reuse its result, or train when it did not complete
             if not _told_without_training(study, objective, run, told, configured=True):
                 _batched(study, objective, [run], Path(workdir), told)
