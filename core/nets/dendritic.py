@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.nets.activations import activation
+from core.nets.dendritic_kernels import eval_forward, train_forward
 
 __all__ = ["DendriticLayer", "DANN", "sample_inputs", "lrf_probabilities", "grid_coords"]
 
@@ -182,4 +183,29 @@ class DANN(nn.Module):
             self.out.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.dendritic(x))
+        """Logits [N, classes]: the population's kernels with a population of one.
+
+        Training steps (autograd on) take :func:`~core.nets.dendritic_kernels.train_forward`,
+        evaluation (``torch.no_grad``) takes ``eval_forward``, as a population does, so a run
+        alone and a member of a population round alike on every CPU. The same function as
+        ``self.out(self.dendritic(x))`` up to float rounding (``tests/core/test_dendritic_model.py``).
+        """
+        layer = self.dendritic
+        params = [
+            t.unsqueeze(0)
+            for t in (
+                layer.weight,
+                layer.dendrite_bias,
+                layer.soma_weight,
+                layer.soma_bias,
+                self.out.weight,
+                self.out.bias,
+            )
+        ]
+        idx = layer.idx.unsqueeze(0)
+        if torch.is_grad_enabled():
+            return train_forward(idx, params, x.unsqueeze(0), None, self._act)[0]
+        return eval_forward(idx, params, x, self._act)[0]
+
+    def _act(self, which: str, t: torch.Tensor) -> torch.Tensor:
+        return getattr(self.dendritic, which)(t)

@@ -7,15 +7,9 @@ the synapse tables in ``idx`` [P, n_dendrites, synapses]. Training runs on the s
 tensors; everything else (rewiring, criteria, summaries, figures) is the reference's own code
 acting on the member's module, and writes through its views into the population.
 
-The forward pass is the reference's arithmetic with the member dimension in front: one
-``embedding_bag`` over the bags of all members (member p's inputs are rows ``g·n_in + j`` of
-a stacked, transposed input table, g its batch: members with one data order share one), each
-member's own activations, the dendrite stage in dendrite-major layout, the soma and
-output stages in batch-major layout. The layouts are chosen so that every reduction of the
-backward pass (bias gradients over the batch, the output layer's gemm) sums in the order the
-reference does: on CPU each member's outputs and gradients are bitwise the reference's
-(``tests/core/test_dendritic_population.py``), and elementwise kernels never mix layouts
-(mixing them made ReLU's backward 6x slower).
+The arithmetic is :mod:`core.nets.dendritic_kernels`, the same functions a ``DANN`` alone
+calls with P = 1: on CPU each member's outputs and gradients are bitwise its run alone's
+(``tests/core/test_dendritic_population.py``), on Intel and AMD processors alike.
 """
 
 from __future__ import annotations
@@ -24,29 +18,11 @@ import math
 from collections.abc import Sequence
 
 import torch
-from torch.nn import functional as F
 
 from core.nets.dendritic import DANN
-from core.nets.mlp_batched import batched_linear
+from core.nets.dendritic_kernels import eval_forward, train_forward
 
 __all__ = ["PopulationDANN"]
-
-
-class _ToBatchMajor(torch.autograd.Function):
-    """[P, nd, B] → contiguous [P, B, nd]; the gradient goes back contiguous [P, nd, B].
-
-    Plain ``transpose().contiguous()`` would hand the dendrite stage a batch-major gradient:
-    its bias gradient would then sum over the batch in another order than the reference's,
-    and the activation's backward would mix layouts (slow).
-    """
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        return x.transpose(1, 2).contiguous()
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        return grad.transpose(1, 2).contiguous()
 
 
 class PopulationDANN:
@@ -113,50 +89,16 @@ class PopulationDANN:
         return row[: self._numels[0]].view(self.shapes[0])
 
     def forward(self, x: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
-        """``x`` [G, B, n_in] (batch g in row g) → logits [P, B, classes]; member p reads batch ``groups[p]``.
-
-        Members that share a batch (the same seed: the same data order) share one transposed
-        input table, so the gather reads a table of G·n_in rows instead of P·n_in: at G = 1 it
-        stays in cache. ``groups`` ``None`` means one batch per member (G = P).
-        """
-        g, b, n_in = x.shape
-        table = x.transpose(1, 2).contiguous().view(g * n_in, b)  # the reference's x.T, per batch
-        if groups is None:
-            groups = torch.arange(g, device=x.device)
-        bags = (self.idx + (groups * n_in).view(-1, 1, 1)).view(-1, self.synapses)
-        return self._after_gather(bags, table, b)
+        """``x`` [G, B, n_in] (batch g in row g) → logits [P, B, classes]; member p reads batch ``groups[p]``
+        (:func:`~core.nets.dendritic_kernels.train_forward`)."""
+        return train_forward(self.idx, self.unflatten(self.flat), x, groups, self._apply)
 
     __call__ = forward
 
     @torch.no_grad()
     def forward_shared(self, x: torch.Tensor) -> torch.Tensor:
-        """The same ``x`` [N, n_in] through every member (evaluation) → logits [P, N, classes].
-
-        Without a backward pass only the forward's own sums must match the reference: the
-        whole pass stays dendrite-major (no transposition), and the output gemm reads the
-        somata as the reference's transposed layout, ``h.transpose(1, 2)``.
-        """
-        p, n = self.size, x.shape[0]
-        w, db, sw, sb, wo, bo = self.unflatten(self.flat.detach())
-        d = F.embedding_bag(
-            self.idx.view(-1, self.synapses),
-            x.T.contiguous(),
-            per_sample_weights=w.reshape(-1, self.synapses),
-            mode="sum",
-        )
-        a = self._apply("f_dendrite", d.view(p, self.n_dendrites, n) + db.unsqueeze(2))
-        a = a.view(p, self.n_somata, self.dps, n)
-        h = self._apply("f_soma", (a * sw.unsqueeze(3)).sum(2) + sb.unsqueeze(2))
-        return batched_linear(h.transpose(1, 2), wo, bo)
-
-    def _after_gather(self, bags: torch.Tensor, table: torch.Tensor, b: int) -> torch.Tensor:
-        p = self.size
-        w, db, sw, sb, wo, bo = self.unflatten(self.flat)
-        d = F.embedding_bag(bags, table, per_sample_weights=w.reshape(-1, self.synapses), mode="sum")
-        a = self._apply("f_dendrite", d.view(p, self.n_dendrites, b) + db.unsqueeze(2))
-        a = _ToBatchMajor.apply(a).view(p, b, self.n_somata, self.dps)
-        h = self._apply("f_soma", (a * sw.unsqueeze(1)).sum(-1) + sb.unsqueeze(1))
-        return batched_linear(h, wo, bo)
+        """The same ``x`` [N, n_in] through every member (evaluation) → logits [P, N, classes]."""
+        return eval_forward(self.idx, self.unflatten(self.flat.detach()), x, self._apply)
 
     def select(self, rows: Sequence[int]) -> PopulationDANN:
         """The population of the given members only (the others left); their modules are rebound."""

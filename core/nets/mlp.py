@@ -2,16 +2,19 @@
 
 The forward pass multiplies by the mask, so a pruned entry neither contributes nor
 receives gradient, whatever the optimizer does to the stored value; :meth:`apply_masks`
-also zeroes the stored values so that checkpoints and magnitudes are honest.
+also zeroes the stored values so that checkpoints and magnitudes are honest. Each layer's
+product is the population's (:func:`~core.nets.mlp_batched.batched_linear`) with a population
+of one, so a run alone and a member of a :class:`~core.nets.mlp_batched.PopulationMLP` round
+alike on every CPU.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from core.nets.activations import activation as make_activation
+from core.nets.mlp_batched import batched_linear
 
 __all__ = ["MaskedMLP"]
 
@@ -67,7 +70,8 @@ class MaskedMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            x = F.linear(x, layer.weight * getattr(self, f"mask_w{i}"), layer.bias * getattr(self, f"mask_b{i}"))
+            w, b = layer.weight * getattr(self, f"mask_w{i}"), layer.bias * getattr(self, f"mask_b{i}")
+            x = batched_linear(x.unsqueeze(0), w.unsqueeze(0), b.unsqueeze(0))[0]  # F.linear, as a population
             if i < last:
                 x = self.act(x)
         return x

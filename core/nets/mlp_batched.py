@@ -3,9 +3,10 @@
 Member ``p`` of a :class:`PopulationMLP` is the :class:`~core.nets.mlp.MaskedMLP` whose
 parameters and masks are row ``p`` of the stacked tensors: weights ``[P, out, in]``, biases
 ``[P, out]``, masks alike, inputs ``[P, N, in]``. The forward pass is the reference
-``F.linear(x, W * mask, b * mask)`` per layer, done for all members by one batched matmul;
-on CPU it gives bitwise the same outputs and gradients per member as the reference model
-(tested in ``tests/core/test_imp_population.py``), so a member trains exactly as it would alone.
+``F.linear(x, W * mask, b * mask)`` per layer, done for all members by one batched matmul
+(:func:`batched_linear`), the product ``MaskedMLP`` itself computes with a population of one:
+on CPU a member gets bitwise the outputs and gradients it gets alone, on every CPU (tested in
+``tests/core/test_imp_population.py``), so a member trains exactly as it would alone.
 """
 
 from __future__ import annotations
@@ -41,20 +42,23 @@ LINEAR_MODES = {"bmm": _linear_bmm, "vmap": _linear_vmap, "loop": _linear_loop}
 
 
 def batched_is_exact(x: torch.Tensor, w: torch.Tensor) -> bool:
-    """Whether the batched product rounds like the reference ``F.linear`` of each member.
+    """Whether one batched product gives every member the bits it gets in a population of one.
 
-    On CPU, bmm/baddbmm run one addmm per member (what ``F.linear`` runs) only when
-    in * rows * out >= 400 and no dimension is 1; smaller products go to a naive kernel
-    that sums in another order (and degenerate shapes to matrix-vector kernels), so those
-    layers take the per-member loop instead. With several threads, MKL may split the weight
-    gradient's sum over rows between threads when rows are many (seen at 1000, not at <= 700),
-    so large batches also loop then. Measured on torch 2.13 CPU; the tests keep it honest.
+    A run alone is a population of one (``MaskedMLP`` and ``DANN`` compute through this layer),
+    so what must hold is P-invariance: member p's outputs and gradients may not depend on how
+    many members share the product. Measured on torch 2.13+cpu (MKL in strict CNR mode, see
+    :mod:`core.reproducible`): with one thread bmm/baddbmm computes each member on its own, on
+    Intel Xeon and AMD EPYC alike. With several threads MKL splits one member's product between
+    threads when it is alone but gives whole members to threads in a batch (seen on AMD EPYC for
+    the weight gradient of 4→16 and 6→16 layers at every batch size), so several threads take the
+    per-member loop: one product per member, the same call alone or in a population. Tiny and
+    degenerate products (a dimension of 1, fewer than 400 multiply-adds) go to naive kernels
+    on some CPUs and take the loop too. The tests keep it honest on the machine they run on.
     """
     n_in, n_out, rows = w.shape[2], w.shape[1], x.shape[1]
     if x.device.type != "cpu":
-        return True  # no bitwise promise on GPU: the reference itself differs there (foreach Adam)
-    threads_ok = rows <= 512 or torch.get_num_threads() == 1
-    return min(n_in, n_out, rows) >= 2 and n_in * rows * n_out >= 400 and threads_ok
+        return True  # no bitwise promise on GPU: cuBLAS picks kernels by batch size
+    return min(n_in, n_out, rows) >= 2 and n_in * rows * n_out >= 400 and torch.get_num_threads() == 1
 
 
 def batched_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -35,6 +35,22 @@ def test_gather_equals_masked_dense_reference():
     assert torch.allclose(layer(x), ref, atol=1e-5)
 
 
+@pytest.mark.parametrize("grad", [True, False])
+def test_the_network_computes_the_layer_then_the_readout_through_the_population_kernels(grad):
+    # DANN.forward is the population's arithmetic with one member (training path with autograd,
+    # evaluation path without); it must be the readable dendritic layer + linear readout.
+    m = DANN(784, 10, 12, 3, 16, gen=_gen(3), dendrite_activation="tanh", soma_activation="leaky_relu")
+    x = torch.randn(70, 784)
+    with torch.set_grad_enabled(grad):
+        got, ref = m(x), m.out(m.dendritic(x))
+    assert got.shape == (70, 10) and got.requires_grad == grad
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+    if grad:
+        (g,) = torch.autograd.grad(got.square().sum(), m.dendritic.weight)
+        (r,) = torch.autograd.grad(ref.square().sum(), m.dendritic.weight)
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-4)
+
+
 def test_random_inputs_distinct_and_he_scaled():
     layer = DendriticLayer(784, 2000, 1, 16, gen=_gen())
     assert (layer.idx.sort(1).values.diff(dim=1) > 0).all()
