@@ -4,9 +4,12 @@
 2. create the study in its storage, or load it when it exists (resume), enqueue known configs;
 3. start a local Ray, or attach to ``--ray-address``; start ``resources.workers`` actors that
    pull trials from the shared storage until the study's budget is met;
-4. show progress (and, with ``--dashboard``, serve optuna-dashboard on the study meanwhile); on Ctrl-C ask the workers to stop (running trials end as FAIL and are
-   queued again for the next launch), a second Ctrl-C stops at once; no trial is left RUNNING;
-5. print the summary. Exit status: 0 done, 2 bad input, 130 interrupted, 1 workers failed.
+4. show progress (and, with ``--dashboard``, serve optuna-dashboard on the study meanwhile); on Ctrl-C
+   or SIGTERM (``kill``, ``docker compose stop``, a scheduler's preemption) ask the workers to stop
+   (running trials end as FAIL and are queued again for the next launch), a second Ctrl-C or
+   SIGTERM stops at once; no trial is left RUNNING;
+5. print the summary. Exit status: 0 done, 2 bad input, 130 interrupted by Ctrl-C (SIGINT),
+   143 by SIGTERM, 1 workers failed.
 """
 
 from __future__ import annotations
@@ -45,19 +48,28 @@ POLL_S = 2.0
 
 
 class _Stopper:
-    """First Ctrl-C: graceful stop; second: immediate."""
+    """A stop request per SIGINT (Ctrl-C) or SIGTERM (``kill``, ``docker compose stop``, Slurm,
+    Kubernetes): the first is a graceful stop, the second an immediate one. Remembers the first
+    signal, which gives the exit status (130 for SIGINT, 143 for SIGTERM: 128 + the signal)."""
 
     def __init__(self) -> None:
         self.requests = 0
+        self.first: int | None = None
 
     def __call__(self, signum, frame) -> None:
         self.requests += 1
+        self.first = self.first or signum
+        name = signal.Signals(signum).name
         msg = (
-            "stopping: running trials end at their next step (Ctrl-C again to stop now)"
+            f"{name}: stopping: running trials end at their next step (Ctrl-C or SIGTERM again to stop now)"
             if self.requests == 1
-            else "stopping now"
+            else f"{name}: stopping now"
         )
         print(msg, file=sys.stderr, flush=True)
+
+    @property
+    def code(self) -> int:
+        return 128 + int(self.first or signal.SIGINT)
 
 
 def _fail_leftovers(storage, study: optuna.Study, launch_id: str, reason: str) -> int:
@@ -152,7 +164,8 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
         flush=True,
     )
     progress, stopper, failed, stats = Progress(study, spec), _Stopper(), 0, []
-    previous = signal.signal(signal.SIGINT, stopper)
+    # Installed after Ray started: its driver would otherwise abort on SIGTERM (exit 134, trials left RUNNING).
+    previous = {sig: signal.signal(sig, stopper) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         asked = False
         while pending and stopper.requests < 2:
@@ -172,7 +185,8 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
             if asked and time.monotonic() > stop_by:
                 break
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         for actor in actors:
             ray.kill(actor, no_restart=True)
         if started_ray:
@@ -197,7 +211,7 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
         )
     if stopper.requests:
         print(f"interrupted: {left + requeued} trials queued again; run the same command to resume", flush=True)
-        return LaunchResult(130, tuple(stats))
+        return LaunchResult(stopper.code, tuple(stats))
     return LaunchResult(1 if failed == res.workers else 0, tuple(stats))
 
 

@@ -45,13 +45,19 @@ def test_killed_worker_trial_fails_is_retried_and_budget_is_met(write_study, sto
     assert retries and retries[0].state == TrialState.COMPLETE and retries[0].params == killed.params
 
 
-@pytest.mark.parametrize("group", [False, True], ids=["launcher", "terminal-group"])
-def test_sigint_then_relaunch_leaves_nothing_running_and_meets_budget(write_study, tmp_path, group) -> None:
-    path = write_study(_doc(f"sigint-{group}", f"sqlite:///{tmp_path}/study.db"))
+@pytest.mark.parametrize(
+    ("sig", "group"),
+    [(signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["sigint-launcher", "sigint-terminal-group", "sigterm-launcher"],
+)
+def test_a_stop_signal_then_relaunch_leaves_nothing_running_and_meets_budget(write_study, tmp_path, sig, group) -> None:
+    # SIGTERM is what `kill`, `docker compose stop`, systemd, Slurm and Kubernetes send: a stop request like Ctrl-C.
+    path = write_study(_doc(f"stop-{sig.name}-{group}", f"sqlite:///{tmp_path}/study.db"))
     launch = Launch(path)
     running = launch.wait_for("two running trials", _two_running)
-    launch.signal(signal.SIGINT, group=group)
-    assert launch.finish(timeout=90) == 130, launch.output()
+    launch.signal(sig, group=group)
+    assert launch.finish(timeout=90) == 128 + sig, launch.output()
+    assert f"{sig.name}: stopping" in launch.output()
     trials = launch.trials()
     assert not by_state(trials, TrialState.RUNNING), launch.output()
     interrupted = [t for t in by_state(trials, TrialState.FAIL) if "nterrupted" in (read_record(t).fail_reason or "")]
@@ -92,11 +98,12 @@ def test_ray_restarts_a_killed_worker_and_it_pulls_further_trials(write_study, t
     assert len(workers) == 1 and read_record(victim).worker not in workers, "a new worker process ran them"
 
 
-def test_a_second_ctrl_c_stops_at_once_and_leaves_nothing_running(write_study, tmp_path) -> None:
+@pytest.mark.parametrize("first", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_second_stop_signal_stops_at_once_and_leaves_nothing_running(write_study, tmp_path, first) -> None:
     """The first Ctrl-C waits for the running trials' next step (20 s away here); the second must
     not: the trials end without a step, failed and queued again by the launcher itself."""
     doc = study_doc(
-        "twice",
+        f"twice-{first.name}",
         study={"storage": f"sqlite:///{tmp_path}/study.db", "n_trials": 4},
         experiment={"steps": 2, "step_seconds": 20},
         resources={"workers": 2, "heartbeat_interval": 1},
@@ -104,10 +111,10 @@ def test_a_second_ctrl_c_stops_at_once_and_leaves_nothing_running(write_study, t
     launch = Launch(write_study(doc), cwd=tmp_path)
     try:
         running = launch.wait_for("two running trials", _two_running)
-        launch.signal(signal.SIGINT)
-        launch.wait_for("the first Ctrl-C to be seen", lambda ts: "Ctrl-C again to stop now" in launch.output())
-        launch.signal(signal.SIGINT)
-        assert launch.finish(timeout=120) == 130, launch.output()
+        launch.signal(first)
+        launch.wait_for("the first signal to be seen", lambda ts: "again to stop now" in launch.output())
+        launch.signal(signal.SIGTERM if first == signal.SIGINT else signal.SIGINT)  # either kind stops at once
+        assert launch.finish(timeout=120) == 128 + first, launch.output()
     finally:
         reap(launch)
     assert "stopping now" in launch.output()
