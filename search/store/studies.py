@@ -19,6 +19,7 @@ at the first error it meets; :class:`Heartbeats` keeps beating through errors in
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
@@ -27,8 +28,9 @@ from typing import Any, Self
 import optuna
 
 # Private, on purpose and only here: Optuna 5 has no public query for "RUNNING trials without a
-# heartbeat" (adopt_orphans). tests/search/test_heartbeat.py::test_optunas_heartbeat_schema_is_as_expected
+# heartbeat" (adopt_orphans) nor for the stale trials it is about to fail (_give_stale_a_reason). tests/search/test_heartbeat.py::test_optunas_heartbeat_schema_is_as_expected
 # fails loudly when an Optuna upgrade moves or renames these models.
+from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import orm
@@ -283,7 +285,30 @@ def fail_stale(study: optuna.Study, storage: Storage | None = None) -> list[int]
     """Adopt orphans first when ``storage`` is given (they fail a grace period later), then fail the
     stale trials and queue their retries as Optuna does; return the numbers of the orphans adopted."""
     adopted = adopt_orphans(storage, study) if storage is not None else []
+    _give_stale_a_reason(study)
     with warnings.catch_warnings():  # fail_stale_trials is "experimental" in Optuna 5
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
     return adopted
+
+
+STALE_REASON = (
+    "stale: its worker stopped sending heartbeats (the process was killed or its node was lost); "
+    "Optuna queues a retry (resources.max_retries)"
+)
+
+
+def _give_stale_a_reason(study: optuna.Study) -> None:
+    """Write ``fail_reason`` on each trial Optuna's ``fail_stale_trials`` is about to fail.
+
+    Optuna fails stale trials without a word, and a finished trial's attributes can no longer be
+    set, so the reason goes on while the trial is still RUNNING. Optuna has no public API for the
+    stale trials, hence its own ``_get_stale_trial_ids`` (what ``fail_stale_trials`` calls). A trial
+    that finishes in between keeps its real state; the race is the one Optuna's own check has.
+    """
+    store = study._storage
+    if not isinstance(store, BaseHeartbeat) or not is_heartbeat_enabled(store):
+        return
+    for tid in store._get_stale_trial_ids(study._study_id):
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            store.set_trial_user_attr(tid, "fail_reason", STALE_REASON)

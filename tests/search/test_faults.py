@@ -10,6 +10,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from search.store import read_record
+from search.store.studies import STALE_REASON
 from tests.helpers import study_doc
 from tests.search.faults import Launch, by_state, reap, running_with_worker
 
@@ -41,6 +42,7 @@ def test_killed_worker_trial_fails_is_retried_and_budget_is_met(write_study, sto
     assert len(by_state(trials, *DONE)) >= 5
     killed = trials[victim.number]
     assert killed.state == TrialState.FAIL
+    assert read_record(killed).fail_reason == STALE_REASON, "the dashboard shows why it failed"
     retries = [t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == victim.number]
     assert retries and retries[0].state == TrialState.COMPLETE and retries[0].params == killed.params
 
