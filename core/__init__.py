@@ -4,9 +4,9 @@ Imports torch, numpy, the standard library, matplotlib and PyYAML (safe loader o
 ``core/yamlfile.py``); never optuna, ray or sqlalchemy (``tests/test_import_rule.py`` enforces it).
 """
 
-from core.reproducible import enable_strict_mkl
+from core.reproducible import request_strict_mkl
 
-enable_strict_mkl()  # before any matrix product: MKL fixes its mode at its first call
+request_strict_mkl()  # before any matrix product: MKL fixes its mode at its first call
 
 from core.contract import EXPERIMENTS, Experiment, NullReporter, Reporter, Result, RunContext  # noqa: E402
 from core.errors import ConfigError, Diverged  # noqa: E402

@@ -91,6 +91,10 @@ class Experiment:
     doc: str = ""
     run_population: PopulationRun | None = None
     population_key: Callable[[Any], Hashable] | None = None
+    # check_data(config, context): raises core.errors.DataError when the data files the config
+    # reads are missing or damaged. Drivers call it once before training (every trial would
+    # fail alike); None: nothing to check (generated data).
+    check_data: Callable[[Any, RunContext], None] | None = None
 
     def default_config(self) -> Any:
         return self.config_cls()
@@ -99,12 +103,15 @@ class Experiment:
 EXPERIMENTS: Registry[Experiment] = Registry("experiment kind")
 
 
-def register_experiment(name: str, config_cls: type, doc: str = ""):
+def register_experiment(
+    name: str, config_cls: type, doc: str = "", check_data: Callable[[Any, RunContext], None] | None = None
+):
     """Decorator: ``@register_experiment("imp", ImpConfig)`` on the run function."""
     assert dataclasses.is_dataclass(config_cls)
 
     def add(run: Callable[[Any, Reporter, RunContext], Result]):
-        EXPERIMENTS.register(name)(Experiment(name, config_cls, run, doc or (run.__doc__ or "").strip()))
+        doc_ = doc or (run.__doc__ or "").strip()
+        EXPERIMENTS.register(name)(Experiment(name, config_cls, run, doc_, check_data=check_data))
         return run
 
     return add

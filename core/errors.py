@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "Diverged"]
+__all__ = ["ConfigError", "DataError", "Diverged"]
 
 
 class ConfigError(ValueError):
@@ -20,3 +20,8 @@ class ConfigError(ValueError):
 
 class Diverged(RuntimeError):
     """Training produced a non-finite loss; the run cannot continue meaningfully."""
+
+
+class DataError(RuntimeError):
+    """A data file is missing, truncated or not the original: the message names the file and what
+    to do. Every trial would fail alike, so drivers check before training (``Experiment.check_data``)."""

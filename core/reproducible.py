@@ -10,10 +10,11 @@ the weight gradient of a 33→6 layer over 1000 rows differed for member 1 of 3 
 alignment) removes the difference, with no measurable cost at this project's sizes
 (``benchmarks/bench_dendritic_population.py``).
 
-MKL reads the mode once, at its first call, so it must be set before any matrix product:
-``import core`` calls :func:`enable_strict_mkl` first thing. The environment variable is set too,
-so processes started later (Ray workers, subprocesses) start strict. Torch exports MKL's
-``mkl_serv_cbwr_set``/``_get`` from ``libtorch_cpu``; torch has no API for them, hence ctypes.
+MKL reads the mode once, at its first call, so it must be asked for before any matrix product:
+``import core`` sets the environment variable first thing (without importing torch), which
+processes started later (Ray workers, subprocesses) inherit. :func:`strict_mkl` reads the mode
+MKL runs in through ``mkl_serv_cbwr_get``, which torch exports from ``libtorch_cpu`` but has no
+API for, hence ctypes; the population runs warn when it is off.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import warnings
 from pathlib import Path
 
-__all__ = ["enable_strict_mkl", "strict_mkl"]
+__all__ = ["request_strict_mkl", "strict_mkl", "warn_unless_strict"]
 
-_AUTO, _STRICT, _ALL = 2, 0x10000, -1  # MKL_CBWR_AUTO, MKL_CBWR_STRICT, MKL_CBWR_ALL (mkl_cbwr.h)
+_STRICT, _ALL = 0x10000, -1  # MKL_CBWR_STRICT, MKL_CBWR_ALL (mkl_cbwr.h)
 
 
 @functools.cache
@@ -36,25 +38,17 @@ def _mkl() -> ctypes.CDLL | None:
     lib_path = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
     try:
         lib = ctypes.CDLL(str(lib_path))
-        lib.mkl_serv_cbwr_get, lib.mkl_serv_cbwr_set  # noqa: B018  (raises AttributeError if absent)
+        lib.mkl_serv_cbwr_get  # noqa: B018  (raises AttributeError if absent)
     except (OSError, AttributeError):
         return None
     return lib
 
 
-def enable_strict_mkl() -> bool | None:
-    """Ask MKL for strict CNR; whether it is on (``None``: torch has no MKL here).
-
-    Keeps a ``MKL_CBWR`` the user chose; otherwise sets ``AUTO,STRICT``. ``False`` when MKL had
-    already run a product in this process in another mode (too late to change it).
-    """
+def request_strict_mkl() -> None:
+    """Ask MKL for strict CNR from its first call on (``MKL_CBWR=AUTO,STRICT``; a value the user set
+    is kept). Cheap, imports nothing: MKL reads the variable when it first runs, so this works as
+    long as no matrix product ran before it in this process (:func:`strict_mkl` tells)."""
     os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
-    lib = _mkl()
-    if lib is None:
-        return None
-    if os.environ["MKL_CBWR"].replace(" ", "").upper() == "AUTO,STRICT":
-        lib.mkl_serv_cbwr_set(ctypes.c_int(_AUTO | _STRICT))  # fails harmlessly once MKL has run
-    return strict_mkl()
 
 
 def strict_mkl() -> bool | None:
@@ -63,3 +57,15 @@ def strict_mkl() -> bool | None:
     if lib is None:
         return None
     return bool(lib.mkl_serv_cbwr_get(ctypes.c_int(_ALL)) & _STRICT)
+
+
+def warn_unless_strict(device: str) -> None:
+    """A population on CPU whose MKL is not strict (a product ran before ``import core``, or the user
+    set ``MKL_CBWR``): members may differ from their runs alone in the last bits; say so once."""
+    if str(device).startswith("cpu") and strict_mkl() is False:
+        warnings.warn(
+            "MKL is not in strict CNR mode (MKL_CBWR=AUTO,STRICT before the first matrix product): "
+            "population members may differ from their runs alone in the last bits",
+            RuntimeWarning,
+            stacklevel=3,
+        )

@@ -16,7 +16,7 @@ from typing import Any
 from core import get_experiment
 from core.config import config_hash, from_dict, replace_path, to_dict
 from core.contract import EXPERIMENTS, Experiment, PrintReporter, RunContext
-from core.errors import ConfigError, Diverged
+from core.errors import ConfigError, DataError, Diverged
 from core.yamlfile import parse_yaml, read_yaml
 
 __all__ = ["add_arguments", "main", "prepare", "run"]
@@ -140,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the parsed command line (see :func:`add_arguments`); returns the exit status."""
     try:
         experiment, config, out = prepare(args)
-    except ConfigError as err:
+        if experiment.check_data is not None:  # a damaged data file: one line, nothing written
+            experiment.check_data(config, RunContext(device=args.device, threads=args.threads))
+    except (ConfigError, DataError) as err:
         print(f"error: {args.file}: {err}", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)

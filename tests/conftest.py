@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import core  # noqa: F401  (first: MKL's strict mode is asked for before any test module multiplies)
 from tests.helpers import require_mnist
 
 

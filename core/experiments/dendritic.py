@@ -23,7 +23,7 @@ import torch
 
 from core.config import check, config_hash
 from core.contract import Reporter, Result, RunContext, register_experiment
-from core.data.mnist import MNIST, MNIST_TRAIN_SIZE, load_mnist
+from core.data.mnist import MNIST, MNIST_TRAIN_SIZE, ensure_mnist, load_mnist
 from core.nets.activations import ACTIVATIONS
 from core.nets.dendritic import DANN, DendriticLayer
 from core.nets.dense import DenseMLP
@@ -326,7 +326,12 @@ def finish(
     )
 
 
-@register_experiment("dendritic", DendriticConfig)
+def check_data(cfg: DendriticConfig, ctx: RunContext) -> None:
+    """MNIST is there (downloaded when missing) and every file is the original (md5)."""
+    ensure_mnist(ctx.data_dir)
+
+
+@register_experiment("dendritic", DendriticConfig, check_data=check_data)
 def run_dendritic(cfg: DendriticConfig, reporter: Reporter, ctx: RunContext) -> Result:
     """Train the dANN (or dense baseline) on MNIST, resampling synapses when enabled."""
     t_start = time.perf_counter()

@@ -47,6 +47,7 @@ from core.experiments.dendritic import (
 )
 from core.nets.dendritic_batched import PopulationDANN
 from core.optim_batched import PopulationOptimizer
+from core.reproducible import warn_unless_strict
 
 __all__ = ["dendritic_population_key", "run_dendritic_population"]
 
@@ -228,6 +229,7 @@ def run_dendritic_population(
     start = time.perf_counter()
     if len({dendritic_population_key(c) for c in configs}) > 1:
         raise ValueError("run_population: configs differ in dendritic_population_key; group them by the key first")
+    warn_unless_strict(ctx.device)
     if ctx.threads:
         torch.set_num_threads(ctx.threads)
     if configs[0].model.architecture != "dendritic":

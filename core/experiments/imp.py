@@ -133,7 +133,15 @@ def imp_result(
     return Result(metrics=metrics, artifacts=artifacts, extra={"history": history, "config_hash": config_hash(cfg)})
 
 
-@register_experiment("imp", ImpConfig)
+def check_data(cfg: ImpConfig, ctx: RunContext) -> None:
+    """For the MNIST tasks: MNIST is there (downloaded when missing) and every file is the original."""
+    if cfg.data.task in MNIST_TASKS:
+        from core.data.mnist import ensure_mnist
+
+        ensure_mnist(cfg.data.mnist_dir or ctx.data_dir)
+
+
+@register_experiment("imp", ImpConfig, check_data=check_data)
 def run_imp_experiment(cfg: ImpConfig, reporter: Reporter, ctx: RunContext) -> Result:
     """IMP on concatenated tasks; reports each level, returns split / ticket metrics and pictures."""
     start = time.perf_counter()

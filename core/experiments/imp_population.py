@@ -24,6 +24,7 @@ from core.data.tasks import SplitData
 from core.experiments.imp import build_data, build_model, imp_result, level_callback
 from core.lottery.config import MNIST_TASKS, DataConfig, ImpConfig
 from core.lottery.imp_batched import Member, run_imp_population
+from core.reproducible import warn_unless_strict
 
 __all__ = ["imp_population_key", "run_imp_population_experiment"]
 
@@ -50,6 +51,7 @@ def run_imp_population_experiment(
     start = time.perf_counter()
     if len({imp_population_key(c) for c in configs}) > 1:
         raise ValueError("run_population: configs differ in imp_population_key; group them by the key first")
+    warn_unless_strict(ctx.device)
     if ctx.threads:
         torch.set_num_threads(ctx.threads)
     cache: dict[DataConfig, SplitData] = {}

@@ -9,7 +9,8 @@
    (running trials end as FAIL and are queued again for the next launch), a second Ctrl-C or
    SIGTERM stops at once; no trial is left RUNNING;
 5. print the summary. Exit status: 0 done, 2 bad input, 130 interrupted by Ctrl-C (SIGINT),
-   143 by SIGTERM, 1 workers failed.
+   143 by SIGTERM, 1 every worker failed or stopped because its trials kept failing
+   (``resources.max_consecutive_failures`` in a row).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ import uuid
 import optuna
 from optuna.trial import TrialState
 
+from core.errors import DataError
 from search.cli import add_storage, add_study_file, input_error
 from search.dashboard import DEFAULT_HOST, DEFAULT_PORT, DashboardError, DashboardProcess
-from search.launch.prepare import absolute_paths, check_local_gpus, prepare, start_ray
+from search.launch.prepare import absolute_paths, check_local_data, check_local_gpus, prepare, start_ray
 from search.launch.worker import StudyWorker, overhead
 from search.report import Progress, summary, write_report
 from search.store import (
@@ -111,6 +113,7 @@ def run(spec: StudySpec, dashboard: tuple[str, int] | None = None) -> LaunchResu
     """
     spec = absolute_paths(spec)
     check_local_gpus(spec)  # before the study exists: bad input must leave nothing behind
+    check_local_data(spec)
     study, created, storage = prepare(spec)
     finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.get_trials(deepcopy=False))
     if spec.study.n_trials is not None and finished >= spec.study.n_trials:
@@ -163,7 +166,7 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
         f"budget {spec.study.n_trials or '-'} trials, launch {launch_id}",
         flush=True,
     )
-    progress, stopper, failed, stats = Progress(study, spec), _Stopper(), 0, []
+    progress, stopper, failed, gave_up, stats = Progress(study, spec), _Stopper(), 0, 0, []
     # Installed after Ray started: its driver would otherwise abort on SIGTERM (exit 134, trials left RUNNING).
     previous = {sig: signal.signal(sig, stopper) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -178,6 +181,11 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
                 pending.pop(ref)
                 try:
                     stats.append(ray.get(ref))
+                    if stats[-1].get("gave_up"):
+                        gave_up += 1
+                        print(
+                            f"worker {stats[-1]['worker']} stopped: {stats[-1]['gave_up']}", file=sys.stderr, flush=True
+                        )
                 except Exception as err:  # a worker that cannot run at all (storage gone, bad setup)
                     failed += 1
                     print(f"worker failed: {str(err).strip().splitlines()[-1]}", file=sys.stderr, flush=True)
@@ -212,7 +220,14 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
     if stopper.requests:
         print(f"interrupted: {left + requeued} trials queued again; run the same command to resume", flush=True)
         return LaunchResult(stopper.code, tuple(stats))
-    return LaunchResult(1 if failed == res.workers else 0, tuple(stats))
+    if gave_up and failed + gave_up == res.workers:
+        print(
+            "stopped: every worker's trials kept failing (the cause is above); fix it and run the same "
+            "command: failed trials do not use up the budget (resources.max_consecutive_failures)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return LaunchResult(1 if failed + gave_up == res.workers else 0, tuple(stats))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -243,5 +258,5 @@ def run_args(args: argparse.Namespace) -> int:
     try:
         spec = load_spec(args.study_file, storage=args.storage, ray_address=args.ray_address)
         return run(spec, (args.dashboard_host, args.dashboard_port) if args.dashboard else None).code
-    except (SpecError, StorageUnavailable, DashboardError) as err:
+    except (SpecError, StorageUnavailable, DashboardError, DataError) as err:
         return input_error(args.study_file, err)

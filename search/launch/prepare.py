@@ -16,7 +16,7 @@ import optuna
 from search.store import StorageUnavailable, artifact_store, create_or_load, open_storage, sqlite_path
 from search.studyfile import SpecError, StudySpec, encode
 
-__all__ = ["absolute_paths", "check_local_gpus", "prepare", "prepare_study", "start_ray"]
+__all__ = ["absolute_paths", "check_local_data", "check_local_gpus", "prepare", "prepare_study", "start_ray"]
 
 
 def absolute_paths(spec: StudySpec) -> StudySpec:
@@ -90,6 +90,19 @@ def check_local_gpus(spec: StudySpec) -> None:
             raise SpecError(
                 "resources.gpus_per_trial", f"expected at most this machine's {gpus} GPUs, got {res.gpus_per_trial:g}"
             )
+
+
+def check_local_data(spec: StudySpec) -> None:
+    """The experiment's data files (MNIST: present, the original md5), checked before the study exists
+    when the trials run on this machine: a damaged file is one line and exit 2, not a FAIL trial
+    per second. Workers of an attached cluster (``ray_address``) check their own before any trial."""
+    if spec.resources.ray_address:
+        return
+    from core import RunContext, get_experiment
+
+    experiment = get_experiment(spec.kind)
+    if experiment.check_data is not None:
+        experiment.check_data(spec.experiment, RunContext())
 
 
 def start_ray(spec: StudySpec) -> bool:

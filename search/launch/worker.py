@@ -6,6 +6,9 @@ thing missing is a RUNNING trial, it waits and fails stale trials (their worker 
 ``search.store.studies`` for trials that never had a heartbeat), so that their retry (a WAITING
 copy made by ``RetryHeartbeatStaleTrialCallback``) gets run.
 Several workers asking at the same instant can overshoot by at most ``workers - 1``.
+A worker whose last ``resources.max_consecutive_failures`` trials all failed stops and says why
+(a bad data file, a missing package, a broken GPU fail every trial: without the stop a long
+launch would write a FAIL trial per second into the storage until its timeout).
 A storage outage (the database restarting) pauses a worker instead of ending it, for up to
 ``search.store.storage.STORAGE_OUTAGE_S``.
 
@@ -18,6 +21,8 @@ import random
 import threading
 import time
 import warnings
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -36,7 +41,7 @@ from search.store import (
 from search.studyfile import StudySpec, make_pruner, make_sampler
 from search.trial import Objective, run_trials
 
-__all__ = ["StudyWorker", "budget_counts", "budget_met", "overhead", "sampler_seed"]
+__all__ = ["StudyWorker", "budget_counts", "budget_met", "failure_streak", "overhead", "sampler_seed"]
 
 _STALE_POLL_S = 1.0
 
@@ -62,6 +67,16 @@ def sampler_seed(base: Any, index: int, *, fresh: bool) -> int:
     if isinstance(base, int) and not isinstance(base, bool) and not fresh:
         return base + index
     return random.SystemRandom().randrange(2**31)
+
+
+def failure_streak(failures: list[tuple[int, str]]) -> str:
+    """One line for a worker that stopped after ``failures`` (number, reason) in a row: how many,
+    which trials, and the cause (the most frequent reason; how many other causes there were)."""
+    reasons = Counter(reason for _n, reason in failures)
+    cause, _count = reasons.most_common(1)[0]
+    numbers = ", ".join(f"#{n}" for n, _r in failures[:8]) + (", ..." if len(failures) > 8 else "")
+    others = f" (and {len(reasons) - 1} other causes)" if len(reasons) > 1 else ""
+    return f"{len(failures)} trials in a row failed ({numbers}): {cause}{others}"
 
 
 def _restarted_by_ray() -> bool:
@@ -135,7 +150,10 @@ class StudyWorker:
             sampler_seed=self.sampler_seed,
             storage=storage,
         )
-        ran, started, outage, next_adopt = 0, time.perf_counter(), None, 0.0
+        check = objective.experiment.check_data
+        if check is not None:  # a damaged data file on this node: the worker fails, no trial does
+            check(spec.experiment, objective.context(Path(spec.study.artifacts)))
+        ran, started, outage, next_adopt, gave_up = 0, time.perf_counter(), None, 0.0, None
         while not self._stop.is_set() and not (self.deadline and time.time() >= self.deadline):
             try:
                 finished, running = budget_counts(storage, study_id)
@@ -153,6 +171,9 @@ class StudyWorker:
                 size = max(1, res.population // spec.study.replicates) if res.population > 1 else 1
                 room = spec.study.n_trials - finished - running if spec.study.n_trials else size
                 ran += run_trials(study, objective, min(size, room), res.heartbeat_interval, res.population > 1)
+                if res.max_consecutive_failures and len(objective.failures) >= res.max_consecutive_failures:
+                    gave_up = failure_streak(objective.failures)
+                    break
             except Exception as err:  # noqa: BLE001  re-raised unless it is a storage outage
                 # The database restarted or is briefly unreachable (pool_pre_ping reconnects once it is
                 # back). A trial caught mid-tell stays RUNNING, goes stale and is retried by heartbeat.
@@ -163,4 +184,5 @@ class StudyWorker:
             "trials": ran,
             "wall_s": time.perf_counter() - started,
             "busy_s": objective.busy_s,
+            "gave_up": gave_up,
         }

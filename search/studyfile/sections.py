@@ -155,6 +155,11 @@ class Resources:
     trial_timeout_s: Duration | None = Field(None, alias="trial_timeout", description="A longer trial fails.")
     max_retries: _number(int, 0) = Field(2, description="Re-runs of a trial whose worker died.")
     heartbeat_interval: Count = Field(10, description="Seconds between a running trial's heartbeats.")
+    max_consecutive_failures: _number(int, 0) = Field(
+        5,
+        description="A worker whose last this-many trials all failed stops (their cause printed); "
+        "a completed or pruned trial resets the count; 0: never stop.",
+    )
     population: Count = Field(1, description="Trials a worker trains at once in one batched model.")
 
 

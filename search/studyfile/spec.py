@@ -6,7 +6,7 @@ A study file has four sections and an optional fifth (see ``studies/quickstart.y
                   replicates
     experiment:   kind + the experiment's fixed hyperparameters (nested like its config)
     search_space: dotted hyperparameter name → distribution
-    resources:    workers, cpus_per_trial, gpus_per_trial, ray_address, trial_timeout, max_retries, ...
+    resources:    workers, cpus_per_trial, gpus_per_trial, ray_address, trial_timeout, max_retries, max_consecutive_failures, ...
     confirm:      (optional) how ``python -m search.confirm`` re-runs the best: metric, overrides, top, seeds,
                   also (more labelled configurations beside the baseline)
 

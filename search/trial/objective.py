@@ -66,6 +66,9 @@ class Objective:
         self.artifacts, self.stop = artifacts, stop
         self.experiment = get_experiment(spec.kind)
         self.busy_s = 0.0  # time spent inside the experiment itself: the rest is service overhead
+        # This worker's trials that failed in a row, (number, reason): a completed or pruned trial
+        # clears it, an interrupted one (the launcher's stop) is not the trial's failure.
+        self.failures: list[tuple[int, str]] = []
 
     @property
     def storage(self) -> optuna.storages.BaseStorage:
@@ -139,14 +142,18 @@ class Objective:
         """Objective values from a finished run; stores its metrics and uploads its artifacts."""
         values = self._values(result.metrics)
         self._finish(run, result)
+        self.failures.clear()
         return values
 
     def fail(self, run: TrialRun, err: BaseException) -> None:
         """Record why the trial did not complete (pruned, diverged, raised, interrupted, ...)."""
         if isinstance(err, optuna.TrialPruned):
             reason = str(err) or "pruned"
+            self.failures.clear()  # it trained: the experiment works
         else:
             reason = str(err) if isinstance(err, ConfigError) else f"{type(err).__name__}: {err}"
+            if not isinstance(err, (Interrupted, KeyboardInterrupt)):
+                self.failures.append((run.trial.number, reason))
         self._record(run, reason=reason)
 
     def train_alone(self, run: TrialRun) -> list[float]:

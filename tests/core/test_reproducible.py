@@ -19,11 +19,11 @@ def test_importing_core_puts_mkl_in_strict_mode():
 
 
 @pytest.mark.slow
-def test_a_product_before_import_core_leaves_the_mode_unchanged_and_says_so():
+def test_a_product_before_import_core_leaves_mkl_as_it_was_and_strict_mkl_says_so():
     code = (
         "import os; os.environ.pop('MKL_CBWR', None)\n"
         "import torch; torch.ones(64, 64) @ torch.ones(64, 64)\n"
-        "from core.reproducible import enable_strict_mkl; print(enable_strict_mkl())"
+        "from core.reproducible import strict_mkl; print(strict_mkl())"
     )
     env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
