@@ -95,6 +95,9 @@ class Experiment:
     # reads are missing or damaged. Drivers call it once before training (every trial would
     # fail alike); None: nothing to check (generated data).
     check_data: Callable[[Any, RunContext], None] | None = None
+    # False for a kind that computes nothing on a torch device (synthetic): a GPU share is then
+    # only a Ray reservation, and a worker need not see a GPU to run it.
+    uses_device: bool = True
 
     def default_config(self) -> Any:
         return self.config_cls()
@@ -104,14 +107,19 @@ EXPERIMENTS: Registry[Experiment] = Registry("experiment kind")
 
 
 def register_experiment(
-    name: str, config_cls: type, doc: str = "", check_data: Callable[[Any, RunContext], None] | None = None
+    name: str,
+    config_cls: type,
+    doc: str = "",
+    check_data: Callable[[Any, RunContext], None] | None = None,
+    uses_device: bool = True,
 ):
     """Decorator: ``@register_experiment("imp", ImpConfig)`` on the run function."""
     assert dataclasses.is_dataclass(config_cls)
 
     def add(run: Callable[[Any, Reporter, RunContext], Result]):
         doc_ = doc or (run.__doc__ or "").strip()
-        EXPERIMENTS.register(name)(Experiment(name, config_cls, run, doc_, check_data=check_data))
+        exp = Experiment(name, config_cls, run, doc_, check_data=check_data, uses_device=uses_device)
+        EXPERIMENTS.register(name)(exp)
         return run
 
     return add

@@ -91,7 +91,7 @@ def train(
             if on_step is not None:
                 on_step(step, b)
         if x.is_cuda:
-            torch.cuda.synchronize()
+            torch.cuda.synchronize(x.device)
         train_time += time.perf_counter() - t0
         train_loss, train_acc = evaluate(model, x, y)
         if not math.isfinite(train_loss):

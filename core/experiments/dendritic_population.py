@@ -264,7 +264,7 @@ def run_dendritic_population(
                 if not pop.active:
                     break
         if x.is_cuda:
-            torch.cuda.synchronize()
+            torch.cuda.synchronize(x.device)
         train_time += time.perf_counter() - t0
         if not pop.active:
             break

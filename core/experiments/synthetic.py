@@ -44,7 +44,7 @@ def _floor(cfg: SyntheticConfig) -> float:
     return (cfg.x - 2.0) ** 2 + (cfg.y + 1.0) ** 2
 
 
-@register_experiment("synthetic", SyntheticConfig)
+@register_experiment("synthetic", SyntheticConfig, uses_device=False)
 def run_synthetic(cfg: SyntheticConfig, reporter: Reporter, ctx: RunContext) -> Result:
     """Quadratic bowl with minimum 0 at x=2, y=-1; ``steps`` reports, each ``step_seconds`` long."""
     loss = math.inf

@@ -29,8 +29,15 @@ from optuna.trial import TrialState
 from core.errors import DataError
 from search.cli import add_storage, add_study_file, input_error
 from search.dashboard import DEFAULT_HOST, DEFAULT_PORT, DashboardError, DashboardProcess
-from search.launch.prepare import absolute_paths, check_local_data, check_local_gpus, prepare, start_ray
-from search.launch.worker import StudyWorker, overhead
+from search.launch.prepare import (
+    absolute_paths,
+    check_local_data,
+    check_local_gpus,
+    prepare,
+    start_ray,
+    workers_that_fit,
+)
+from search.launch.worker import DeviceUnavailable, StudyWorker, overhead
 from search.report import Progress, summary, write_report
 from search.store import (
     StorageUnavailable,
@@ -156,9 +163,19 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
         max_task_retries=-1,
         max_concurrency=2,
     )
+    n_workers = workers_that_fit(spec, ray.cluster_resources())
+    if n_workers < res.workers:
+        print(
+            f"resources.workers: the cluster places {n_workers} of {res.workers} workers at once "
+            f"({res.cpus_per_trial:g} CPU, {res.gpus_per_trial:g} GPU each; it has "
+            f"{ray.cluster_resources().get('CPU', 0):g} CPUs, {ray.cluster_resources().get('GPU', 0):g} GPUs): "
+            f"starting {n_workers}",
+            file=sys.stderr,
+            flush=True,
+        )
     actors = [
         remote.remote(spec, index=i, launch_id=launch_id, deadline=deadline, created_study=created)
-        for i in range(res.workers)
+        for i in range(n_workers)
     ]
     pending = {actor.run.remote(): actor for actor in actors}
     print(
@@ -167,6 +184,7 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
         flush=True,
     )
     progress, stopper, failed, gave_up, stats = Progress(study, spec), _Stopper(), 0, 0, []
+    device_error: str | None = None  # a worker's torch cannot use the GPU share it was given
     # Installed after Ray started: its driver would otherwise abort on SIGTERM (exit 134, trials left RUNNING).
     previous = {sig: signal.signal(sig, stopper) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -188,7 +206,10 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
                         )
                 except Exception as err:  # a worker that cannot run at all (storage gone, bad setup)
                     failed += 1
-                    print(f"worker failed: {str(err).strip().splitlines()[-1]}", file=sys.stderr, flush=True)
+                    if isinstance(err, DeviceUnavailable):  # Ray's error is also an instance of the cause
+                        device_error = str(err.cause) if hasattr(err, "cause") else str(err)
+                    else:
+                        print(f"worker failed: {str(err).strip().splitlines()[-1]}", file=sys.stderr, flush=True)
             _poll(progress)
             if asked and time.monotonic() > stop_by:
                 break
@@ -220,14 +241,17 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
     if stopper.requests:
         print(f"interrupted: {left + requeued} trials queued again; run the same command to resume", flush=True)
         return LaunchResult(stopper.code, tuple(stats))
-    if gave_up and failed + gave_up == res.workers:
+    if device_error is not None and failed == n_workers:
+        print(f"error: {spec.source}: {device_error}", file=sys.stderr, flush=True)
+        return LaunchResult(2, tuple(stats))
+    if gave_up and failed + gave_up == n_workers:
         print(
             "stopped: every worker's trials kept failing (the cause is above); fix it and run the same "
             "command: failed trials do not use up the budget (resources.max_consecutive_failures)",
             file=sys.stderr,
             flush=True,
         )
-    return LaunchResult(1 if failed + gave_up == res.workers else 0, tuple(stats))
+    return LaunchResult(1 if failed + gave_up == n_workers else 0, tuple(stats))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -16,7 +16,15 @@ import optuna
 from search.store import StorageUnavailable, artifact_store, create_or_load, open_storage, sqlite_path
 from search.studyfile import SpecError, StudySpec, encode
 
-__all__ = ["absolute_paths", "check_local_data", "check_local_gpus", "prepare", "prepare_study", "start_ray"]
+__all__ = [
+    "absolute_paths",
+    "check_local_data",
+    "check_local_gpus",
+    "prepare",
+    "prepare_study",
+    "start_ray",
+    "workers_that_fit",
+]
 
 
 def absolute_paths(spec: StudySpec) -> StudySpec:
@@ -85,6 +93,12 @@ def check_local_gpus(spec: StudySpec) -> None:
     if res.gpus_per_trial > 0 and not res.ray_address:
         import torch  # only here: CPU studies should not pay for CUDA initialisation
 
+        from core import get_experiment
+        from search.launch.worker import gpu_problem
+
+        problem = gpu_problem() if get_experiment(spec.kind).uses_device else None
+        if problem is not None:  # a CPU build of torch says so, not "0 GPUs"
+            raise SpecError("resources.gpus_per_trial", problem)
         gpus = torch.cuda.device_count()
         if res.gpus_per_trial > gpus:
             raise SpecError(
@@ -103,6 +117,16 @@ def check_local_data(spec: StudySpec) -> None:
     experiment = get_experiment(spec.kind)
     if experiment.check_data is not None:
         experiment.check_data(spec.experiment, RunContext())
+
+
+def workers_that_fit(spec: StudySpec, cluster: dict[str, float]) -> int:
+    """How many of ``resources.workers`` the cluster can place at once (its total CPUs and GPUs);
+    Ray would leave the others pending for ever, and the launch waiting for them."""
+    res, fit = spec.resources, spec.resources.workers
+    for key, per_worker in (("GPU", res.gpus_per_trial), ("CPU", res.cpus_per_trial)):
+        if per_worker > 0:
+            fit = min(fit, math.floor(cluster.get(key, 0.0) / per_worker + 1e-6))  # Ray's 1e-4 granularity
+    return fit
 
 
 def start_ray(spec: StudySpec) -> bool:

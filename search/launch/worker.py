@@ -17,6 +17,7 @@ A storage outage (the database restarting) pauses a worker instead of ending it,
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -41,7 +42,16 @@ from search.store import (
 from search.studyfile import StudySpec, make_pruner, make_sampler
 from search.trial import Objective, run_trials
 
-__all__ = ["StudyWorker", "budget_counts", "budget_met", "failure_streak", "overhead", "sampler_seed"]
+__all__ = [
+    "DeviceUnavailable",
+    "StudyWorker",
+    "budget_counts",
+    "budget_met",
+    "failure_streak",
+    "gpu_problem",
+    "overhead",
+    "sampler_seed",
+]
 
 _STALE_POLL_S = 1.0
 
@@ -90,13 +100,38 @@ def _restarted_by_ray() -> bool:
         return ray.get_runtime_context().was_current_actor_reconstructed
 
 
-def _device(gpus: float) -> str:
-    if gpus > 0:
-        import torch
+class DeviceUnavailable(RuntimeError):
+    """A worker was given a GPU share but its torch cannot use a GPU: one line saying why."""
 
-        if torch.cuda.is_available():  # Ray sets CUDA_VISIBLE_DEVICES to the GPU it assigned
-            return "cuda"
-    return "cpu"
+
+def gpu_problem() -> str | None:
+    """Why this process's torch cannot train on a GPU (a CPU build, or no GPU visible), or None."""
+    import torch
+
+    if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
+        return (
+            f"this torch is a CPU build ({torch.__version__}): install a CUDA build of torch "
+            "for GPU trials, or set resources.gpus_per_trial: 0"
+        )
+    if not torch.cuda.is_available():
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        return (
+            f"torch {torch.__version__} sees no GPU (CUDA_VISIBLE_DEVICES={visible!r}; driver missing or "
+            "GPU not passed to the container?): fix the node, or set resources.gpus_per_trial: 0"
+        )
+    return None
+
+
+def _device(gpus: float, needs_device: bool = True) -> str:
+    """The torch device of a worker with ``gpus`` GPUs: ``cuda:0`` (Ray sets CUDA_VISIBLE_DEVICES to
+    the GPU it assigned, so it is device 0 here), or ``cpu``. A GPU share that torch cannot use is a
+    :class:`DeviceUnavailable`, never a silent CPU run holding a GPU reservation."""
+    if gpus <= 0 or not needs_device:
+        return "cpu"
+    problem = gpu_problem()
+    if problem is not None:
+        raise DeviceUnavailable(f"resources.gpus_per_trial: {problem}")
+    return "cuda:0"
 
 
 class StudyWorker:
@@ -139,10 +174,13 @@ class StudyWorker:
         threads = max(1, int(res.cpus_per_trial))
         torch.set_num_threads(threads)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        from core import get_experiment
+
+        device = _device(res.gpus_per_trial, get_experiment(spec.kind).uses_device)  # before any trial
         storage, study, study_id = through_outage(self._connect, f"worker {self.index}")
         objective = Objective(
             spec,
-            device=_device(res.gpus_per_trial),
+            device=device,
             threads=threads,
             launch_id=self.launch_id,
             artifacts=artifact_store(spec.study.artifacts),

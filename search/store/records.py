@@ -6,8 +6,8 @@ structured value is one JSON attribute. A trial writes two groups, each in one t
 (:func:`search.store.studies.set_user_attrs`; one upsert per attribute, one commit per group):
 
 * when it starts (:func:`write_run`): ``config`` (the full resolved config, JSON) and, flat,
-  ``config_hash``, ``seed`` (with ``study.replicates``: the first of its seeds), ``device``,
-  ``worker``, ``launch_id``, ``sampler_seed``, ``version`` and ``git_commit``;
+  ``config_hash``, ``seed`` (with ``study.replicates``: the first of its seeds), ``device``
+  (and on a GPU ``device_name``), ``worker``, ``launch_id``, ``sampler_seed``, ``version`` and ``git_commit``;
 * when it ends (:func:`write_result`): flat, every scalar metric the run returned (with
   ``study.replicates``: the means over seeds, the objective's ``<metric>_std`` and
   ``<metric>_sem``, ``n_seeds``), ``wall_time_s`` and, when they apply, ``fail_reason``,
@@ -80,7 +80,8 @@ class TrialRecord:
     config: Mapping[str, Any] | None = None
     config_hash: str | None = None
     seed: int | None = None
-    device: str | None = None
+    device: str | None = None  # "cpu" or "cuda:0" (Ray's CUDA_VISIBLE_DEVICES: the worker's GPU)
+    device_name: str | None = None  # the GPU's name, e.g. "NVIDIA H100 80GB HBM3" (GPU trials only)
     worker: str | None = None  # "host:pid" of the worker process
     launch_id: str | None = None
     sampler_seed: int | None = None

@@ -150,7 +150,9 @@ class Resources:
 
     workers: Count = Field(2, description="Ray actors pulling trials.")
     cpus_per_trial: _number(float, 0, strict=True) = 1.0
-    gpus_per_trial: _number(float, 0) = 0.0
+    gpus_per_trial: _number(float, 0) = Field(
+        0.0, description="GPUs per worker: a fraction below 1 (0.25: four workers share a GPU) or a whole number."
+    )
     ray_address: str | None = Field(None, description="host:port of a running Ray cluster; ${VAR} allowed.")
     trial_timeout_s: Duration | None = Field(None, alias="trial_timeout", description="A longer trial fails.")
     max_retries: _number(int, 0) = Field(2, description="Re-runs of a trial whose worker died.")
@@ -161,6 +163,15 @@ class Resources:
         "a completed or pruned trial resets the count; 0: never stop.",
     )
     population: Count = Field(1, description="Trials a worker trains at once in one batched model.")
+
+    def __post_init__(self) -> None:
+        g = self.gpus_per_trial
+        # Ray places a fraction of one GPU or whole GPUs; 1.5 would end in Ray's own traceback.
+        check(
+            g < 1 or float(g).is_integer(),
+            "gpus_per_trial",
+            f"expected a fraction below 1 or a whole number, got {g:g}",
+        )
 
 
 @dataclass(frozen=True, kw_only=True, config=_CONFIG)

@@ -42,6 +42,15 @@ def build_config(spec: StudySpec, params: Mapping[str, Any]) -> Any:
     return replace_paths(spec.experiment, params)
 
 
+def _device_name(device: str) -> str | None:
+    """The GPU's name for a ``cuda`` device (recorded beside ``device``); None on the CPU."""
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    return torch.cuda.get_device_name(torch.device(device))
+
+
 class Objective:
     """One per worker: configures, trains and records trials (``search.trial.run_trials`` tells them;
     also callable for ``study.optimize``)."""
@@ -66,6 +75,7 @@ class Objective:
         self.artifacts, self.stop = artifacts, stop
         self.experiment = get_experiment(spec.kind)
         self.busy_s = 0.0  # time spent inside the experiment itself: the rest is service overhead
+        self.device_name = _device_name(device)  # e.g. "NVIDIA H100 80GB HBM3": which GPU ran the trial
         # This worker's trials that failed in a row, (number, reason): a completed or pruned trial
         # clears it, an interrupted one (the launcher's stop) is not the trial's failure.
         self.failures: list[tuple[int, str]] = []
@@ -95,6 +105,7 @@ class Objective:
             "config_hash": config_hash(config),
             "seed": getattr(config, "seed", None),
             "device": self.device,
+            **({"device_name": self.device_name} if self.device_name else {}),
             "worker": f"{socket.gethostname()}:{os.getpid()}",
             "launch_id": self.launch_id,
             "sampler_seed": self.sampler_seed,
