@@ -27,7 +27,8 @@ class SyntheticConfig:
     y: float = 0.0
     steps: int = 5
     step_seconds: float = 0.0
-    fail: Literal["none", "nan", "raise"] = "none"
+    # raise: a RuntimeError; device: the RuntimeError CUDA gives after an illegal memory access
+    fail: Literal["none", "nan", "raise", "device"] = "none"
     fail_at_step: int = 1
     fail_seed: int = -1  # the failure happens only with this seed (-1: with every seed)
     noise: float = 0.0  # the loss's per-seed offset: noise * N(0, 1) drawn from the seed (replicate tests)
@@ -55,6 +56,8 @@ def run_synthetic(cfg: SyntheticConfig, reporter: Reporter, ctx: RunContext) -> 
             time.sleep(cfg.step_seconds)
         if step == cfg.fail_at_step and cfg.fail == "raise" and fails:
             raise RuntimeError(f"synthetic failure at step {step}")
+        if step == cfg.fail_at_step and cfg.fail == "device" and fails:
+            raise RuntimeError(f"CUDA error: an illegal memory access was encountered (synthetic, step {step})")
         loss = _floor(cfg) + 1.0 / step + offset
         if step == cfg.fail_at_step and cfg.fail == "nan" and fails:
             loss = math.nan

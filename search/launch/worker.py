@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import threading
 import time
 import warnings
@@ -35,6 +36,7 @@ from search.store import (
     fail_stale,
     open_existing_study,
     open_storage,
+    requeue_failed,
     study_id,
     through_outage,
     wait_out,
@@ -167,6 +169,20 @@ class StudyWorker:
         )
         return storage, study, study_id(storage, spec.study.name)
 
+    def _restart_after(self, study: optuna.Study, fatal: list[tuple[int, str]]) -> None:
+        """After an error that leaves this process's GPU unusable (every later kernel would fail
+        too): queue the trials it failed again (up to ``resources.max_retries`` times each) and end
+        the process; Ray starts the worker anew (``max_restarts``), with a fresh CUDA context."""
+        requeued = requeue_failed(study, [n for n, _ in fatal], self.spec.resources.max_retries)
+        print(
+            f"worker {self.index}: {fatal[0][1]}: the process's GPU is unusable; trials "
+            f"{', '.join(f'#{n}' for n, _ in fatal)} failed ({requeued} queued again); restarting the worker",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.stdout.flush()
+        os._exit(70)  # not sys.exit: no cleanup may touch the broken CUDA context
+
     def run(self) -> dict[str, Any]:
         import torch
 
@@ -205,10 +221,14 @@ class StudyWorker:
                     fail_stale(study)  # orphans adopted above, once per heartbeat interval
                     time.sleep(_STALE_POLL_S)
                     continue
-                # A trial with study.replicates seeds is that many members of a population.
-                size = max(1, res.population // spec.study.replicates) if res.population > 1 else 1
+                # A trial with study.replicates seeds is that many members of a population; a round
+                # that ran out of device memory made later rounds smaller (objective.population_cap).
+                members = min(res.population, objective.population_cap or res.population)
+                size = max(1, members // spec.study.replicates) if res.population > 1 else 1
                 room = spec.study.n_trials - finished - running if spec.study.n_trials else size
                 ran += run_trials(study, objective, min(size, room), res.heartbeat_interval, res.population > 1)
+                if objective.fatal:
+                    self._restart_after(study, objective.fatal)
                 if res.max_consecutive_failures and len(objective.failures) >= res.max_consecutive_failures:
                     gave_up = failure_streak(objective.failures)
                     break

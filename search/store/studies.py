@@ -55,6 +55,7 @@ __all__ = [
     "load_named",
     "load_or_create",
     "open_existing_study",
+    "requeue_failed",
     "requeue_interrupted",
     "set_user_attrs",
     "spec_storage",
@@ -195,6 +196,20 @@ def requeue_interrupted(study: optuna.Study, trials: Sequence[FrozenTrial]) -> i
         # twice because the requeued copy is a new trial.
         study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number})
     return len(trials)
+
+
+def requeue_failed(study: optuna.Study, numbers: Sequence[int], max_retries: int) -> int:
+    """Queue the FAIL trials ``numbers`` again (see :func:`requeue_interrupted`), each only while its
+    chain of ``requeued_from`` copies is shorter than ``max_retries``; return how many were queued."""
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    again = []
+    for n in numbers:
+        depth, t = 0, trials.get(n)
+        while t is not None and (back := t.user_attrs.get("requeued_from")) is not None:
+            depth, t = depth + 1, trials.get(back)
+        if depth < max_retries and trials.get(n) is not None:
+            again.append(trials[n])
+    return requeue_interrupted(study, again)
 
 
 def artifact_metas(storage: Storage, study: optuna.Study) -> list[dict]:

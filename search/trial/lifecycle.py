@@ -32,6 +32,7 @@ import optuna
 from optuna.trial import TrialState
 
 from core.config import config_hash
+from core.errors import out_of_memory
 from search.store import Heartbeats, fail_stale
 from search.trial.objective import Objective
 from search.trial.reporter import TrialRun
@@ -134,15 +135,7 @@ def _batched(study: optuna.Study, objective: Objective, runs: list[TrialRun], wo
             groups[experiment.population_key(config)].append((k, config, reporter))
     outcomes: list[list[Any]] = [[] for _ in runs]  # per run, its members' outcomes in seed order
     for group in groups.values():
-        try:
-            got = objective.timed(
-                experiment.run_population,
-                [c for _, c, _ in group],
-                [r for _, _, r in group],
-                objective.context(workdir),
-            )
-        except Exception as err:  # noqa: BLE001  (the batched run itself broke: every member fails)
-            got = [err] * len(group)
+        got = _run_group(objective, runs, group, workdir)
         for (k, _, _), outcome in zip(group, got):
             outcomes[k].append(outcome)
     for run, outs in zip(runs, outcomes):
@@ -159,3 +152,43 @@ def _recorded(objective: Objective, run: TrialRun, outcome: Any) -> list[float] 
             outcome = err
     objective.fail(run, outcome)
     return outcome
+
+
+def _run_group(objective: Objective, runs: list[TrialRun], group: list[tuple[int, Any, Any]], workdir: Path) -> list:
+    """``run_population`` on one group; an outcome (Result or exception) per member.
+
+    A device out-of-memory before any of the group's trials reported a step splits the group in
+    halves, each run on its own, and caps this worker's later rounds at the size that fitted
+    (``objective.population_cap``): a trial fails for memory only if it does not fit alone. After a
+    report the round is not replayed (its steps were told to the pruner): its trials fail instead.
+    """
+    try:
+        return objective.timed(
+            objective.experiment.run_population,
+            [c for _, c, _ in group],
+            [r for _, _, r in group],
+            objective.context(workdir),
+        )
+    except Exception as err:  # noqa: BLE001  (the batched run itself broke: every member fails)
+        failed: BaseException = err
+    reported = any(runs[k].reporter.history or (runs[k].replicates and runs[k].replicates.steps) for k, _, _ in group)
+    if not out_of_memory(failed) or len(group) == 1 or reported:
+        return [failed] * len(group)
+    half = len(group) // 2
+    objective.population_cap = half if objective.population_cap is None else min(half, objective.population_cap)
+    print(
+        f"population of {len(group)} ran out of device memory; running it as {half} + {len(group) - half} "
+        f"(later rounds at most {objective.population_cap})",
+        file=sys.stderr,
+        flush=True,
+    )
+    del failed  # its traceback holds the round's tensors
+    _release_device_memory()
+    return _run_group(objective, runs, group[:half], workdir) + _run_group(objective, runs, group[half:], workdir)
+
+
+def _release_device_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

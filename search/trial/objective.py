@@ -26,6 +26,7 @@ from optuna.artifacts import upload_artifact
 
 from core import ConfigError, Diverged, Result, RunContext, get_experiment
 from core.config import config_hash, replace_paths, to_dict
+from core.errors import fatal_device_error
 from core.replicates import run_replicates
 from search.store import Heartbeats, get_trial, read_record, spec_storage, study_id, trial_id, write_result, write_run
 from search.studyfile import StudySpec, suggest
@@ -79,6 +80,12 @@ class Objective:
         # This worker's trials that failed in a row, (number, reason): a completed or pruned trial
         # clears it, an interrupted one (the launcher's stop) is not the trial's failure.
         self.failures: list[tuple[int, str]] = []
+        # Trials that failed with an error that leaves this process's GPU unusable (illegal memory
+        # access, device-side assert): the worker queues them again and exits, Ray starts it anew.
+        self.fatal: list[tuple[int, str]] = []
+        # The most trainings a population round of this worker fitted in device memory (None: no
+        # round ran out of memory yet); later rounds are no larger.
+        self.population_cap: int | None = None
 
     @property
     def storage(self) -> optuna.storages.BaseStorage:
@@ -165,6 +172,8 @@ class Objective:
             reason = str(err) if isinstance(err, ConfigError) else f"{type(err).__name__}: {err}"
             if not isinstance(err, (Interrupted, KeyboardInterrupt)):
                 self.failures.append((run.trial.number, reason))
+            if fatal_device_error(err):
+                self.fatal.append((run.trial.number, reason))
         self._record(run, reason=reason)
 
     def train_alone(self, run: TrialRun) -> list[float]:
