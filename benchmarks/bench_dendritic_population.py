@@ -60,10 +60,10 @@ def _draw(rng: random.Random, space: dict) -> object:
     return x
 
 
-def trial_configs(n: int, epochs: int, seeds: int = 1) -> list:
+def trial_configs(n: int, epochs: int, seeds: int = 1, study: Path = STUDY) -> list:
     """``n`` configs of the overnight study: its enqueued first trial, then seeded draws of its space;
     trial i has seed ``i % seeds`` (a study's trials share its seed; replicates add seeds 1, 2, ...)."""
-    doc = yaml.safe_load(STUDY.read_text())
+    doc = yaml.safe_load(Path(study).read_text())
     exp = doc["experiment"]
     base = from_dict(
         get_experiment(exp["kind"]).config_cls, {k: v for k, v in exp.items() if k != "kind"} | {"plots": False}
@@ -96,11 +96,18 @@ def _same(a: dict, b: dict) -> bool:
 
 
 def bench(
-    device: str, threads: int, sizes: list[int], seq_trials: int, epochs: int, data_dir: str | None, seeds: int
+    device: str,
+    threads: int,
+    sizes: list[int],
+    seq_trials: int,
+    epochs: int,
+    data_dir: str | None,
+    seeds: int,
+    study: Path = STUDY,
 ) -> None:
     torch.set_num_threads(threads or os.cpu_count() or 1)
     exp = get_experiment("dendritic")
-    configs = trial_configs(max(max(sizes), seq_trials), epochs, seeds)
+    configs = trial_configs(max(max(sizes), seq_trials), epochs, seeds, study)
     ctx = RunContext(device=device, data_dir=Path(data_dir) if data_dir else None, workdir=Path("runs/bench"))
     exp.run(replace_paths(configs[0], {"train.epochs": 1, "train.train_subset": 256}), NullReporter(), ctx)  # warm-up
     seq, wall, cpu = _timed(lambda: [exp.run(c, NullReporter(), ctx).metrics for c in configs[:seq_trials]])
@@ -142,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--devices", default="cpu", help="cpu, cuda or both (default cpu)")
     ap.add_argument("--data-dir", default=os.environ.get("MNIST_DIR"), help="MNIST directory (default $MNIST_DIR)")
+    ap.add_argument(
+        "--study",
+        type=Path,
+        default=STUDY,
+        help="study file whose search space the trials sample (default %(default)s)",
+    )
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     print(
@@ -157,11 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for device in args.devices.split(","):
         if device.startswith("cuda") and not torch.cuda.is_available():
-            print(f"# {device}: no CUDA device, skipped")
-            continue
+            print(f"# {device}: no CUDA device", file=sys.stderr)
+            return 1  # a benchmark asked for a GPU it has not: a failure, never a silent skip
         for threads in (int(t) for t in args.threads.split(",")):
             for seeds in (int(s) for s in args.seeds.split(",")):
-                bench(device, threads, sizes, args.seq_trials, args.epochs, args.data_dir, seeds)
+                bench(device, threads, sizes, args.seq_trials, args.epochs, args.data_dir, seeds, args.study)
     print(f"# load average after: {os.getloadavg()[0]:.2f}; trials/h at 50 epochs = these / {50 / args.epochs:g}")
     return 0
 

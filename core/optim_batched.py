@@ -51,23 +51,40 @@ class PopulationOptimizer:
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params] if adam else []
         self._decay = any(self.weight_decays) and kind != "adamw"
         self._wds = [self._per_member(self.weight_decays, p) for p in self.params] if self._decay else []
+        self._wds64 = torch.tensor(self.weight_decays, dtype=torch.float64, device=self.params[0].device)
         self.set_lrs(lrs)
 
     def set_lrs(self, lrs: Sequence[float]) -> None:
-        """Each member's learning rate from the next step on (a schedule calls this every step)."""
-        self.lrs = [float(v) for v in lrs]
+        """Each member's learning rate from the next step on (a schedule calls this every step).
+
+        One float64 tensor of the rates goes to the device (without a host sync on CUDA: from pinned
+        memory, non-blocking) and every per-member factor is formed there in float64, then rounded
+        to the parameters' float32 once: the values torch forms in Python double and casts inside
+        its kernels, so the CPU result stays bitwise torch's. Unchanged rates cost nothing.
+        """
+        lrs = [float(v) for v in lrs]
+        if lrs == getattr(self, "lrs", None):
+            return
+        self.lrs = lrs
+        like = self.params[0]
+        lrs64 = torch.tensor(lrs, dtype=torch.float64)
+        if like.is_cuda:
+            lrs64 = lrs64.pin_memory().to(like.device, non_blocking=True)
+        # Learning rates in float64 on the device: the step size lr / (1 - beta1^t) is then
+        # formed in double, as torch does in Python.
+        self._lrs64 = lrs64
         # adamw: torch multiplies the parameter by 1 - lr * wd (a Python float, cast to float32)
-        shrink = [1.0 - lr * wd for lr, wd in zip(self.lrs, self.weight_decays)]
         self._shrink = (
-            [self._per_member(shrink, p) for p in self.params]
+            [self._shaped((1.0 - lrs64 * self._wds64).to(p.dtype), p) for p in self.params]
             if self.kind == "adamw" and any(self.weight_decays)
             else []
         )
-        neg_lrs = [-lr for lr in self.lrs]
-        self._neg_lrs = [self._per_member(neg_lrs, p) for p in self.params] if self.kind == "sgd" else []
-        # Learning rates in float64 on the device: the step size lr / (1 - beta1^t) is then
-        # formed in double, as torch does in Python, without a host-to-device copy per step.
-        self._lrs64 = torch.tensor(self.lrs, dtype=torch.float64, device=self.params[0].device)
+        self._neg_lrs = [self._shaped(lrs64.neg().to(p.dtype), p) for p in self.params] if self.kind == "sgd" else []
+
+    @staticmethod
+    def _shaped(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """[P] → [P, 1, ...] to broadcast over ``like``'s member rows."""
+        return values.view((values.shape[0],) + (1,) * (like.dim() - 1))
 
     @staticmethod
     def _per_member(values: Sequence[float], like: torch.Tensor) -> torch.Tensor:

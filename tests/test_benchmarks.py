@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 
 import pytest
+import torch
 
 from tests.helpers import ROOT
 
@@ -60,3 +62,37 @@ def test_bench_search_rejects_an_unknown_case_in_one_line() -> None:
     proc = _bench("bench_search.py", "--cases", "quickstart,nope")
     assert proc.returncode == 2 and proc.stdout == ""
     assert re.fullmatch(r"error: --cases: unknown case 'nope'; expected one of .+\n", proc.stderr)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="shows what the check does without CUDA")
+def test_the_gpu_check_fails_without_cuda_and_writes_everything_into_out(tmp_path) -> None:
+    out = tmp_path / "gpu"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu_check.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OUT": str(out)},
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAIL no CUDA device" in done.stdout and "Traceback" not in done.stderr
+    assert {p.name for p in out.iterdir()} == {"gpu_check.log", "gpu_check.json"}
+    figures = json.loads((out / "gpu_check.json").read_text())
+    assert figures["failed"] and figures["machine"]["cuda"] is None
+
+
+def test_the_gpu_check_s_embedded_scripts_compile() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import gpu_check
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    for name in ("MEMORY", "SHARE"):
+        compile(getattr(gpu_check, name), name, "exec")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="shows what a benchmark does without CUDA")
+def test_a_benchmark_asked_for_cuda_without_it_fails_instead_of_skipping() -> None:
+    done = _bench("bench_dendritic_population.py", "--devices", "cuda", "--sizes", "1", "--seq-trials", "1")
+    assert done.returncode == 1 and "no CUDA device" in done.stderr

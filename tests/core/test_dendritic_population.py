@@ -343,7 +343,12 @@ def test_population_runs_on_cuda(tmp_path):
     for res in results:
         assert not isinstance(res, BaseException), repr(res)
         assert set(res.metrics) == set(ref.metrics) and res.metrics["test_acc"] > 0.6
-    assert abs(results[0].metrics["test_acc"] - ref.metrics["test_acc"]) < 0.05  # same config, GPU rounding
+    # Member 0 against its run alone on the same GPU: the counts are exact (rounds come from the
+    # schedule, a round moves p % of each dendrite's synapses), accuracies within GPU rounding.
+    for key in ("rounds", "synapses_moved", "steps", "n_params"):
+        assert results[0].metrics[key] == ref.metrics[key], key
+    assert abs(results[0].metrics["test_acc"] - ref.metrics["test_acc"]) < 0.02
+    assert abs(results[0].metrics["val_acc"] - ref.metrics["val_acc"]) < 0.02
 
 
 def test_seed_replicates_train_as_one_population_equal_to_each_seed_alone(tmp_path, monkeypatch):
