@@ -20,6 +20,7 @@ at the first error it meets; :class:`Heartbeats` keeps beating through errors in
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
@@ -28,7 +29,7 @@ from typing import Any, Self
 import optuna
 
 # Private, on purpose and only here: Optuna 5 has no public query for "RUNNING trials without a
-# heartbeat" (adopt_orphans) nor for the stale trials it is about to fail (_give_stale_a_reason). tests/search/test_heartbeat.py::test_optunas_heartbeat_schema_is_as_expected
+# heartbeat" (adopt_orphans) nor for the stale trials it is about to fail (_fail_stale_trials). tests/search/test_heartbeat.py::test_optunas_heartbeat_schema_is_as_expected
 # fails loudly when an Optuna upgrade moves or renames these models.
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.storages._rdb import models
@@ -300,10 +301,7 @@ def fail_stale(study: optuna.Study, storage: Storage | None = None) -> list[int]
     """Adopt orphans first when ``storage`` is given (they fail a grace period later), then fail the
     stale trials and queue their retries as Optuna does; return the numbers of the orphans adopted."""
     adopted = adopt_orphans(storage, study) if storage is not None else []
-    _give_stale_a_reason(study)
-    with warnings.catch_warnings():  # fail_stale_trials is "experimental" in Optuna 5
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+    _fail_stale_trials(study)
     return adopted
 
 
@@ -313,17 +311,26 @@ STALE_REASON = (
 )
 
 
-def _give_stale_a_reason(study: optuna.Study) -> None:
-    """Write ``fail_reason`` on each trial Optuna's ``fail_stale_trials`` is about to fail.
+def _fail_stale_trials(study: optuna.Study) -> None:
+    """Optuna's ``fail_stale_trials`` (``optuna/storages/_heartbeat.py``, the same one query for the
+    stale trials, the same retry callback), with a ``fail_reason`` written on each trial first.
 
     Optuna fails stale trials without a word, and a finished trial's attributes can no longer be
     set, so the reason goes on while the trial is still RUNNING. Optuna has no public API for the
-    stale trials, hence its own ``_get_stale_trial_ids`` (what ``fail_stale_trials`` calls). A trial
-    that finishes in between keeps its real state; the race is the one Optuna's own check has.
+    stale trials, hence its own ``_get_stale_trial_ids``. A trial that finishes in between keeps
+    its real state (its reason is then a stale word on a finished trial: the race Optuna's own
+    check has too).
     """
     store = study._storage
     if not isinstance(store, BaseHeartbeat) or not is_heartbeat_enabled(store):
         return
+    failed = []
     for tid in store._get_stale_trial_ids(study._study_id):
-        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # another process failed it
             store.set_trial_user_attr(tid, "fail_reason", STALE_REASON)
+            if store.set_trial_state_values(tid, state=TrialState.FAIL):
+                failed.append(tid)
+    callback = store.get_heartbeat_stale_trial_callback()
+    if callback is not None:
+        for tid in failed:
+            callback(study, copy.deepcopy(store.get_trial(tid)))
