@@ -1,6 +1,8 @@
 # Two commands do everything on a fresh machine:
 #   make demo   set up .venv if needed, then run the quickstart study
 #   make test   set up .venv if needed, then run the whole test suite
+#   make test-fast   the inner loop: every test not marked slow (no processes, Ray, PostgreSQL,
+#               browser, container engine or MNIST training)
 # `make setup` alone creates .venv: the CPU build of torch first (so pip never fetches CUDA
 # wheels), then this project in editable mode with its test extras.
 
@@ -9,7 +11,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint bench clean-runs
+.PHONY: setup demo test test-fast lint bench clean-runs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +27,9 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
 
 # ruff (pinned in the test extras): lint rules and formatting as configured in pyproject.toml
 lint: setup

@@ -56,3 +56,11 @@ def storage_url(request, tmp_path: Path) -> str:
 def study_name(request) -> str:
     """A study name unique across runs (PostgreSQL databases outlive a test)."""
     return f"t-{request.node.name[:40]}-{uuid.uuid4().hex[:8]}".replace("[", "-").replace("]", "")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """MNIST training is slow: every test that takes the ``mnist_dir`` fixture is marked ``slow``
+    (``make test-fast`` leaves them out; ``make test`` runs everything)."""
+    for item in items:
+        if "mnist_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -37,6 +37,7 @@ def test_core_file_imports_nothing_from_the_search_stack(path: Path) -> None:
     assert not (_imported_roots(path) & FORBIDDEN), f"{path} imports {_imported_roots(path) & FORBIDDEN}"
 
 
+@pytest.mark.slow
 def test_importing_every_core_module_loads_no_search_stack() -> None:
     modules = [".".join(p.relative_to(ROOT).with_suffix("").parts) for p in CORE_FILES]
     modules = [m.removesuffix(".__init__") for m in modules if not m.endswith("__main__")]
@@ -56,6 +57,7 @@ def test_the_rule_detects_a_violation(tmp_path: Path) -> None:
     assert _imported_roots(bad) & FORBIDDEN == {"optuna", "ray"}
 
 
+@pytest.mark.slow
 def test_importing_the_search_package_loads_no_optuna() -> None:
     """``import search`` is cheap (the ``sparsesearch`` entry point and ``python -m search.X`` import
     only what their command needs); Optuna comes with the modules that use it."""

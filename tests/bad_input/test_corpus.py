@@ -93,6 +93,7 @@ def test_corpus_is_large_enough() -> None:
 
 
 @pytest.mark.timeout(60)  # without a connect timeout the launch would wait for ever: pytest-timeout fails it
+@pytest.mark.slow
 def test_storage_that_never_answers_fails_with_the_connect_timeout(rundir: Path, tmp_path: Path, capsys) -> None:
     """A host that accepts the connection and then says nothing: an error after the connect timeout
     (search.store.storage.CONNECT_TIMEOUT_S), not a hang and not some other error."""
@@ -125,6 +126,7 @@ SUBPROCESS = [
 
 
 @pytest.mark.parametrize(("module", "name", "extra", "expect"), SUBPROCESS, ids=[s[0] for s in SUBPROCESS])
+@pytest.mark.slow
 def test_subprocess_one_line_no_traceback(module: str, name: str, extra: list[str], expect: str, rundir: Path) -> None:
     folder = EXPERIMENTS if module == "core.run" else STUDIES
     result = run_cli(module, str(folder / name), *extra, cwd=rundir, timeout=60)
@@ -132,6 +134,7 @@ def test_subprocess_one_line_no_traceback(module: str, name: str, extra: list[st
     assert result.stdout == "" and not os.listdir(rundir)
 
 
+@pytest.mark.slow
 def test_gpu_shortfall_is_one_line_and_creates_no_storage(rundir: Path) -> None:
     """This machine's GPUs are counted before the study database exists (and without starting Ray)."""
     result = run_cli("search.launch", str(STUDIES / "gpus_more_than_node.yaml"), cwd=rundir, timeout=120)

@@ -25,6 +25,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # a real `python -m core.run` process
 def test_the_command_runs_the_example_with_overrides_and_writes_its_files(tmp_path):
     done = _cli(str(EXAMPLE), "--set", "steps=2", "--set", "x=2", "--set", "y=-1.0e+0", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -50,6 +51,7 @@ def test_the_command_runs_the_example_with_overrides_and_writes_its_files(tmp_pa
         (None, "cannot read the experiment file"),
     ],
 )
+@pytest.mark.slow  # a real `python -m core.run` process
 def test_the_command_reports_a_bad_file_in_one_line_and_creates_nothing(tmp_path, text, words):
     if text is not None:
         (tmp_path / "e.yaml").write_text(text, encoding="utf-8")

@@ -110,6 +110,7 @@ def test_storage_and_the_study_file_are_defined_once_in_search_cli() -> None:
     assert spelled == {"search/cli.py"}, spelled
 
 
+@pytest.mark.slow
 def test_bad_input_through_the_subcommands_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SPARSESEARCH_STORAGE", raising=False)

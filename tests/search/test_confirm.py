@@ -69,6 +69,7 @@ def test_confirms_the_best_and_the_baseline_on_fresh_seeds(tmp_path, capsys) -> 
     assert "| best 1 |" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_killed_confirmation_resumes_without_repeating_finished_runs(tmp_path) -> None:
     doc, path = _study(tmp_path, n=3)
     doc["experiment"]["step_seconds"] = 0.4  # slow enough to kill midway
@@ -142,6 +143,7 @@ def test_bad_options_are_one_line_and_create_nothing(tmp_path, capsys, args, exp
     assert optuna.get_all_study_names(f"sqlite:///{tmp_path}/study.db") == ["cf"]
 
 
+@pytest.mark.slow
 def test_unknown_study_and_no_finished_trial_are_one_line_and_create_nothing(tmp_path) -> None:
     doc = study_doc(
         "cf",

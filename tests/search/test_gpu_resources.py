@@ -47,6 +47,7 @@ def test_a_gpu_share_on_a_cpu_build_of_torch_is_an_error_naming_the_build_not_a_
 
 
 @needs_cpu_torch
+@pytest.mark.slow
 def test_a_local_gpu_study_on_a_cpu_build_is_refused_in_one_line_before_the_study_exists(tmp_path, write_study):
     doc = study_doc("gpu-local", resources={"workers": 1, "gpus_per_trial": 0.5})
     doc["experiment"] = {"kind": "imp", "data": {"n_samples": 200}, "imp": {"levels": 1}}

@@ -22,6 +22,7 @@ from tests.helpers import study_doc
 from tests.search.faults import Launch, by_state, outage_error
 
 pytestmark = [
+    pytest.mark.slow,  # every test waits out heartbeat grace periods
     pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning"),
     pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed:UserWarning"),
 ]  # ask() on purpose

@@ -199,6 +199,7 @@ def _open(url: str) -> str:
     return "ok"
 
 
+@pytest.mark.slow
 def test_launchers_opening_a_new_database_at_once_all_succeed(tmp_path) -> None:
     """Optuna creates its schema with check-then-insert steps; the losers of that race try again."""
     import concurrent.futures

@@ -72,6 +72,7 @@ def _artifact_names(study: optuna.Study) -> Counter:
     return Counter(m.filename for m in get_all_artifact_meta(study))
 
 
+@pytest.mark.slow
 def test_report_cli_single_objective(write_study, tmp_path: Path) -> None:
     path, spec, study = make_study(write_study, mixed_doc(), n_trials=7)
     out = tmp_path / "report"

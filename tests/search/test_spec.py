@@ -107,6 +107,7 @@ def test_aliases_are_refused(tmp_path: Path) -> None:
         load_spec(path)
 
 
+@pytest.mark.slow
 def test_cli_bad_file_exits_2_with_one_line_and_creates_nothing(write_study, tmp_path: Path) -> None:
     path = write_study(_mutate(study_doc(), "study.n_trials", -3))
     out = run_cli("search.launch", str(path), cwd=tmp_path)
@@ -116,11 +117,13 @@ def test_cli_bad_file_exits_2_with_one_line_and_creates_nothing(write_study, tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]
 
 
+@pytest.mark.slow
 def test_cli_missing_file_exits_2(tmp_path: Path) -> None:
     out = run_cli("search.launch", str(tmp_path / "nope.yaml"), cwd=tmp_path)
     assert out.returncode == 2 and "cannot read" in out.stderr and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_artifact_directory_that_cannot_exist_is_one_line_and_no_study(write_study, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
@@ -132,6 +135,7 @@ def test_artifact_directory_that_cannot_exist_is_one_line_and_no_study(write_stu
     assert not (tmp_path / "study.db").exists()
 
 
+@pytest.mark.slow
 def test_unreachable_storage_leaves_no_directory_behind(tmp_path: Path) -> None:
     path = tmp_path / "q.yaml"
     path.write_text((ROOT / "studies" / "quickstart.yaml").read_text())
