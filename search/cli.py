@@ -73,7 +73,8 @@ COMMANDS: dict[str, Command] = {
 
 
 def _module(command: Command):
-    """The command's module, or None while it does not exist (``search.schema`` is being written)."""
+    """The command's module, or None when it is not installed (a partial install): the parser then
+    says so in one line instead of failing at import."""
     try:
         return importlib.import_module(command.module)
     except ModuleNotFoundError as err:

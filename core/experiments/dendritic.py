@@ -134,7 +134,7 @@ class TrainConfig:
     lr_schedule: str = "constant"  # constant, cosine, step (core.optim.LR_SCHEDULES)
     optimizer: str = "adam"
     weight_decay: float = 0.0
-    momentum: float = 0.9  # read by sgd only; this experiment's default is SGD with momentum 0.9
+    momentum: float = 0.9  # read by optimizer: sgd only (the default optimizer is adam)
     input_scaling: Literal["standard", "unit"] = "standard"  # MNIST pixels: mean/std-normalised or in [0, 1]
     train_subset: int = 0
     test_subset: int = 0
