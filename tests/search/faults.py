@@ -90,6 +90,23 @@ def by_state(trials: list[FrozenTrial], *states: TrialState) -> list[FrozenTrial
     return [t for t in trials if t.state in states]
 
 
+def leftovers(launch: Launch, wait: float = 0.0) -> list[int]:
+    """The processes of the launch's session still alive (its Ray daemons, workers), after waiting up
+    to ``wait`` seconds for them to go."""
+    end = time.monotonic() + wait
+    while True:
+        pids = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and os.getsid(int(entry.name)) == launch.proc.pid:
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+        if not pids or time.monotonic() >= end:
+            return pids
+        time.sleep(0.5)
+
+
 def reap(launch: Launch) -> None:
     """Kill what the launch's session left behind (only its own processes; also used by
     benchmarks/reliability.py)."""

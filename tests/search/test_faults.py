@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from search.store import read_record
 from search.store.studies import STALE_REASON
 from tests.helpers import study_doc
-from tests.search.faults import Launch, by_state, reap, running_with_worker
+from tests.search.faults import Launch, by_state, leftovers, reap, running_with_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -60,6 +60,7 @@ def test_a_stop_signal_then_relaunch_leaves_nothing_running_and_meets_budget(wri
     launch.signal(sig, group=group)
     assert launch.finish(timeout=90) == 128 + sig, launch.output()
     assert f"{sig.name}: stopping" in launch.output()
+    assert not leftovers(launch, wait=20), "the launcher's Ray processes outlived it"
     trials = launch.trials()
     assert not by_state(trials, TrialState.RUNNING), launch.output()
     interrupted = [t for t in by_state(trials, TrialState.FAIL) if "nterrupted" in (read_record(t).fail_reason or "")]
