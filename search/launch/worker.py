@@ -3,7 +3,7 @@
 The budget counts finished trials (COMPLETE or PRUNED) across every launch of the study.
 A worker asks for a new trial only while finished + running < ``n_trials``; when the only
 thing missing is a RUNNING trial, it waits and fails stale trials (their worker died; see
-``search.store.studies`` for trials that never had a heartbeat), so that their retry (a WAITING
+``search.store.heartbeats`` for trials that never had a heartbeat), so that their retry (a WAITING
 copy made by ``RetryHeartbeatStaleTrialCallback``) gets run.
 Several workers asking at the same instant can overshoot by at most ``workers - 1``.
 A worker whose last ``resources.max_consecutive_failures`` trials all failed stops and says why

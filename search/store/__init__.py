@@ -6,6 +6,7 @@ Imports :mod:`search.studyfile`."""
 
 from __future__ import annotations
 
+from search.store.heartbeats import STALE_REASON, Heartbeats, adopt_orphans, fail_stale
 from search.store.records import TrialRecord, read_record, write_result, write_run
 from search.store.storage import (
     StorageUnavailable,
@@ -18,13 +19,10 @@ from search.store.storage import (
     wait_out,
 )
 from search.store.studies import (
-    Heartbeats,
-    adopt_orphans,
     artifact_metas,
     budget_counts,
     create_or_load,
     fail_running,
-    fail_stale,
     get_trial,
     load_named,
     load_or_create,
@@ -37,6 +35,7 @@ from search.store.studies import (
 )
 
 __all__ = [
+    "STALE_REASON",
     "adopt_orphans",
     "artifact_metas",
     "artifact_store",

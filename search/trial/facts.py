@@ -7,7 +7,7 @@ import importlib.metadata
 import subprocess
 from pathlib import Path
 
-__all__ = ["provenance"]
+__all__ = ["device_name", "provenance"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,3 +29,12 @@ def provenance() -> dict[str, str]:
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
     return {"version": version, "git_commit": commit}
+
+
+def device_name(device: str) -> str | None:
+    """The GPU's name for a ``cuda`` device (recorded beside ``device``); None on the CPU."""
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    return torch.cuda.get_device_name(torch.device(device))

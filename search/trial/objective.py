@@ -31,7 +31,7 @@ from core.replicates import run_replicates
 from search.store import Heartbeats, get_trial, read_record, spec_storage, study_id, trial_id, write_result, write_run
 from search.studyfile import StudySpec, suggest
 from search.trial.claims import claim, finished_twin, lock_path, repeat_result
-from search.trial.facts import provenance
+from search.trial.facts import device_name, provenance
 from search.trial.replicates import ReplicateReporter, combine, replicate_configs, replicate_seeds
 from search.trial.reporter import Interrupted, TrialReporter, TrialRun
 
@@ -41,15 +41,6 @@ __all__ = ["Objective", "build_config"]
 def build_config(spec: StudySpec, params: Mapping[str, Any]) -> Any:
     """The experiment config with each dotted ``params`` entry set (the study's fixed values stay)."""
     return replace_paths(spec.experiment, params)
-
-
-def _device_name(device: str) -> str | None:
-    """The GPU's name for a ``cuda`` device (recorded beside ``device``); None on the CPU."""
-    if not device.startswith("cuda"):
-        return None
-    import torch
-
-    return torch.cuda.get_device_name(torch.device(device))
 
 
 class Objective:
@@ -76,7 +67,7 @@ class Objective:
         self.artifacts, self.stop = artifacts, stop
         self.experiment = get_experiment(spec.kind)
         self.busy_s = 0.0  # time spent inside the experiment itself: the rest is service overhead
-        self.device_name = _device_name(device)  # e.g. "NVIDIA H100 80GB HBM3": which GPU ran the trial
+        self.device_name = device_name(device)  # e.g. "NVIDIA H100 80GB HBM3": which GPU ran the trial
         # This worker's trials that failed in a row, (number, reason): a completed or pruned trial
         # clears it, an interrupted one (the launcher's stop) is not the trial's failure.
         self.failures: list[tuple[int, str]] = []

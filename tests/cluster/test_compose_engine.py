@@ -26,8 +26,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.store import read_record
-from search.store.studies import STALE_REASON
+from search.store import STALE_REASON, read_record
 from tests.cluster._local import free_port
 from tests.helpers import ROOT
 

@@ -9,8 +9,7 @@ import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from search.store import read_record
-from search.store.studies import STALE_REASON
+from search.store import STALE_REASON, read_record
 from tests.helpers import study_doc
 from tests.search.faults import Launch, by_state, leftovers, reap, running_with_worker
 

@@ -111,7 +111,7 @@ class _Flaky:
 
 
 def test_heartbeats_go_on_after_database_errors(tmp_path, monkeypatch) -> None:
-    import search.store.studies as heartbeat
+    import search.store.heartbeats as heartbeat
 
     study = _study(f"sqlite:///{tmp_path}/s.db", "flaky")
     trial = study.ask()
@@ -132,7 +132,7 @@ def test_an_in_memory_storage_has_no_heartbeats_to_keep() -> None:
 
 
 def test_optunas_heartbeat_schema_is_as_expected() -> None:
-    """search.store.studies.adopt_orphans queries Optuna's private schema (Optuna 5 has no public query for
+    """search.store.heartbeats.adopt_orphans queries Optuna's private schema (Optuna 5 has no public query for
     RUNNING trials without a heartbeat). An Optuna upgrade that moves or renames it fails here, by name."""
     from optuna.storages._rdb import models
 
@@ -141,7 +141,9 @@ def test_optunas_heartbeat_schema_is_as_expected() -> None:
         (models.TrialHeartbeatModel, ("trial_heartbeat_id", "trial_id", "heartbeat")),
     ):
         missing = [c for c in columns if not hasattr(model, c)]
-        assert not missing, f"optuna {optuna.__version__}: {model.__name__} lost {missing}; update search.store.studies"
+        assert not missing, (
+            f"optuna {optuna.__version__}: {model.__name__} lost {missing}; update search.store.heartbeats"
+        )
 
 
 def _launch_after_an_orphan(write_study, name: str, study: dict) -> list:
