@@ -29,6 +29,7 @@ from optuna.trial import TrialState
 from core.errors import DataError
 from search.cli import add_storage, add_study_file, input_error
 from search.dashboard import DEFAULT_HOST, DEFAULT_PORT, DashboardError, DashboardProcess
+from search.launch.control import Stopper, budget_met, drop_unplaced
 from search.launch.prepare import (
     absolute_paths,
     check_local_data,
@@ -54,31 +55,6 @@ __all__ = ["LaunchResult", "add_arguments", "main", "run", "run_args"]
 
 STOP_GRACE_S = 60.0
 POLL_S = 2.0
-
-
-class _Stopper:
-    """A stop request per SIGINT (Ctrl-C) or SIGTERM (``kill``, ``docker compose stop``, Slurm,
-    Kubernetes): the first is a graceful stop, the second an immediate one. Remembers the first
-    signal, which gives the exit status (130 for SIGINT, 143 for SIGTERM: 128 + the signal)."""
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.first: int | None = None
-
-    def __call__(self, signum, frame) -> None:
-        self.requests += 1
-        self.first = self.first or signum
-        name = signal.Signals(signum).name
-        msg = (
-            f"{name}: stopping: running trials end at their next step (Ctrl-C or SIGTERM again to stop now)"
-            if self.requests == 1
-            else f"{name}: stopping now"
-        )
-        print(msg, file=sys.stderr, flush=True)
-
-    @property
-    def code(self) -> int:
-        return 128 + int(self.first or signal.SIGINT)
 
 
 def _fail_leftovers(storage, study: optuna.Study, launch_id: str, reason: str) -> int:
@@ -163,27 +139,27 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
         max_task_retries=-1,
         max_concurrency=2,
     )
-    n_workers = workers_that_fit(spec, ray.cluster_resources())
-    if n_workers < res.workers:
+    cluster = ray.cluster_resources()
+    if (fit := workers_that_fit(spec, cluster)) < res.workers:
         print(
-            f"resources.workers: the cluster places {n_workers} of {res.workers} workers at once "
-            f"({res.cpus_per_trial:g} CPU, {res.gpus_per_trial:g} GPU each; it has "
-            f"{ray.cluster_resources().get('CPU', 0):g} CPUs, {ray.cluster_resources().get('GPU', 0):g} GPUs): "
-            f"starting {n_workers}",
+            f"resources.workers: the cluster places {fit} of {res.workers} workers at once "
+            f"({res.cpus_per_trial:g} CPU, {res.gpus_per_trial:g} GPU each; it has {cluster.get('CPU', 0):g} "
+            f"CPUs, {cluster.get('GPU', 0):g} GPUs): the others start if nodes join, and are not waited for",
             file=sys.stderr,
             flush=True,
         )
     actors = [
         remote.remote(spec, index=i, launch_id=launch_id, deadline=deadline, created_study=created)
-        for i in range(n_workers)
+        for i in range(res.workers)
     ]
     pending = {actor.run.remote(): actor for actor in actors}
+    placed = {actor: actor.ping.remote() for actor in actors}  # answers once Ray has placed the actor
     print(
         f"study {spec.study.name!r} on {public_url(spec.study.storage)}: {res.workers} workers, "
         f"budget {spec.study.n_trials or '-'} trials, launch {launch_id}",
         flush=True,
     )
-    progress, stopper, failed, gave_up, stats = Progress(study, spec), _Stopper(), 0, 0, []
+    progress, stopper, failed, gave_up, stats = Progress(study, spec), Stopper(), 0, 0, []
     device_error: str | None = None  # a worker's torch cannot use the GPU share it was given
     # Installed after Ray started: its driver would otherwise abort on SIGTERM (exit 134, trials left RUNNING).
     previous = {sig: signal.signal(sig, stopper) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -213,6 +189,8 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
             _poll(progress)
             if asked and time.monotonic() > stop_by:
                 break
+            if pending and (asked or budget_met(spec, study, deadline)):
+                drop_unplaced(pending, placed)  # never placed (no room): nothing to wait for
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -241,17 +219,18 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
     if stopper.requests:
         print(f"interrupted: {left + requeued} trials queued again; run the same command to resume", flush=True)
         return LaunchResult(stopper.code, tuple(stats))
-    if device_error is not None and failed == n_workers:
+    ran = len(stats) + failed  # the workers that were placed and ended (a result or an error)
+    if device_error is not None and not stats:
         print(f"error: {spec.source}: {device_error}", file=sys.stderr, flush=True)
         return LaunchResult(2, tuple(stats))
-    if gave_up and failed + gave_up == n_workers:
+    if gave_up and failed + gave_up == ran:
         print(
             "stopped: every worker's trials kept failing (the cause is above); fix it and run the same "
             "command: failed trials do not use up the budget (resources.max_consecutive_failures)",
             file=sys.stderr,
             flush=True,
         )
-    return LaunchResult(1 if failed + gave_up == n_workers else 0, tuple(stats))
+    return LaunchResult(1 if ran and failed + gave_up == ran else 0, tuple(stats))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -150,6 +150,10 @@ class StudyWorker:
     def stop(self) -> None:
         self._stop.set()
 
+    def ping(self) -> int:
+        """Answers once Ray has placed this actor (the launcher tells placed workers from pending ones)."""
+        return self.index
+
     def _connect(self) -> tuple[optuna.storages.BaseStorage, optuna.Study, int]:
         spec, res = self.spec, self.spec.resources
         storage = open_storage(

@@ -1,0 +1,60 @@
+"""How a launch ends early: stop requests (SIGINT, SIGTERM) and workers the cluster never placed."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+
+import optuna
+from optuna.trial import TrialState
+
+from search.studyfile import StudySpec
+
+__all__ = ["Stopper", "budget_met", "drop_unplaced"]
+
+
+class Stopper:
+    """A stop request per SIGINT (Ctrl-C) or SIGTERM (``kill``, ``docker compose stop``, Slurm,
+    Kubernetes): the first is a graceful stop, the second an immediate one. Remembers the first
+    signal, which gives the exit status (130 for SIGINT, 143 for SIGTERM: 128 + the signal)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.first: int | None = None
+
+    def __call__(self, signum, frame) -> None:
+        self.requests += 1
+        self.first = self.first or signum
+        name = signal.Signals(signum).name
+        msg = (
+            f"{name}: stopping: running trials end at their next step (Ctrl-C or SIGTERM again to stop now)"
+            if self.requests == 1
+            else f"{name}: stopping now"
+        )
+        print(msg, file=sys.stderr, flush=True)
+
+    @property
+    def code(self) -> int:
+        return 128 + int(self.first or signal.SIGINT)
+
+
+def budget_met(spec: StudySpec, study: optuna.Study, deadline: float | None) -> bool:
+    """The study's budget (finished trials) or the launch's deadline is reached."""
+    if deadline is not None and time.time() >= deadline:
+        return True
+    if spec.study.n_trials is None:
+        return False
+    states = (TrialState.COMPLETE, TrialState.PRUNED)
+    return len(study.get_trials(deepcopy=False, states=states)) >= spec.study.n_trials
+
+
+def drop_unplaced(pending: dict, placed: dict) -> None:
+    """Forget (and kill) the workers Ray never placed: more were asked for than the cluster has room
+    for. Placed workers end by themselves once the budget is met; these would be waited for ever."""
+    import ray
+
+    for ref, actor in list(pending.items()):
+        if not ray.wait([placed[actor]], timeout=0)[0]:
+            pending.pop(ref)
+            ray.kill(actor, no_restart=True)
