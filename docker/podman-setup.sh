@@ -82,8 +82,13 @@ if [ -f "$cert" ]; then cp -u "$cert" docker/local/ca-certificates.crt; fi
 
 if [ ! -S "$SOCK" ] || ! curl -sf --unix-socket "$SOCK" http://d/_ping >/dev/null; then
   mkdir -p "$(dirname "$SOCK")"
+  rm -f "$SOCK"  # a socket left by a service that was killed
   nohup podman system service --time=0 "unix://$SOCK" >/tmp/podman-service.log 2>&1 &
   for _ in $(seq 50); do curl -sf --unix-socket "$SOCK" http://d/_ping >/dev/null && break; sleep 0.2; done
+  curl -sf --unix-socket "$SOCK" http://d/_ping >/dev/null || {
+    echo "podman's API service did not start: $(tail -n 3 /tmp/podman-service.log)" >&2
+    exit 1
+  }
 fi
 pidfile=/run/podman/healthchecks.pid
 if [ ! -d /run/systemd/system ] && ! { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }; then
