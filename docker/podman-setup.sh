@@ -29,6 +29,8 @@ export DEBIAN_FRONTEND=noninteractive
 BASE=localhost/sparsesearch-base:bookworm
 PG=localhost/sparsesearch-postgres:15
 SOCK=/run/podman/podman.sock
+LOG=/tmp/podman-setup.log  # the long steps' output; its end is shown when a step fails
+trap 'echo "docker/podman-setup.sh failed at line $LINENO; the end of $LOG:" >&2; tail -n 20 "$LOG" >&2' ERR
 
 need=()
 for cmd in podman runc iptables debootstrap; do command -v "$cmd" >/dev/null || need+=("$cmd"); done
@@ -53,14 +55,14 @@ if ! podman image exists "$BASE"; then
   mirror=${mirror:-http://deb.debian.org/debian}
   root=$(mktemp -d)
   debootstrap --variant=minbase --include=python3,python3-venv,python-is-python3,ca-certificates \
-      bookworm "$root" "$mirror" >/dev/null
+      bookworm "$root" "$mirror" >>"$LOG" 2>&1
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-  tar -C "$root" -c . | podman import --change 'CMD ["/bin/bash"]' - "$BASE" >/dev/null
+  tar -C "$root" -c . | podman import --change 'CMD ["/bin/bash"]' - "$BASE" >>"$LOG" 2>&1
   rm -rf "$root"
 fi
 
 if ! podman image exists "$PG"; then
-  podman build -q --build-arg BASE_IMAGE="$BASE" -t "$PG" docker/postgres >/dev/null
+  podman build --build-arg BASE_IMAGE="$BASE" -t "$PG" docker/postgres >>"$LOG" 2>&1
 fi
 
 venv=${COMPOSE_VENV:-.venv}
