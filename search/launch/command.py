@@ -189,8 +189,8 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
             _poll(progress)
             if asked and time.monotonic() > stop_by:
                 break
-            if pending and (asked or budget_met(spec, study, deadline)):
-                drop_unplaced(pending, placed)  # never placed (no room): nothing to wait for
+            # never placed (no room): nothing to wait for once the budget is met or a stop asked
+            drop_unplaced(pending, placed, lambda asked=asked: asked or budget_met(spec, study, deadline))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Callable
 
 import optuna
 from optuna.trial import TrialState
 
+from search.store import storage_outage
 from search.studyfile import StudySpec
 
 __all__ = ["Stopper", "budget_met", "drop_unplaced"]
@@ -40,21 +42,30 @@ class Stopper:
 
 
 def budget_met(spec: StudySpec, study: optuna.Study, deadline: float | None) -> bool:
-    """The study's budget (finished trials) or the launch's deadline is reached."""
+    """The study's budget (finished trials) or the launch's deadline is reached. While the storage is
+    unreachable (a database restart) the answer is no: the next poll asks again."""
     if deadline is not None and time.time() >= deadline:
         return True
     if spec.study.n_trials is None:
         return False
-    states = (TrialState.COMPLETE, TrialState.PRUNED)
-    return len(study.get_trials(deepcopy=False, states=states)) >= spec.study.n_trials
+    try:
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    except Exception as err:  # noqa: BLE001  re-raised unless the storage is unreachable
+        if storage_outage(err) is None:
+            raise
+        return False
+    return len(finished) >= spec.study.n_trials
 
 
-def drop_unplaced(pending: dict, placed: dict) -> None:
-    """Forget (and kill) the workers Ray never placed: more were asked for than the cluster has room
-    for. Placed workers end by themselves once the budget is met; these would be waited for ever."""
+def drop_unplaced(pending: dict, placed: dict, done: Callable[[], bool]) -> None:
+    """Forget (and kill) the workers Ray never placed, once ``done()`` (budget met, stop asked): more
+    were asked for than the cluster has room for, and placed workers end by themselves; these would be
+    waited for ever. ``done`` is only asked when such a worker exists (it may read the storage)."""
     import ray
 
-    for ref, actor in list(pending.items()):
-        if not ray.wait([placed[actor]], timeout=0)[0]:
-            pending.pop(ref)
-            ray.kill(actor, no_restart=True)
+    unplaced = [(ref, actor) for ref, actor in pending.items() if not ray.wait([placed[actor]], timeout=0)[0]]
+    if not unplaced or not done():
+        return
+    for ref, actor in unplaced:
+        pending.pop(ref)
+        ray.kill(actor, no_restart=True)
