@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 from search.store import (
     adopt_orphans,
@@ -36,6 +37,7 @@ from search.store import (
     fail_stale,
     open_existing_study,
     open_storage,
+    read_record,
     requeue_failed,
     study_id,
     through_outage,
@@ -46,6 +48,7 @@ from search.trial import Objective, run_trials
 
 __all__ = [
     "DeviceUnavailable",
+    "trailing_failures",
     "StudyWorker",
     "budget_counts",
     "budget_met",
@@ -79,6 +82,22 @@ def sampler_seed(base: Any, index: int, *, fresh: bool) -> int:
     if isinstance(base, int) and not isinstance(base, bool) and not fresh:
         return base + index
     return random.SystemRandom().randrange(2**31)
+
+
+def trailing_failures(study: optuna.Study, launch_id: str) -> list[tuple[int, str]]:
+    """This launch's finished trials that failed last in a row (by completion time), as (number,
+    reason), interrupted ones left out: a worker Ray restarted (after a fatal GPU error, a crash)
+    carries the streak on instead of starting again from zero, so a fault that kills every trial's
+    process still stops the launch."""
+    mine = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+        if (r := read_record(t)).launch_id == launch_id and not str(r.fail_reason or "").startswith("interrupted")
+    ]
+    streak: list[tuple[int, str]] = []
+    for t in sorted(mine, key=lambda t: t.datetime_complete or t.datetime_start):
+        streak = streak + [(t.number, str(read_record(t).fail_reason or ""))] if t.state == TrialState.FAIL else []
+    return streak
 
 
 def failure_streak(failures: list[tuple[int, str]]) -> str:
@@ -211,6 +230,8 @@ class StudyWorker:
         check = objective.experiment.check_data
         if check is not None:  # a damaged data file on this node: the worker fails, no trial does
             check(spec.experiment, objective.context(Path(spec.study.artifacts)))
+        if _restarted_by_ray():  # the streak of failures goes on across a restart (fatal GPU error)
+            objective.failures = through_outage(lambda: trailing_failures(study, self.launch_id), "worker")
         ran, started, outage, next_adopt, gave_up = 0, time.perf_counter(), None, 0.0, None
         while not self._stop.is_set() and not (self.deadline and time.time() >= self.deadline):
             try:
@@ -231,11 +252,11 @@ class StudyWorker:
                 size = max(1, members // spec.study.replicates) if res.population > 1 else 1
                 room = spec.study.n_trials - finished - running if spec.study.n_trials else size
                 ran += run_trials(study, objective, min(size, room), res.heartbeat_interval, res.population > 1)
-                if objective.fatal:
-                    self._restart_after(study, objective.fatal)
                 if res.max_consecutive_failures and len(objective.failures) >= res.max_consecutive_failures:
                     gave_up = failure_streak(objective.failures)
                     break
+                if objective.fatal:
+                    self._restart_after(study, objective.fatal)
             except Exception as err:  # noqa: BLE001  re-raised unless it is a storage outage
                 # The database restarted or is briefly unreachable (pool_pre_ping reconnects once it is
                 # back). A trial caught mid-tell stays RUNNING, goes stale and is retried by heartbeat.

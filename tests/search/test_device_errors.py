@@ -89,3 +89,23 @@ def test_a_fatal_device_error_restarts_the_worker_and_queues_the_trial_again(wri
     workers = [read_record(t).worker for t in trials]
     assert workers[0] != workers[-1], "a new worker process ran the trials after the fault"
     assert len(by_state(trials, TrialState.COMPLETE)) == 3 and not by_state(trials, TrialState.RUNNING)
+
+
+@pytest.mark.slow
+def test_a_fault_that_kills_every_trial_s_process_still_stops_the_launch(write_study, tmp_path):
+    # Each fatal error restarts the worker process; the streak of failures goes on across restarts.
+    doc = study_doc(
+        "fatal-flood",
+        study={"n_trials": 50, "timeout": "150s"},
+        experiment={"steps": 2, "step_seconds": 0.0, "fail": "device", "fail_at_step": 1},
+        resources={"workers": 1, "max_retries": 0, "max_consecutive_failures": 2},
+    )
+    launch = Launch(write_study(doc), cwd=tmp_path)
+    try:
+        assert launch.finish(timeout=150) == 1, launch.output()
+    finally:
+        os.killpg(launch.proc.pid, signal.SIGKILL) if launch.proc.poll() is None else None
+    assert "2 trials in a row failed" in launch.output() and "illegal memory access" in launch.output()
+    trials = launch.trials()
+    assert len(by_state(trials, TrialState.FAIL)) == 2 and len(trials) == 2, launch.output()
+    assert len({read_record(t).worker for t in trials}) == 2, "the second ran in the restarted process"
