@@ -52,6 +52,7 @@ class PopulationOptimizer:
         self._decay = any(self.weight_decays) and kind != "adamw"
         self._wds = [self._per_member(self.weight_decays, p) for p in self.params] if self._decay else []
         self._wds64 = torch.tensor(self.weight_decays, dtype=torch.float64, device=self.params[0].device)
+        self.lrs: list[float] | None = None
         self.set_lrs(lrs)
 
     def set_lrs(self, lrs: Sequence[float]) -> None:
@@ -63,7 +64,7 @@ class PopulationOptimizer:
         its kernels, so the CPU result stays bitwise torch's. Unchanged rates cost nothing.
         """
         lrs = [float(v) for v in lrs]
-        if lrs == getattr(self, "lrs", None):
+        if lrs == self.lrs:
             return
         self.lrs = lrs
         like = self.params[0]

@@ -29,7 +29,7 @@ from optuna.trial import TrialState
 from core.errors import DataError
 from search.cli import add_storage, add_study_file, input_error
 from search.dashboard import DEFAULT_HOST, DEFAULT_PORT, DashboardError, DashboardProcess
-from search.launch.control import Stopper, budget_met, drop_unplaced
+from search.launch.control import Stopper, drop_unplaced, launch_done
 from search.launch.prepare import (
     absolute_paths,
     check_local_data,
@@ -48,6 +48,7 @@ from search.store import (
     read_record,
     requeue_interrupted,
     storage_outage,
+    study_id,
 )
 from search.studyfile import SpecError, StudySpec, load_spec
 
@@ -130,6 +131,7 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
 
     started_ray = start_ray(spec)
     launch_id = uuid.uuid4().hex[:12]
+    sid = study_id(storage, spec.study.name)  # for the budget's count query
     deadline = time.time() + spec.study.timeout_s if spec.study.timeout_s else None
     res = spec.resources
     remote = ray.remote(StudyWorker).options(
@@ -190,7 +192,7 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
             if asked and time.monotonic() > stop_by:
                 break
             # never placed (no room): nothing to wait for once the budget is met or a stop asked
-            drop_unplaced(pending, placed, lambda asked=asked: asked or budget_met(spec, study, deadline))
+            drop_unplaced(pending, placed, lambda asked=asked: asked or launch_done(spec, storage, sid, deadline))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

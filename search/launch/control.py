@@ -8,12 +8,12 @@ import time
 from collections.abc import Callable
 
 import optuna
-from optuna.trial import TrialState
 
-from search.store import storage_outage
+from search.launch.worker import budget_met
+from search.store import budget_counts, storage_outage
 from search.studyfile import StudySpec
 
-__all__ = ["Stopper", "budget_met", "drop_unplaced"]
+__all__ = ["Stopper", "drop_unplaced", "launch_done"]
 
 
 class Stopper:
@@ -41,20 +41,19 @@ class Stopper:
         return 128 + int(self.first or signal.SIGINT)
 
 
-def budget_met(spec: StudySpec, study: optuna.Study, deadline: float | None) -> bool:
-    """The study's budget (finished trials) or the launch's deadline is reached. While the storage is
-    unreachable (a database restart) the answer is no: the next poll asks again."""
+def launch_done(spec: StudySpec, storage: optuna.storages.BaseStorage, sid: int, deadline: float | None) -> bool:
+    """The study's budget (the worker's own rule, :func:`search.launch.worker.budget_met`, on one count
+    query) or the launch's deadline is reached. While the storage is unreachable (a database
+    restart) the answer is no: the next poll asks again."""
     if deadline is not None and time.time() >= deadline:
         return True
-    if spec.study.n_trials is None:
-        return False
     try:
-        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        finished, _running = budget_counts(storage, sid)
     except Exception as err:  # noqa: BLE001  re-raised unless the storage is unreachable
         if storage_outage(err) is None:
             raise
         return False
-    return len(finished) >= spec.study.n_trials
+    return budget_met(spec, finished)
 
 
 def drop_unplaced(pending: dict, placed: dict, done: Callable[[], bool]) -> None:

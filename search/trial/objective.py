@@ -163,6 +163,7 @@ class Objective:
             reason = str(err) if isinstance(err, ConfigError) else f"{type(err).__name__}: {err}"
             if not isinstance(err, (Interrupted, KeyboardInterrupt)):
                 self.failures.append((run.trial.number, reason))
+                del self.failures[: -max(1, self.spec.resources.max_consecutive_failures)]  # the streak the limit reads
             if fatal_device_error(err):
                 self.fatal.append((run.trial.number, reason))
         self._record(run, reason=reason)

@@ -59,9 +59,10 @@ def test_a_local_gpu_study_on_a_cpu_build_is_refused_in_one_line_before_the_stud
 
 
 @pytest.fixture
-def ray_with_one_logical_gpu(tmp_path):
-    """A Ray head with 4 CPUs and 1 logical GPU, in its own process group, stopped afterwards.
-    Its directory is short: Ray's socket paths must fit in 107 bytes."""
+def ray_with_one_logical_gpu(tmp_path, monkeypatch):
+    """A Ray head with 4 CPUs and 1 logical GPU, in its own process group, stopped afterwards; its
+    address, with this process's environment set to reach it (the token). Its directory is short:
+    Ray's socket paths must fit in 107 bytes."""
     root = Path(tempfile.mkdtemp(prefix="rg-", dir="/tmp"))
     procs = Processes(root, tmp_path)
     port, token = free_port(), secrets.token_hex(16)
@@ -76,7 +77,9 @@ def ray_with_one_logical_gpu(tmp_path):
     probe = f"{sys.executable} -c 'import ray; ray.init(address=\"127.0.0.1:{port}\"); ray.shutdown()'"
     try:
         procs.wait_until("probe", probe, env, timeout=90)
-        yield f"127.0.0.1:{port}", {**procs.base_env, **env}
+        for key, value in {**procs.base_env, **env}.items():
+            monkeypatch.setenv(key, value)
+        yield f"127.0.0.1:{port}"
     finally:
         procs.stop_all()
         shutil.rmtree(root, ignore_errors=True)
@@ -85,11 +88,9 @@ def ray_with_one_logical_gpu(tmp_path):
 @pytest.mark.slow
 @needs_cpu_torch
 def test_more_fractional_gpu_workers_than_fit_run_with_those_that_fit_and_say_so(
-    write_study, tmp_path, ray_with_one_logical_gpu, monkeypatch
+    write_study, tmp_path, ray_with_one_logical_gpu
 ):
-    address, env = ray_with_one_logical_gpu
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+    address = ray_with_one_logical_gpu
     # 4 workers x 0.5 GPU on 1 GPU: 2 fit. Before, the 2 others stayed pending and the launch hung:
     # now the launch says so and, once the budget is met, drops the workers Ray never placed.
     doc = study_doc("fit", study={"n_trials": 4}, resources={"workers": 4, "gpus_per_trial": 0.5})
@@ -104,11 +105,9 @@ def test_more_fractional_gpu_workers_than_fit_run_with_those_that_fit_and_say_so
 @pytest.mark.slow
 @needs_cpu_torch
 def test_a_gpu_worker_whose_torch_sees_no_gpu_stops_the_launch_with_the_cause(
-    write_study, tmp_path, ray_with_one_logical_gpu, monkeypatch
+    write_study, tmp_path, ray_with_one_logical_gpu
 ):
-    address, env = ray_with_one_logical_gpu
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+    address = ray_with_one_logical_gpu
     doc = study_doc("nogpu", study={"n_trials": 2}, resources={"workers": 2, "gpus_per_trial": 0.5})
     doc["experiment"] = {"kind": "imp", "data": {"n_samples": 200}, "imp": {"levels": 1}}
     doc["search_space"] = {"train.lr": {"type": "float", "low": 1e-3, "high": 1e-2}}
