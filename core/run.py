@@ -37,7 +37,8 @@ experiment file:
 
 output (in --out, default runs/core/<kind>-<config hash>):
   config.json   kind, config hash and the full resolved config, defaults included
-  metrics.json  the final metrics and the artifact paths
+  metrics.json  the final metrics, the artifact paths and the per-epoch (or per-level)
+                history the run reported, where its kind keeps one
 
 exit status: 0 done; 1 the run diverged; 2 a mistake in the file or the options
 (one line `error: FILE: FIELD: MESSAGE` on stderr, nothing created)."""
@@ -157,7 +158,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {args.file}: the run diverged: {err}", file=sys.stderr)
         return 1
     artifacts = {name: str(path) for name, path in result.artifacts.items()}
-    _write_json(out / "metrics.json", {"metrics": dict(result.metrics), "artifacts": artifacts})
+    record: dict[str, Any] = {"metrics": dict(result.metrics), "artifacts": artifacts}
+    if isinstance(result.extra.get("history"), list):
+        record["history"] = result.extra["history"]
+    _write_json(out / "metrics.json", record)
     print("final metrics:")
     for name, value in result.metrics.items():
         print(f"  {name} = {value:.6g}" if isinstance(value, (int, float)) else f"  {name} = {value}")

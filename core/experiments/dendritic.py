@@ -27,7 +27,7 @@ from core.experiments.dendritic_config import DataConfig, DendriticConfig, Model
 from core.nets.dendritic import DANN, DendriticLayer
 from core.nets.dense import DenseMLP
 from core.optim import lr_at, make_optimizer
-from core.plasticity import Plasticity, ks_to_normal, weight_entropy
+from core.plasticity import Plasticity, Target, ks_to_normal, ks_to_target, target_of, w1_to_target, weight_entropy
 from core.train import train
 
 __all__ = [
@@ -83,6 +83,7 @@ class Prepared:
     plasticity: Plasticity | None
     steps_per_epoch: int
     start: dict[str, torch.Tensor]
+    target: Target | None  # the law the dendrites' weights are measured against (no dendrites: None)
 
 
 def load_data(cfg: DendriticConfig, ctx: RunContext) -> MNIST:
@@ -122,7 +123,8 @@ def prepare(cfg: DendriticConfig, n_train: int, device) -> Prepared:
             total_steps=steps_per_epoch * tc.epochs,
             gen=gen,
         )
-    return Prepared(model, opt, layer, plast, steps_per_epoch, _snapshot(layer))
+    target = target_of(cfg.plasticity, layer.synapses) if layer is not None else None
+    return Prepared(model, opt, layer, plast, steps_per_epoch, _snapshot(layer), target)
 
 
 def schedule_of(cfg: DendriticConfig, steps_per_epoch: int):
@@ -134,9 +136,21 @@ def schedule_of(cfg: DendriticConfig, steps_per_epoch: int):
     return lambda step: lr_at(tc.lr_schedule, tc.lr, step, total)
 
 
-def epoch_metrics(plast: Plasticity | None) -> dict[str, float]:
-    """Plasticity counters reported with every epoch."""
-    return {"rounds": float(plast.rounds if plast else 0), "synapses_moved": float(plast.moved if plast else 0)}
+def epoch_metrics(prep: Prepared) -> dict[str, float]:
+    """Reported with every epoch: plasticity counters and the dendrites' distance to the target."""
+    plast = prep.plasticity
+    out = {"rounds": float(plast.rounds if plast else 0), "synapses_moved": float(plast.moved if plast else 0)}
+    if prep.layer is not None:
+        out.update(_distances(prep.layer.weight, prep.target))
+    return out
+
+
+def _distances(weight: torch.Tensor, target: Target) -> dict[str, float]:
+    """Mean over dendrites of the KS and Wasserstein-1 distances to the target (docs/definitions.md)."""
+    return {
+        "target_ks": float(ks_to_target(weight, target).mean()),
+        "target_w1": float(w1_to_target(weight, target).mean()),
+    }
 
 
 def finish(
@@ -162,6 +176,8 @@ def finish(
             ks_he_start=ks_to_normal(prep.start["weight"], layer.he_std),
             ks_he_end=ks_to_normal(end["weight"], layer.he_std),
         )
+        for when, snap in (("start", prep.start), ("end", end)):
+            metrics.update({f"{k}_{when}": v for k, v in _distances(snap["weight"], prep.target).items()})
     artifacts = {}
     if cfg.plots:
         from core.experiments.dendritic_plots import dendritic_figures  # matplotlib only when plotting
@@ -174,8 +190,10 @@ def finish(
             end=end,
             plasticity=plast,
             layer=layer,
+            target=prep.target,
             steps_per_epoch=prep.steps_per_epoch,
             n_show=cfg.plot_dendrites,
+            distances={k: v for k, v in metrics.items() if k.startswith("target_")},
         )
     metrics["wall_time_s"] = time.perf_counter() - t_start
     return Result(
@@ -206,7 +224,7 @@ def run_dendritic(cfg: DendriticConfig, reporter: Reporter, ctx: RunContext) -> 
         reporter=reporter,
         seed=cfg.seed,
         on_step=prep.plasticity,
-        on_epoch=lambda epoch: epoch_metrics(prep.plasticity),
+        on_epoch=lambda epoch: epoch_metrics(prep),
         lr_at=schedule_of(cfg, prep.steps_per_epoch),
     )
     return finish(cfg, ctx, prep, history, t_start)

@@ -12,7 +12,7 @@ from core.config import check
 from core.data.mnist import MNIST_TRAIN_SIZE
 from core.nets.activations import ACTIVATIONS
 from core.optim import LR_SCHEDULES, OPTIMIZERS
-from core.plasticity import CRITERIA, GROWTH, NEW_WEIGHTS, SCHEDULES
+from core.plasticity import CRITERIA, GROWTH, NEW_WEIGHTS, SCHEDULES, TARGETS
 
 __all__ = ["ModelConfig", "PlasticityConfig", "TrainConfig", "DataConfig", "DendriticConfig"]
 
@@ -63,6 +63,12 @@ class PlasticityConfig:
     criterion: str = "smallest"
     temperature: float = 0.5  # stochastic criterion, relative to the dendrite's mean |w|
     ema_beta: float = 0.99  # ema criterion
+    # the law each dendrite's signed weights are resampled toward (criterion: distribution,
+    # new_weight_init: target) and measured against every epoch (core.plasticity.target)
+    target: str = "normal"  # normal or laplace
+    target_std: float = 0.0  # its standard deviation; 0: He by the real fan-in, sqrt(2 / synapses)
+    target_bins: int = 4  # criterion distribution: bins of equal target mass per dendrite
+    target_truncate: float = 0.0  # new_weight_init target: |w| <= this quantile of the live |w| (0: none)
     growth: str = "uniform"
     growth_sigma: float = 3.0  # pixels, lrf growth
     new_weight_init: str = "zero"
@@ -77,6 +83,13 @@ class PlasticityConfig:
         check(0.0 < self.decay <= 1.0, "decay", f"expected a factor in (0, 1], got {self.decay}")
         check(self.temperature > 0, "temperature", f"expected a number > 0, got {self.temperature}")
         check(0.0 <= self.ema_beta < 1.0, "ema_beta", f"expected a number in [0, 1), got {self.ema_beta}")
+        check(self.target_std >= 0, "target_std", f"expected a number >= 0 (0: He scale), got {self.target_std}")
+        check(self.target_bins >= 2, "target_bins", f"expected an integer >= 2, got {self.target_bins}")
+        check(
+            0.0 <= self.target_truncate <= 1.0,
+            "target_truncate",
+            f"expected a quantile in (0, 1], or 0 for no truncation, got {self.target_truncate}",
+        )
         check(self.growth_sigma > 0, "growth_sigma", f"expected a number > 0 (pixels), got {self.growth_sigma}")
         check(self.every_steps >= 1, "every_steps", f"expected an integer >= 1, got {self.every_steps}")
         check(self.interval_growth >= 0, "interval_growth", f"expected a number >= 0, got {self.interval_growth}")
@@ -90,6 +103,7 @@ class PlasticityConfig:
         _known(CRITERIA, self.criterion, "criterion")
         _known(GROWTH, self.growth, "growth")
         _known(NEW_WEIGHTS, self.new_weight_init, "new_weight_init")
+        _known(TARGETS, self.target, "target")
 
 
 @dataclass(frozen=True, kw_only=True)

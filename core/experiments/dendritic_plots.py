@@ -1,7 +1,7 @@
 """Figures of a ``dendritic`` run as PNG files (matplotlib, Agg backend, no display needed).
 
 Dendrite weights over the 28×28 input grid at the start and the end ("weight over picture
-of a dendrite"), weight histograms against the He prior, per-dendrite entropy start vs
+of a dendrite"), weight histograms against the target law (``plasticity.target``; He-normal by default), per-dendrite entropy start vs
 end, turnover (synapses moved) over training, synapse lifetimes, train/test curves.
 """
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from core.figures import plt, save_figure
 
@@ -58,16 +59,20 @@ def _dendrite_grid(start: np.ndarray, end: np.ndarray, n_show: int, path: Path) 
     return save_figure(fig, path, tight=False)  # constrained layout
 
 
-def _histograms(w0: np.ndarray, w1: np.ndarray, he_std: float, path: Path) -> Path:
+def _histograms(w0: np.ndarray, w1: np.ndarray, target: Any, dist: dict[str, float], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     bins = np.linspace(min(w0.min(), w1.min()), max(w0.max(), w1.max()), 60)
     # outlines, not filled bars: the spike of freshly grown zero weights must not hide "start"
-    ax.hist(w0.ravel(), bins=bins, density=True, histtype="step", lw=1.5, label="start")
-    ax.hist(w1.ravel(), bins=bins, density=True, histtype="step", lw=1.5, label="end")
-    x = np.linspace(bins[0], bins[-1], 200)
-    prior = np.exp(-(x**2) / (2 * he_std**2)) / (he_std * math.sqrt(2 * math.pi))
-    ax.plot(x, prior, "k--", label=f"He prior N(0, {he_std:.3f}²)")
-    ax.set(title="Synapse weight distribution", xlabel="synapse weight (a.u.)", ylabel="density (1/a.u.)")
+    for w, when in ((w0, "start"), (w1, "end")):
+        tag = f" (KS {dist[f'target_ks_{when}']:.3f}, W1 {dist[f'target_w1_{when}']:.3f})" if dist else ""
+        ax.hist(w.ravel(), bins=bins, density=True, histtype="step", lw=1.5, label=when + tag)
+    x = torch.linspace(float(bins[0]), float(bins[-1]), 200, dtype=torch.float64)
+    ax.plot(x.numpy(), target.pdf(x).numpy(), "k--", label=f"target: {target.family}, std {target.std:.3f}")
+    ax.set(
+        title="Synapse weights against the target (distances: mean per dendrite)",
+        xlabel="synapse weight (a.u.)",
+        ylabel="density (1/a.u.)",
+    )
     ax.legend()
     return save_figure(fig, path)
 
@@ -118,8 +123,10 @@ def dendritic_figures(
     end: dict,
     plasticity: Any,
     layer: Any,
+    target: Any = None,
     steps_per_epoch: int,
     n_show: int = 16,
+    distances: dict[str, float] | None = None,
 ) -> dict[str, Path]:
     """Write the run's figures under ``out``; return ``{name: path}`` for ``Result.artifacts``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -131,7 +138,7 @@ def dendritic_figures(
             start["dense"].numpy(), end["dense"].numpy(), n_show, out / "dendrite_weights.png"
         )
     arts["weight_histogram"] = _histograms(
-        start["weight"].numpy(), end["weight"].numpy(), layer.he_std, out / "weight_histogram.png"
+        start["weight"].numpy(), end["weight"].numpy(), target, distances or {}, out / "weight_histogram.png"
     )
     arts["entropy"] = _entropy(start["entropy"].numpy(), end["entropy"].numpy(), layer.synapses, out / "entropy.png")
     if plasticity is not None and plasticity.rounds:

@@ -208,7 +208,7 @@ def _end_epoch(
             if val is not None:  # core.train.train's order of keys
                 metrics["val_loss"], metrics["val_acc"] = val[0][j], val[1][j]
             metrics.update(test_loss=test_loss[j], test_acc=test_acc[j], train_time_s=train_time, steps=float(step))
-            metrics.update(epoch_metrics(pop.preps[i].plasticity))
+            metrics.update(epoch_metrics(pop.preps[i]))
             reporters[i].report(epoch, metrics)
             histories[i].append(metrics)
             if epoch >= configs[i].train.epochs:

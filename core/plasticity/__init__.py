@@ -9,6 +9,7 @@ from core.plasticity.init import NEW_WEIGHTS
 from core.plasticity.rewire import RewireError, counts_for_rate, rewire, select_top
 from core.plasticity.schedules import SCHEDULES
 from core.plasticity.stats import ks_to_normal, weight_entropy
+from core.plasticity.target import TARGETS, Target, ks_to_target, target_of, w1_to_target
 from core.plasticity.trigger import Trigger
 
 __all__ = [
@@ -16,12 +17,17 @@ __all__ = [
     "GROWTH",
     "NEW_WEIGHTS",
     "SCHEDULES",
+    "TARGETS",
+    "Target",
     "Plasticity",
     "RewireError",
     "Trigger",
     "counts_for_rate",
     "ks_to_normal",
     "rewire",
+    "ks_to_target",
     "select_top",
+    "target_of",
+    "w1_to_target",
     "weight_entropy",
 ]

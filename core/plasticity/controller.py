@@ -46,7 +46,7 @@ class Plasticity:
         self.criterion = CRITERIA.get(pc.criterion, "plasticity.criterion")(pc)
         self.grow = GROWTH.get(pc.growth, "plasticity.growth")(pc)
         self.schedule = SCHEDULES.get(pc.schedule, "plasticity.schedule")
-        self.new_weights = NEW_WEIGHTS.get(pc.new_weight_init, "plasticity.new_weight_init")
+        self.new_weights = NEW_WEIGHTS.get(pc.new_weight_init, "plasticity.new_weight_init")(pc)
         self.reset_state = pc.optimizer_state == "reset"
         self.trigger = Trigger(
             every_steps=pc.every_steps,

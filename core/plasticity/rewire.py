@@ -77,7 +77,7 @@ def rewire(
     """Move ``k[d]`` synapses of every dendrite ``d``; return the ``(n_d, S)`` mask of moved slots.
 
     ``scores``: from a drop criterion (higher = drop first). ``grow(layer, kmax, gen)``:
-    a growth rule. ``new_weights(shape, he_std, gen, device)``: an init rule.
+    a growth rule. ``new_weights(weight, he_std, gen)``: an init rule (core.plasticity.init).
     ``reset_state``: zero the optimizer moments of the moved slots (else the new synapse
     inherits its slot's moments, which the user found to work better).
     """
@@ -93,7 +93,7 @@ def rewire(
     if check:
         _check(old, new, drop, k)
     layer.idx.copy_(new)
-    fresh = new_weights(layer.weight.shape, layer.he_std, gen, layer.weight.device)
+    fresh = new_weights(layer.weight, layer.he_std, gen)
     layer.weight.copy_(torch.where(drop, fresh, layer.weight))
     if optimizer is not None and reset_state:
         for buf in optimizer.state.get(layer.weight, {}).values():

@@ -46,7 +46,16 @@ MIXED = [
         "plasticity.optimizer_state": "reset",
     },
     {"seed": 3, "train.weight_decay": 1e-4, "plasticity.enabled": False},
-    {"seed": 4, "plasticity.interval_growth": 2.0, "plasticity.cooldown_batches": 30, "model.input_sampling": "lrf"},
+    {
+        "seed": 4,
+        "plasticity.interval_growth": 2.0,
+        "plasticity.cooldown_batches": 30,
+        "model.input_sampling": "lrf",
+        "plasticity.criterion": "distribution",
+        "plasticity.new_weight_init": "target",
+        "plasticity.target": "laplace",
+        "plasticity.target_truncate": 0.9,
+    },
     {
         "seed": 5,
         "plasticity.every_steps": 7,

@@ -35,7 +35,7 @@ class TestRewireConformance:
                 k,
                 scores=crit.scores(layer.weight.detach(), gen),
                 grow=grow,
-                new_weights=NEW_WEIGHTS.get("he"),
+                new_weights=NEW_WEIGHTS.get("he")(pc),
                 gen=gen,
             )
             crit.regrown(drop, layer.weight.detach())
@@ -60,7 +60,7 @@ class TestRewireConformance:
             k,
             scores=crit.scores(layer.weight.detach(), None),
             grow=GROWTH.get(growth)(pc),
-            new_weights=NEW_WEIGHTS.get("zero"),
+            new_weights=NEW_WEIGHTS.get("zero")(pc),
         )
         assert not drop.any() and torch.equal(layer.idx, before)
 
@@ -77,7 +77,8 @@ def test_schedule_contract(name):
 
 @pytest.mark.parametrize("name", NEW_WEIGHTS.names())
 def test_new_weight_contract(name):
-    w = NEW_WEIGHTS.get(name)(torch.Size([2000, 16]), 0.5, torch.Generator().manual_seed(0), torch.device("cpu"))
+    live = torch.randn(2000, 16, generator=torch.Generator().manual_seed(1)) * 0.5
+    w = NEW_WEIGHTS.get(name)(PlasticityConfig())(live, 0.5, torch.Generator().manual_seed(0))
     assert w.shape == (2000, 16) and torch.isfinite(w).all()
     assert float(w.std()) <= 0.5 * 1.1  # never larger than the He scale
     assert abs(float(w.mean())) < 0.02

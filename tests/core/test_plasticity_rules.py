@@ -118,7 +118,7 @@ def test_optimizer_state_kept_or_reset(reset):
         k,
         scores=Smallest().scores(layer.weight.detach(), None),
         grow=grow_uniform,
-        new_weights=NEW_WEIGHTS.get("zero"),
+        new_weights=NEW_WEIGHTS.get("zero")(None),
         optimizer=opt,
         reset_state=reset,
     )
@@ -141,7 +141,7 @@ def test_rewire_catches_a_broken_growth_rule():
             torch.full((32,), 2),
             scores=Smallest().scores(layer.weight.detach(), None),
             grow=regrow_same,
-            new_weights=NEW_WEIGHTS.get("zero"),
+            new_weights=NEW_WEIGHTS.get("zero")(None),
         )
 
 
