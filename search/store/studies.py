@@ -25,6 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.store.storage import open_storage, public_url
 from search.studyfile import SpecError, StudySpec
+from search.studyfile.space import to_optuna
 
 try:  # Private too, for set_user_attrs: Optuna 5 has no public "several user attributes at once".
     from optuna.storages._rdb.storage import _create_scoped_session
@@ -56,6 +57,29 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+def _check_space(study: optuna.Study, spec: StudySpec) -> None:
+    """Every search-space entry can still be sampled in this study. Optuna keeps one value space
+    per parameter name in a study (a categorical's choices, a number's log/step): a file whose
+    space changed incompatibly would fail every new trial; refuse it before any starts."""
+    seen: dict[str, optuna.distributions.BaseDistribution] = {}
+    for t in study.get_trials(deepcopy=False):
+        for name, dist in t.distributions.items():
+            seen.setdefault(name, dist)
+    for p in spec.search_space:
+        if p.name not in seen:
+            continue
+        try:
+            optuna.distributions.check_distribution_compatibility(seen[p.name], to_optuna(p))
+        except ValueError as err:
+            old = seen[p.name]
+            was = f"choices {list(old.choices)}" if hasattr(old, "choices") else repr(old)
+            raise SpecError(
+                f"search_space.{p.name}",
+                f"differs from the space study {spec.study.name!r} sampled ({was}): {err}; "
+                "keep it or use another study.name",
+            ) from None
+
+
 def _check_directions(study: optuna.Study, spec: StudySpec, hint: str = "") -> None:
     stored = [d.name.lower() for d in study.directions]
     if stored != list(spec.study.directions):
@@ -75,6 +99,8 @@ def create_or_load(storage: Storage, spec: StudySpec) -> tuple[optuna.Study, boo
     except optuna.exceptions.DuplicatedStudyError:
         study, created = optuna.load_study(study_name=spec.study.name, storage=storage), False
     _check_directions(study, spec, "; use another study.name")
+    if not created:
+        _check_space(study, spec)
     if study.metric_names is None:
         study.set_metric_names(list(spec.study.metrics))
     return study, created

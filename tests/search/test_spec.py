@@ -173,3 +173,26 @@ def test_sections_stay_dataclasses_that_replace_revalidates() -> None:
     assert study.storage == "sqlite:///elsewhere.db" and study.timeout_s == 3600 and study.directions == ("maximize",)
     with pytest.raises(ValueError):
         dataclasses.replace(spec.resources, workers=0)
+
+
+def test_a_resumed_study_whose_space_changed_incompatibly_is_refused_before_any_trial(tmp_path: Path) -> None:
+    """Optuna keeps one value space per name in a study: new choices would fail every new trial."""
+    import optuna
+
+    from search.launch import prepare_study
+    from tests.helpers import optimize_here
+
+    space = {"x": {"type": "categorical", "choices": [0.5, 1.0]}, "y": {"type": "float", "low": -3.0, "high": 3.0}}
+    doc = study_doc("space", search_space=space, study={"n_trials": 2})
+    optimize_here(tmp_path, copy.deepcopy(doc), 2)
+    wider = copy.deepcopy(doc)
+    wider["search_space"]["x"]["choices"] = [0.5, 1.0, 2.0]
+    wider["study"].update(storage=f"sqlite:///{tmp_path}/study.db", artifacts=str(tmp_path / "artifacts"))
+    with pytest.raises(SpecError, match=r"^search_space\.x: differs from the space study 'space' sampled \(choices"):
+        prepare_study(parse_spec(wider))
+    study = optuna.load_study(study_name="space", storage=f"sqlite:///{tmp_path}/study.db")
+    assert len(study.trials) == 2  # nothing enqueued or started
+    narrower_range = copy.deepcopy(wider)
+    narrower_range["search_space"]["x"]["choices"] = [0.5, 1.0]
+    narrower_range["search_space"]["y"].update(low=-1.0)  # a number's range may change (Optuna allows it)
+    prepare_study(parse_spec(narrower_range))
