@@ -6,6 +6,14 @@ in through small callables: ``on_step(step, batch)`` after every optimizer step
 metrics are reported (extra metrics), and ``lr_at(step)``, a learning-rate schedule. Training time is measured without evaluation.
 When the data holds a validation set (``val_x``/``val_y`` not ``None``), every epoch also
 reports ``val_loss``/``val_acc``: what a search should choose and prune on.
+
+Every epoch reports the training steps' own running means, ``train_loss_running`` and
+``train_acc_running`` (the mean cross-entropy and accuracy of the epoch's batches, each taken
+before its step, weighted by batch size). ``curves=True`` (the default: ``core.run`` and
+confirmation) also evaluates the full training and test sets after every epoch (``train_loss``,
+``train_acc``, ``test_loss``, ``test_acc``); ``curves=False`` (a search trial that decides on
+validation) evaluates them after the last epoch only, which saves two of the three passes over
+70,000 images per epoch.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from torch import nn
 from core.contract import Reporter
 from core.errors import Diverged
 
-__all__ = ["evaluate", "train"]
+__all__ = ["evaluate", "train", "epoch_report"]
 
 
 @torch.no_grad()
@@ -45,6 +53,32 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 10
     return float(loss) / n, float(correct) / n
 
 
+def epoch_report(
+    evaluate_on: Callable[[torch.Tensor, torch.Tensor], tuple[float, float]],
+    data: Any,
+    epoch: int,
+    running_loss: float,
+    running_acc: float,
+    *,
+    full: bool,
+) -> dict[str, float]:
+    """One epoch's metrics in their fixed order: the full training set (``full``), the running
+    means, validation (when the data has it), the test set (``full``). Raises :class:`Diverged`
+    when the training loss (the full one, else the running one) is not finite."""
+    metrics: dict[str, float] = {}
+    if full:
+        metrics["train_loss"], metrics["train_acc"] = evaluate_on(data.train_x, data.train_y)
+    metrics.update(train_loss_running=running_loss, train_acc_running=running_acc)
+    watched = metrics.get("train_loss", running_loss)
+    if not math.isfinite(watched):
+        raise Diverged(f"train loss is {watched} after epoch {epoch}")
+    if getattr(data, "val_x", None) is not None:
+        metrics["val_loss"], metrics["val_acc"] = evaluate_on(data.val_x, data.val_y)
+    if full:
+        metrics["test_loss"], metrics["test_acc"] = evaluate_on(data.test_x, data.test_y)
+    return metrics
+
+
 def train(
     model: nn.Module,
     data: Any,
@@ -57,6 +91,7 @@ def train(
     on_step: Callable[[int, int], None] | None = None,
     on_epoch: Callable[[int], Mapping[str, float]] | None = None,
     lr_at: Callable[[int], float] | None = None,
+    curves: bool = True,
 ) -> list[dict[str, float]]:
     """Train ``model`` on ``data.train_x/train_y``; report per-epoch train/(val)/test loss and accuracy.
 
@@ -68,7 +103,6 @@ def train(
     Returns the per-epoch metric dicts. Raises :class:`Diverged` on a non-finite loss.
     """
     x, y = data.train_x, data.train_y
-    val_x, val_y = getattr(data, "val_x", None), getattr(data, "val_y", None)
     n = x.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
     order_gen = torch.Generator().manual_seed(seed)  # CPU: the permutation is cheap, reproducible
@@ -78,9 +112,14 @@ def train(
         t0 = time.perf_counter()
         model.train()
         perm = torch.randperm(n, generator=order_gen).to(x.device)
+        seen_loss = torch.zeros((), dtype=torch.float64, device=x.device)
+        seen_correct = torch.zeros((), dtype=torch.long, device=x.device)
         for b in range(steps_per_epoch):
             i = perm[b * batch_size : (b + 1) * batch_size]
-            loss = F.cross_entropy(model(x[i]), y[i])
+            out = model(x[i])
+            loss = F.cross_entropy(out, y[i])
+            seen_loss += loss.detach().double() * i.shape[0]
+            seen_correct += (out.detach().argmax(1) == y[i]).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if lr_at is not None:
@@ -93,13 +132,14 @@ def train(
         if x.is_cuda:
             torch.cuda.synchronize(x.device)
         train_time += time.perf_counter() - t0
-        train_loss, train_acc = evaluate(model, x, y)
-        if not math.isfinite(train_loss):
-            raise Diverged(f"train loss is {train_loss} after epoch {epoch}")
-        metrics = {"train_loss": train_loss, "train_acc": train_acc}
-        if val_x is not None:
-            metrics["val_loss"], metrics["val_acc"] = evaluate(model, val_x, val_y)
-        metrics["test_loss"], metrics["test_acc"] = evaluate(model, data.test_x, data.test_y)
+        metrics = epoch_report(
+            lambda xs, ys: evaluate(model, xs, ys),
+            data,
+            epoch,
+            float(seen_loss) / n,
+            int(seen_correct) / n,
+            full=curves or epoch == epochs,
+        )
         metrics.update(train_time_s=train_time, steps=float(step))
         if on_epoch is not None:
             metrics.update(on_epoch(epoch))

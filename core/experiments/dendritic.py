@@ -226,6 +226,7 @@ def run_dendritic(cfg: DendriticConfig, reporter: Reporter, ctx: RunContext) -> 
         on_step=prep.plasticity,
         on_epoch=lambda epoch: epoch_metrics(prep),
         lr_at=schedule_of(cfg, prep.steps_per_epoch),
+        curves=cfg.curves,
     )
     return finish(cfg, ctx, prep, history, t_start)
 

@@ -168,6 +168,9 @@ class DendriticConfig:
     seed: int = 0  # initialisation, batch order, plasticity draws (not which images validate: data.seed)
     plots: bool = True
     plot_dendrites: int = 16  # dendrites drawn over the input grid
+    # every epoch evaluates the full training and test sets (false: after the last epoch only;
+    # per epoch then validation and the training steps' running means: what a search decides on)
+    curves: bool = True
 
     def __post_init__(self) -> None:
         check(self.plot_dendrites >= 0, "plot_dendrites", f"expected an integer >= 0, got {self.plot_dendrites}")

@@ -20,11 +20,15 @@ __all__ = ["dendritic_figures"]
 
 
 def _curves(history: list[dict], path: Path) -> Path:
-    ep = np.arange(1, len(history) + 1)
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    for split in ("train", "val", "test") if "val_acc" in history[0] else ("train", "test"):
-        a.plot(ep, [h[f"{split}_loss"] for h in history], marker=".", label=split)
-        b.plot(ep, [100 * h[f"{split}_acc"] for h in history], marker=".", label=split)
+    # without `curves` the full train/test passes exist for the last epoch only: a lone marker
+    for split, label in (("train", "train"), ("train", "train batches (running)"), ("val", "val"), ("test", "test")):
+        tag = "_running" if "running" in label else ""
+        rows = [(e, h) for e, h in enumerate(history, 1) if f"{split}_loss{tag}" in h]
+        if rows:
+            ep = [e for e, _h in rows]
+            a.plot(ep, [h[f"{split}_loss{tag}"] for _e, h in rows], marker=".", label=label)
+            b.plot(ep, [100 * h[f"{split}_acc{tag}"] for _e, h in rows], marker=".", label=label)
     a.set(title="Cross-entropy loss per epoch", xlabel="epoch", ylabel="loss (nats per example)")
     b.set(title="Accuracy per epoch", xlabel="epoch", ylabel="accuracy (%)")
     a.legend(), b.legend()
@@ -68,12 +72,8 @@ def _histograms(w0: np.ndarray, w1: np.ndarray, target: Any, dist: dict[str, flo
         ax.hist(w.ravel(), bins=bins, density=True, histtype="step", lw=1.5, label=when + tag)
     x = torch.linspace(float(bins[0]), float(bins[-1]), 200, dtype=torch.float64)
     ax.plot(x.numpy(), target.pdf(x).numpy(), "k--", label=f"target: {target.family}, std {target.std:.3f}")
-    ax.set(
-        title="Synapse weights against the target (distances: mean per dendrite)",
-        xlabel="synapse weight (a.u.)",
-        ylabel="density (1/a.u.)",
-    )
-    ax.legend()
+    ax.set(title="Synapse weights against the target law", xlabel="synapse weight (a.u.)", ylabel="density (1/a.u.)")
+    ax.legend(title="KS, W1: mean over dendrites", fontsize=8, title_fontsize=8)
     return save_figure(fig, path)
 
 

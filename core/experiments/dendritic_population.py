@@ -25,7 +25,6 @@ pruning, a timeout) leaves the batch; the others go on. Members' figures go to
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Hashable, Sequence
 from pathlib import Path
@@ -35,7 +34,6 @@ import torch
 from torch.nn import functional as F
 
 from core.contract import Reporter, Result, RunContext, register_population
-from core.errors import Diverged
 from core.experiments.dendritic import (
     DendriticConfig,
     epoch_metrics,
@@ -48,6 +46,7 @@ from core.experiments.dendritic import (
 from core.nets.dendritic_batched import PopulationDANN
 from core.optim_batched import PopulationOptimizer
 from core.reproducible import warn_unless_strict
+from core.train import epoch_report
 
 __all__ = ["dendritic_population_key", "run_dendritic_population"]
 
@@ -128,8 +127,15 @@ class _Population:
         device = self.data.train_x.device
         return perms.to(device), groups.to(device)
 
+    def new_epoch(self) -> None:
+        """Zero the running sums of the epoch's training batches (loss, correct), one per member."""
+        p, device = len(self.active), self.data.train_x.device
+        self.seen_loss = torch.zeros(p, dtype=torch.float64, device=device)
+        self.seen_correct = torch.zeros(p, dtype=torch.long, device=device)
+
     def keep(self, rows: Sequence[int]) -> None:
         """Only the members at ``rows`` (positions in ``active``) train on."""
+        self.seen_loss, self.seen_correct = self.seen_loss[rows], self.seen_correct[rows]
         self.net = self.net.select(rows)
         self.opt = self.opt.select(rows, self.net.parameters())
         self.active = [self.active[j] for j in rows]
@@ -147,9 +153,14 @@ class _Population:
         g = rows.shape[0]
         xb = F.embedding(rows.reshape(-1), x).view(g, -1, x.shape[1])  # every distinct batch, one gather
         yb = y.index_select(0, rows.reshape(-1)).view(g, -1).index_select(0, groups)
-        logp = F.log_softmax(self.net(xb, groups), dim=-1)
+        out = self.net(xb, groups)
+        logp = F.log_softmax(out, dim=-1)
         # Sum over members of each member's mean cross-entropy: its own gradients, one graph.
         loss = -logp.gather(2, yb.unsqueeze(2)).mean(1).sum()
+        with torch.no_grad():  # the running means, each member's by nll_loss: cross_entropy's value
+            each = torch.stack([F.nll_loss(logp[j], yb[j]) for j in range(yb.shape[0])])
+            self.seen_loss += each.double() * yb.shape[1]
+            self.seen_correct += (out.argmax(-1) == yb).sum(1)
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
@@ -196,18 +207,24 @@ def _end_epoch(
     an epoch; the error of a member that diverged or whose reporter raised goes to ``results``.
     Returns the positions of the members that train on."""
     data = pop.data
-    train_loss, train_acc = pop.evaluate(data.train_x, data.train_y)
-    val = pop.evaluate(data.val_x, data.val_y) if data.val_x is not None else None
-    test_loss, test_acc = pop.evaluate(data.test_x, data.test_y)
+    n = data.train_x.shape[0]
+    cache: dict[int, tuple[list[float], list[float]]] = {}  # one batched pass per set, for every member
+
+    def evaluate_on(j: int):
+        def on(xs: torch.Tensor, ys: torch.Tensor) -> tuple[float, float]:
+            if id(xs) not in cache:
+                cache[id(xs)] = pop.evaluate(xs, ys)
+            return cache[id(xs)][0][j], cache[id(xs)][1][j]
+
+        return on
+
+    seen_loss, seen_correct = pop.seen_loss.tolist(), pop.seen_correct.tolist()
     stay = []
     for j, i in enumerate(pop.active):
         try:
-            if not math.isfinite(train_loss[j]):
-                raise Diverged(f"train loss is {train_loss[j]} after epoch {epoch}")
-            metrics = {"train_loss": train_loss[j], "train_acc": train_acc[j]}
-            if val is not None:  # core.train.train's order of keys
-                metrics["val_loss"], metrics["val_acc"] = val[0][j], val[1][j]
-            metrics.update(test_loss=test_loss[j], test_acc=test_acc[j], train_time_s=train_time, steps=float(step))
+            full = configs[i].curves or epoch >= configs[i].train.epochs
+            metrics = epoch_report(evaluate_on(j), data, epoch, seen_loss[j] / n, seen_correct[j] / n, full=full)
+            metrics.update(train_time_s=train_time, steps=float(step))
             metrics.update(epoch_metrics(pop.preps[i]))
             reporters[i].report(epoch, metrics)
             histories[i].append(metrics)
@@ -244,6 +261,7 @@ def run_dendritic_population(
         epoch += 1
         t0 = time.perf_counter()
         perms, groups = pop.epoch_order(n)
+        pop.new_epoch()
         for b in range(spe):
             pop.set_rates(step)
             pop.step(perms[:, b * bs : (b + 1) * bs], groups)

@@ -161,8 +161,21 @@ def _space(raw: Mapping[str, Any], config: Any) -> tuple[Param, ...]:
     return tuple(params)
 
 
+def _decide_on_validation(config: Any, given: Mapping[str, Any], metrics: tuple[str, ...]) -> Any:
+    """Search trials evaluate per epoch only what decides: a kind with a ``curves`` switch (full
+    train/test passes every epoch) runs its search trials without them when every objective is a
+    validation metric and the file does not set ``experiment.curves`` (test and train sets are
+    then evaluated after a trial's last epoch only)."""
+    if "curves" in given or "curves" not in field_paths(type(config)):
+        return config
+    return replace_path(config, "curves", False) if all(m.startswith("val_") for m in metrics) else config
+
+
 def _confirm(raw: ConfirmSection | None, given: bool, metrics: tuple[str, ...], config: Any) -> ConfirmSection | None:
     raw = raw or ConfirmSection()
+    if "curves" in field_paths(type(config)) and "curves" not in raw.overrides:
+        # confirmation keeps the full per-epoch curves (the kind's default), whatever the search ran with
+        raw = dataclasses.replace(raw, overrides={"curves": True, **raw.overrides})
     metric = raw.metric
     if metric is None and metrics[0].startswith("val_"):
         metric = "test_" + metrics[0][len("val_") :]
@@ -193,6 +206,7 @@ def parse_spec(
         config = from_dict(experiment.config_cls, exp_raw, "experiment")
         space = _space(doc["search_space"], config)
         study = _study(file.study, space, storage)
+        config = _decide_on_validation(config, exp_raw, study.metrics)
         resources = file.resources
         address = ray_address or resources.ray_address
         resources = dataclasses.replace(

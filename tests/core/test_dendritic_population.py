@@ -62,6 +62,7 @@ MIXED = [
         "plasticity.schedule": "exponential",
         "plasticity.new_weight_init": "small",
         "train.epochs": 2,
+        "curves": False,
     },
     {
         "seed": 6,

@@ -71,3 +71,27 @@ def test_same_seed_same_result(tmp_path):
     c, _ = _run(tmp_path, train={"epochs": 1, "train_subset": 2000}, seed=1)
     assert a.metrics["test_loss"] == b.metrics["test_loss"] != c.metrics["test_loss"]
     assert a.metrics["synapses_moved"] == b.metrics["synapses_moved"]
+
+
+def test_without_curves_epochs_evaluate_validation_and_running_means_and_the_last_epoch_everything(tmp_path):
+    full_res, full = _run(tmp_path / "a")
+    res, rec = _run(tmp_path / "b", curves=False)
+    for m in rec.metrics[:-1]:  # epochs 1, 2: what a search decides on, nothing it must not read
+        assert not {"train_loss", "train_acc", "test_loss", "test_acc"} & set(m)
+        assert {"val_loss", "val_acc", "train_loss_running", "train_acc_running"} <= set(m)
+    assert {"train_loss", "test_acc"} <= set(rec.metrics[-1])
+    # the same training: identical values wherever both report them, and the same result
+    for a, b in zip(full.metrics, rec.metrics):
+        assert all(a[k] == v for k, v in b.items() if k != "train_time_s")
+    assert {k: v for k, v in res.metrics.items() if "time" not in k} == {
+        k: v for k, v in full_res.metrics.items() if "time" not in k
+    }
+    # running means describe the epoch's batches: near the end-of-epoch evaluation, below its accuracy early on
+    first = full.metrics[0]
+    assert first["train_acc_running"] < first["train_acc"]
+    assert abs(full.metrics[-1]["train_acc_running"] - full.metrics[-1]["train_acc"]) < 0.05
+
+
+def test_figures_are_written_without_curves_too(tmp_path):
+    res, _rec = _run(tmp_path, plots=True, curves=False)
+    assert res.artifacts["curves"].is_file() and res.artifacts["weight_histogram"].is_file()

@@ -196,3 +196,18 @@ def test_a_resumed_study_whose_space_changed_incompatibly_is_refused_before_any_
     narrower_range["search_space"]["x"]["choices"] = [0.5, 1.0]
     narrower_range["search_space"]["y"].update(low=-1.0)  # a number's range may change (Optuna allows it)
     prepare_study(parse_spec(narrower_range))
+
+
+def test_search_trials_evaluate_only_what_decides_and_confirmation_keeps_the_curves() -> None:
+    spec = load_spec(ROOT / "studies" / "resample_overnight_population.yaml")
+    assert spec.experiment.curves is False  # the objective is val_acc: train/test after the last epoch only
+    assert spec.confirm.overrides["curves"] is True and spec.confirm.overrides["data.val_size"] == 0
+    doc = yaml.safe_load((ROOT / "studies" / "resample_overnight_population.yaml").read_text())
+    asked = copy.deepcopy(doc)
+    asked["experiment"]["curves"] = True  # a study that asks for curves gets them
+    assert parse_spec(asked).experiment.curves is True
+    on_test = copy.deepcopy(doc)
+    on_test["study"]["metric"] = "test_acc"  # not a validation objective: every epoch evaluates everything
+    del on_test["confirm"]
+    assert parse_spec(on_test).experiment.curves is True
+    assert not hasattr(load_spec(ROOT / "studies" / "quickstart.yaml").experiment, "curves")
