@@ -58,6 +58,18 @@ def _number(kind: type, low: float, *, strict: bool = False) -> Any:
     return Annotated[kind, Field(gt=low) if strict else Field(ge=low), BeforeValidator(number)]
 
 
+def _value(kind: type) -> Any:
+    """A search-space bound or step: a finite number (an integer for int), never YAML's yes or "3"."""
+    what = "an integer" if kind is int else "a finite number"
+
+    def value(v: Any) -> Any:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        check(ok and (kind is float or float(v).is_integer()), "", f"expected {what}, got {v!r}")
+        return kind(v)
+
+    return Annotated[kind, BeforeValidator(value)]
+
+
 def _duration(v: Any) -> Any:
     return None if v is None else parse_duration(v, "")
 
@@ -197,10 +209,10 @@ class ConfirmSection:
 
 @dataclass(frozen=True, kw_only=True, config=_CONFIG)
 class _Numeric:
-    low: float
-    high: float
+    low: _value(float)
+    high: _value(float)
     log: bool = False
-    step: float | None = None
+    step: _value(float) | None = None
 
 
 @dataclass(frozen=True, kw_only=True, config=_CONFIG)
@@ -211,9 +223,9 @@ class FloatParam(_Numeric):
 @dataclass(frozen=True, kw_only=True, config=_CONFIG)
 class IntParam(_Numeric):
     type: Literal["int"]
-    low: int
-    high: int
-    step: int | None = None
+    low: _value(int)
+    high: _value(int)
+    step: _value(int) | None = None
 
 
 @dataclass(frozen=True, kw_only=True, config=_CONFIG)

@@ -8,8 +8,6 @@ as their JSON text and decoded back before they reach the core config.
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,11 +19,6 @@ from core.errors import ConfigError
 __all__ = ["Param", "parse_param", "suggest", "encode", "decode", "to_optuna"]
 
 _SCALAR = (type(None), bool, int, float, str)
-_KEYS = {
-    "float": {"type", "low", "high", "log", "step"},
-    "int": {"type", "low", "high", "log", "step"},
-    "categorical": {"type", "choices"},
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,14 +38,6 @@ class Param:
         return tuple(encode(self, c) for c in self.choices)
 
 
-def _number(value: Any, path: str, kind: str) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if kind == "int":
-        ok = ok and float(value).is_integer()
-    check(ok, path, f"expected {'an integer' if kind == 'int' else 'a finite number'}, got {value!r}")
-    return int(value) if kind == "int" else float(value)
-
-
 def _json(choice: Any, path: str) -> str:
     # Optuna stores list/mapping choices as JSON text; dates, sets and bytes (which YAML's safe
     # loader can produce) have no JSON form and would otherwise crash json.dumps.
@@ -64,45 +49,23 @@ def _json(choice: Any, path: str) -> str:
         ) from None
 
 
-def parse_param(name: str, raw: Any, path: str) -> Param:
-    """Validate one ``search_space`` entry (a mapping with ``type`` and its fields)."""
-    check(isinstance(raw, Mapping), path, f"expected a mapping with 'type', got {raw!r}")
-    kind = raw.get("type")
-    check(
-        isinstance(kind, str) and kind in _KEYS,
-        f"{path}.type",
-        f"expected one of float, int, categorical, got {kind!r}",
-    )
-    for key in raw:
-        check(
-            key in _KEYS[kind],
-            f"{path}.{key}",
-            f"unknown key for type {kind}; expected one of {', '.join(sorted(_KEYS[kind]))}",
-        )
-    if kind == "categorical":
-        choices = raw.get("choices")
-        check(
-            isinstance(choices, list) and len(choices) > 0,
-            f"{path}.choices",
-            f"expected a non-empty list, got {choices!r}",
-        )
+def parse_param(name: str, entry: Any, path: str) -> Param:
+    """One ``search_space`` entry as a :class:`Param`, from its typed form (``FloatParam``,
+    ``IntParam`` or ``CategoricalParam`` of :mod:`search.studyfile.sections`, which declare the
+    keys and types once); here only the checks that span keys (bounds, log, step, choices)."""
+    if entry.type == "categorical":
+        choices = list(entry.choices)
         encoded = [c if isinstance(c, _SCALAR) else _json(c, f"{path}.choices") for c in choices]
         check(len(set(map(repr, encoded))) == len(encoded), f"{path}.choices", "expected distinct choices")
         return Param(name=name, type="categorical", choices=tuple(choices))
-    for key in ("low", "high"):
-        check(key in raw, f"{path}.{key}", f"missing; expected a number for a {kind} distribution")
-    low = _number(raw["low"], f"{path}.low", kind)
-    high = _number(raw["high"], f"{path}.high", kind)
+    kind, low, high = entry.type, entry.low, entry.high
     check(low <= high, f"{path}.high", f"expected high >= low ({low}), got {high}")
-    log = raw.get("log", False)
-    check(isinstance(log, bool), f"{path}.log", f"expected true or false, got {log!r}")
-    check(not log or low > 0, f"{path}.low", f"expected low > 0 with log: true, got {low}")
-    step = raw.get("step")
+    check(not entry.log or low > 0, f"{path}.low", f"expected low > 0 with log: true, got {low}")
+    step = entry.step
     if step is not None:
-        step = _number(step, f"{path}.step", kind)
         check(step > 0, f"{path}.step", f"expected step > 0, got {step}")
-        check(not log, f"{path}.step", "step cannot be combined with log: true")
-    return Param(name=name, type=kind, low=low, high=high, log=log, step=step)
+        check(not entry.log, f"{path}.step", "step cannot be combined with log: true")
+    return Param(name=name, type=kind, low=low, high=high, log=entry.log, step=step)
 
 
 def to_optuna(p: Param) -> optuna.distributions.BaseDistribution:

@@ -204,7 +204,7 @@ def parse_spec(
         check(isinstance(kind, str), "experiment.kind", f"expected an experiment kind name, got {kind!r}")
         experiment = get_experiment(kind, "experiment.kind")
         config = from_dict(experiment.config_cls, exp_raw, "experiment")
-        space = _space(doc["search_space"], config)
+        space = _space(file.search_space, config)
         study = _study(file.study, space, storage)
         config = _decide_on_validation(config, exp_raw, study.metrics)
         resources = file.resources

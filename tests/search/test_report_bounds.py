@@ -9,17 +9,24 @@ import optuna
 import pytest
 import yaml
 from optuna_dashboard import get_note
+from pydantic import TypeAdapter
 
 from search.launch import prepare_study
 from search.report import bound_flags, main, suggestion_yaml
 from search.studyfile import Param, load_spec, parse_param, to_optuna
+from search.studyfile.sections import SearchParam
 from tests.helpers import study_doc
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
 
+def _entry(raw: dict):
+    """A study file's search_space entry, typed as the file's own validation types it."""
+    return TypeAdapter(SearchParam).validate_python(raw)
+
+
 def _param(name: str, **raw) -> Param:
-    return parse_param(name, raw, f"search_space.{name}")
+    return parse_param(name, _entry(raw), f"search_space.{name}")
 
 
 LIN = _param("a", type="float", low=-3.0, high=3.0)
@@ -117,7 +124,7 @@ def test_suggestions_paste_back_as_valid_study_file_entries(param: Param) -> Non
     for value in (param.low, param.high):
         line = suggestion_yaml(_flags([param], [value])[param.name].suggested)
         (name, raw), *_ = yaml.safe_load(line).items()
-        again = parse_param(name, raw, name)
+        again = parse_param(name, _entry(raw), name)
         assert again.type == param.type and again.log == param.log
         assert (
             again.low <= param.low and again.high >= param.high and (again.low, again.high) != (param.low, param.high)

@@ -62,6 +62,9 @@ BAD = [
     ("search_space.x", {"type": "float", "low": 2, "high": 1}, "search_space.x.high"),
     ("search_space.x", {"type": "float", "low": 0, "high": 1, "log": True}, "search_space.x.low"),
     ("search_space.x", {"type": "normal", "low": 0, "high": 1}, "search_space.x.type"),
+    ("search_space.x", {"type": "float", "low": "0", "high": 1}, "search_space.x.low"),  # no quoted numbers
+    ("search_space.x", {"type": "float", "low": 0, "high": True}, "search_space.x.high"),  # nor YAML's yes
+    ("search_space.steps", {"type": "int", "low": 1, "high": 4.5}, "search_space.steps.high"),
     ("search_space.x", {"type": "categorical", "choices": []}, "search_space.x.choices"),
     ("search_space.steps", {"type": "int", "low": 0, "high": 5}, "search_space.steps"),
     ("search_space", {}, "search_space"),
