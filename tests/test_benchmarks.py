@@ -47,6 +47,17 @@ def test_bench_imp_level_prints_a_rate_and_ratio_per_row() -> None:
         assert [float(r[4]) for r in group] == pytest.approx([rate / rates[2] for rate in rates], abs=0.006)
 
 
+def test_bench_cut_prints_both_cuts_and_a_time_per_level() -> None:
+    proc = _bench("bench_cut.py", "--repeats", "1")
+    assert proc.returncode == 0, proc.stderr
+    rows = _rows(proc.stdout)
+    assert [(r[0], int(r[1])) for r in rows] == [
+        (n, lv) for n in ("moons 2x (16, 16)", "LeNet 2x MNIST") for lv in (0, 3, 7, 12, 15)
+    ]
+    assert rows[0][3] == "64" and rows[5][3] == "236200"  # dense: every weight at task 0's inputs and outputs
+    assert all(float(r[5]) > 0 for r in rows)
+
+
 def test_bench_search_runs_the_quickstart_study_through_the_launcher() -> None:
     proc = _bench("bench_search.py", "--quick", "--cases", "quickstart")
     assert proc.returncode == 0, proc.stderr[-3000:]

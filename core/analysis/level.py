@@ -8,6 +8,7 @@ for the confirmation on test. Metrics that do not depend on rows (counts, split,
 no prefix. Counts follow docs/definitions.md: *prunable* are the weights, and the biases when bias pruning is
 on; the rest are non-prunable. Weights and biases are counted separately. ``n_params``
 is the number of trainable parameters still unmasked (masked entries are exactly zero).
+``cut_weights`` / ``cut_mass`` are the minimum cut between the tasks (:mod:`core.analysis.cut`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
+from core.analysis.cut import task_cut
 from core.analysis.graph import GraphReport, analyse_graph, zombie_comatose_flags
 from core.data.tasks import SplitData
 from core.lottery.train import evaluate
@@ -49,13 +51,14 @@ def param_counts(model: MaskedMLP, prune_bias: bool) -> dict[str, float]:
 
 
 def level_metrics(model: MaskedMLP, data: SplitData, prune_bias: bool) -> tuple[dict[str, float], GraphReport]:
-    """Counts, val/test accuracy (overall, worst task, per task), zombies/comatose and split of one level."""
+    """Counts, val/test accuracy (overall, worst task, per task), zombies/comatose, split and cut of one level."""
     test = evaluate(model, data.test, data.layout)
     val = evaluate(model, data.val, data.layout)
     layout = data.layout
     wmasks = weight_masks_np(model)
     flags = zombie_comatose_flags(wmasks)  # one pass serves the graph's counts and the zombie biases
-    graph = analyse_graph(wmasks, layout.input_task(), layout.output_task(), flags=flags)
+    tasks = (layout.input_task(), layout.output_task())
+    graph = analyse_graph(wmasks, *tasks, flags=flags)
     m = param_counts(model, prune_bias)
     for prefix, ev in (("val", val), ("test", test)):
         m.update({f"{prefix}_loss": ev.loss, f"{prefix}_acc": ev.acc, f"{prefix}_min_task_acc": min(ev.task_acc)})
@@ -68,6 +71,9 @@ def level_metrics(model: MaskedMLP, data: SplitData, prune_bias: bool) -> tuple[
         split=float(graph.split and layout.k > 1), mixed=float(graph.mixed), components=float(len(graph.components))
     )
     m.update(tasks_connected=float(sum(graph.tasks_connected)))
+    # The graded distance to a split (core.analysis.cut): 0 exactly when ``mixed`` is 0.
+    cut = task_cut(wmasks, [layer.weight.detach().cpu().numpy() for layer in model.layers], *tasks)
+    m.update(cut_weights=float(cut.weights), cut_mass=cut.mass)
     # The research log saw negative hidden biases disappear under IMP; count them per level.
     hidden_b = [(layer.bias * bm)[bm.bool()] for layer, bm in zip(model.layers[:-1], model.bias_masks()[:-1])]
     m.update(neg_hidden_biases=float(sum(int((b < 0).sum()) for b in hidden_b)))

@@ -2,8 +2,12 @@
 
 Builds the data and a masked MLP from :class:`ImpConfig`, runs IMP level by level
 (:func:`core.lottery.imp.run_imp`), analyses every level (counts, accuracies, zombies,
-comatose, split) and reports it, then summarises the run: first split level, accuracy
-there, "still a ticket", "split while a ticket", and the theoretical minimum removal P(k−1)/k.
+comatose, split, the minimum cut between the tasks) and reports it, then summarises the run: first
+split level, accuracy there, "still a ticket", "split while a ticket", the theoretical minimum
+removal P(k−1)/k, and the cut at the last level and the first level where it is 0
+(:func:`core.analysis.cut.cut_summary`). ``Result.extra["run_data"]`` is the run's JSON-ready
+data for the trial's record: the cut per level and every hidden neuron's state and bias per
+level (:func:`core.analysis.neurons.track_neurons`).
 Accuracies come in validation / test twins (``val_<X>`` / ``test_<X>``); every decision and
 the objective read validation (see :func:`core.analysis.level.split_summary`). The data and
 their train / val / test rows come from ``data.seed`` alone, the initialisation and batch order
@@ -19,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.analysis.cut import cut_summary
 from core.analysis.level import level_metrics, split_summary, trajectories
+from core.analysis.neurons import track_neurons
 from core.config import config_hash
 from core.contract import Reporter, Result, RunContext, register_experiment
 from core.data.tasks import SplitData, concat_tasks, split_rows
@@ -50,6 +56,8 @@ REPORTED = (
     "n_params",
     "prunable",
     "split",
+    "cut_weights",
+    "cut_mass",
     "zombies",
     "comatose",
     "zombie_bias_pos",
@@ -114,9 +122,13 @@ def level_callback(cfg: ImpConfig, data: SplitData, reporter: Reporter) -> OnLev
 def imp_result(
     cfg: ImpConfig, model: MaskedMLP, levels: list[LevelOutcome], data: SplitData, start: float, out_dir: Path
 ) -> Result:
-    """A finished run's Result: final metrics, split summary, trajectories and pictures under ``out_dir``."""
+    """A finished run's Result: final metrics, split and cut summaries, trajectories and pictures under
+    ``out_dir``; ``extra["run_data"]`` the cut per level and the neuron record (core.analysis.neurons)."""
     history = [lv.metrics for lv in levels]
-    summary = split_summary(history, data.layout.k, cfg.analysis.ticket_tolerance)
+    summary = {
+        **split_summary(history, data.layout.k, cfg.analysis.ticket_tolerance),
+        **cut_summary(history, data.layout.k),
+    }
     metrics = {**final_metrics(history, summary), "wall_time_s": time.perf_counter() - start}
     artifacts: dict[str, Path] = {}
     traj = None
@@ -130,7 +142,14 @@ def imp_result(
         from core.experiments.imp_plots import imp_figures
 
         artifacts.update(imp_figures(history, levels, data.layout, summary, out_dir, traj))
-    return Result(metrics=metrics, artifacts=artifacts, extra={"history": history, "config_hash": config_hash(cfg)})
+    # Run data (stored with the trial as JSON): the cut per level and every hidden neuron's state and bias.
+    run_data = {
+        "cut_weights": [h.get("cut_weights") for h in history],  # None: a level from an older checkpoint
+        "cut_mass": [h.get("cut_mass") for h in history],
+        "neurons": track_neurons([(lv.masks, lv.trained) for lv in levels]),
+    }
+    extra = {"history": history, "config_hash": config_hash(cfg), "run_data": run_data}
+    return Result(metrics=metrics, artifacts=artifacts, extra=extra)
 
 
 def check_data(cfg: ImpConfig, ctx: RunContext) -> None:

@@ -2,9 +2,10 @@
 
 A pair that has a COMPLETE trial is never trained again; the rest train in chunks, batched as one
 population where the experiment kind can (``run_population``), else one after another. Each
-trial records its candidate, seed, full config and every metric; a run that raises is FAIL with
-its reason. A confirmation that was killed left its trials RUNNING: the next one (holding the
-confirmation's lock, so nobody else is running them) marks them FAIL first and trains them again.
+trial records its candidate, seed, full config, every metric and its run data; a run that raises
+is FAIL with its reason. A confirmation that was killed left its trials RUNNING: the next one
+(holding the confirmation's lock, so nobody else is running them) marks them FAIL first and
+trains them again.
 """
 
 from __future__ import annotations
@@ -143,6 +144,8 @@ def _chunk(study: optuna.Study, exp, pairs: list, metric: str, ctx: RunContext) 
                 for k, v in out.metrics.items():
                     if isinstance(v, (int, float)) and math.isfinite(v):
                         trial.set_user_attr(k, float(v))
+                if "run_data" in out.extra:  # as a search trial stores it: a list, one entry per seed
+                    trial.set_user_attr("run_data", [out.extra["run_data"]])
                 study.tell(trial, float(value))
             told.add(trial.number)
         return failed

@@ -7,14 +7,15 @@
   k equal tasks keeps at most P/k of its P prunable parameters, ``theory_max_split_params``);
 - "a relationship between not splitting and bad performance": across the search's runs, the
   accuracy of runs that split against runs that never split (Mann-Whitney U, scipy);
-- zombies: their counts per level, and what the stored data can say about their bias and survival.
+- the minimum cut between the tasks by level, a graded distance to a split (:mod:`search.report.imp_cut`);
+- zombies: their counts per level, whether a positive bias keeps them alive longer, whether comatose
+  neurons die soon, whether negative biases disappear (:mod:`search.report.imp_zombies`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from optuna.trial import FrozenTrial
@@ -23,6 +24,8 @@ from scipy import stats
 from search.report import plots_answers
 from search.report.confirmed import Confirmation, confirmed_best, md_table
 from search.report.imp_bound import bound_section
+from search.report.imp_cut import baseline_and_best, cut_section
+from search.report.imp_zombies import zombie_section
 from search.report.kinds import KindReport, KindSections, ReportInputs, register_report
 from search.store import read_record
 from search.studyfile import StudySpec
@@ -70,19 +73,12 @@ def _sources(
         return "the confirmation runs on fresh seeds", {
             lb: [first_split(t) for t in conf.trials[lb]] for lb in labels if conf.trials.get(lb)
         }
-    sign = -1.0 if spec.study.directions[0] == "maximize" else 1.0
-    ranked = sorted(done, key=lambda t: sign * t.values[0])
-    base = next(
-        (t for t in done if spec.study.enqueue and t.system_attrs.get("fixed_params") == dict(spec.study.enqueue[0])),
-        None,
-    )
     out = {}
-    for label, t in (("baseline", base), ("search best", ranked[0] if ranked else None)):
-        if t is not None:
-            out[label] = [
-                (r["split_level"] if r.get("split_level", -1) >= 0 else None, int(r.get("levels_done", 0)))
-                for r in seed_runs([t])
-            ]
+    for label, t in baseline_and_best(spec, done).items():
+        out[label] = [
+            (r["split_level"] if r.get("split_level", -1) >= 0 else None, int(r.get("levels_done", 0)))
+            for r in seed_runs([t])
+        ]
     return "the search's own seeds (no confirmation yet)", out
 
 
@@ -169,56 +165,15 @@ def _split_vs_acc(done, out: Path) -> tuple[list[str], list[Path], list[str]]:
     )
 
 
-def _zombies(conf: Confirmation | None) -> list[str]:
-    lines = ["## IMP: zombies", ""]
-    best = confirmed_best(conf.table) if conf is not None else None
-    labels = (
-        [lb for lb in ("baseline", best["label"] if best else None) if lb and conf.trials.get(lb)]
-        if conf is not None
-        else []
-    )
-    if labels:
-        histories = {lb: [read_record(t).history for t in conf.trials[lb]] for lb in labels}
-        last = max(h["step"] for hs in histories.values() for hist in hs for h in hist)
-        biased = any("zombie_bias_pos" in h for hs in histories.values() for hist in hs for h in hist)
-        rows = []
-        for lv in range(int(last) + 1):
-            row: list[Any] = [lv]
-            for lb in labels:
-                at = [h for hist in histories[lb] for h in hist if h.get("step") == lv and "zombies" in h]
-                row.append(f"{np.mean([h['zombies'] for h in at]):.2f} (n={len(at)})" if at else "-")
-                if biased:
-                    z = sum(h["zombies"] for h in at)
-                    row.append(f"{sum(h.get('zombie_bias_pos', 0) for h in at) / z:.2f}" if z else "-")
-            rows.append(row)
-        head = [
-            h
-            for lb in labels
-            for h in ([f"{lb}: zombies (seeds)"] + ([f"{lb}: share with bias > 0"] if biased else []))
-        ]
-        lines += [
-            "Zombie neurons (no incoming weights, live outgoing ones) per level, mean over the "
-            "confirmation seeds that ran the level:",
-            "",
-            *md_table(["level", *head], rows),
-            "",
-        ]
-    lines.append(
-        "Bias against survival (the research log: zombies with a large positive bias seem to survive "
-        "longer): not answerable from this study. The stored level histories hold how many zombies "
-        "there are, not which neurons they are, so no zombie's lifetime can be followed from level "
-        "to level" + ("." if labels and biased else ", and the zombies' biases are not stored either.")
-    )
-    return lines + [""]
-
-
 def imp_sections(inputs: ReportInputs) -> KindSections:
-    """When the network splits, the bound on split size, split against accuracy, zombie tickets."""
+    """When the network splits, the bound on split size, split against accuracy, the cut by level, zombies."""
     spec, done, conf, out = inputs.spec, inputs.done, inputs.conf, inputs.out
     a, fa, na = _split_levels(spec, done, conf, out)
     b, fb = bound_section(seed_runs(done), conf, out)
     c, fc, nc = _split_vs_acc(done, out)
-    return KindSections([*a, *b, *c, *_zombies(conf)], [*fa, *fb, *fc], [*na, *nc])
+    d, fd, nd = cut_section(spec, done, out)
+    e, fe, ne = zombie_section(done, conf, out)
+    return KindSections([*a, *b, *c, *d, *e], [*fa, *fb, *fc, *fd, *fe], [*na, *nc, *nd, *ne])
 
 
 register_report("imp", KindReport(step_unit="IMP level", sections=imp_sections))

@@ -11,13 +11,16 @@ structured value is one JSON attribute. A trial writes two groups, each in one t
 * when it ends (:func:`write_result`): flat, every scalar metric the run returned (with
   ``study.replicates``: the means over seeds, the objective's ``<metric>_std`` and
   ``<metric>_sem``, ``n_seeds``), ``wall_time_s`` and, when they apply, ``fail_reason``,
-  ``artifact_error`` and ``repeat_of``; as JSON, ``history`` (every reported step) and
-  ``replicates`` (the seeds and every metric per seed).
+  ``artifact_error`` and ``repeat_of``; as JSON, ``history`` (every reported step),
+  ``replicates`` (the seeds and every metric per seed) and, for a kind whose runs return
+  ``Result.extra["run_data"]`` (imp: the cut per level, each hidden neuron's state and bias per
+  level), ``run_data``: a list with each seed's run data.
 
 A launcher that fails a leftover trial adds ``fail_reason``; a requeued trial has ``requeued_from``.
 A confirmation's trial (``search.confirm.runs``) stores ``candidate`` (its label),
 ``search_trial`` (the search trial it confirms, or None), ``params``, ``candidate_hash``,
-``seed``, ``config``, ``config_hash``, ``history``, its metrics and, when it failed, ``fail_reason``.
+``seed``, ``config``, ``config_hash``, ``history``, its metrics, ``run_data`` (a list of one) and,
+when it failed, ``fail_reason``.
 
 Studies have been written with two earlier layouts: one attribute per value, each its own commit
 (what this layout is again, less the commits), and, in between, two JSON objects ``run`` (the
@@ -95,6 +98,7 @@ class TrialRecord:
     requeued_from: int | None = None
     history: tuple[Mapping[str, float], ...] = ()
     replicates: Mapping[str, Any] | None = None
+    run_data: tuple[Mapping[str, Any] | None, ...] = ()  # each seed's run data, in seed order
     n_seeds: float | None = None
     # A confirmation trial's own (search.confirm.runs).
     candidate: str | None = None

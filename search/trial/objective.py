@@ -32,7 +32,7 @@ from search.store import Heartbeats, get_trial, read_record, spec_storage, study
 from search.studyfile import StudySpec, suggest
 from search.trial.claims import claim, finished_twin, lock_path, repeat_result
 from search.trial.facts import device_name, provenance
-from search.trial.replicates import ReplicateReporter, combine, replicate_configs, replicate_seeds
+from search.trial.replicates import ReplicateReporter, combine, replicate_configs, replicate_seeds, stored_extra
 from search.trial.reporter import Interrupted, TrialReporter, TrialRun
 
 __all__ = ["Objective", "build_config"]
@@ -286,8 +286,7 @@ class Objective:
         out: dict[str, Any] = {
             k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)
         }
-        if "replicates" in result.extra:  # every metric per seed
-            out["replicates"] = result.extra["replicates"]
+        out.update(stored_extra(result))  # every metric per seed; each seed's run data
         errors = []
         for name, path in result.artifacts.items():
             if Path(path).is_file():

@@ -25,7 +25,15 @@ import numpy as np
 
 from core import Result
 
-__all__ = ["ReplicateFailed", "ReplicateReporter", "replicate_seeds", "replicate_configs", "combine", "spread"]
+__all__ = [
+    "ReplicateFailed",
+    "ReplicateReporter",
+    "replicate_seeds",
+    "replicate_configs",
+    "combine",
+    "spread",
+    "stored_extra",
+]
 
 
 class ReplicateFailed(Exception):
@@ -108,7 +116,8 @@ def combine(
     ``stopped`` (the :class:`ReplicateReporter`'s error: pruned, interrupted, timed out) wins; else the first failing seed fails the trial
     with its reason; else a Result whose metrics are the means over seeds, with the spread of
     each objective (``<metric>_std``, ``<metric>_sem``) and every metric per seed in
-    ``extra["replicates"]``. Artifacts are the first seed's."""
+    ``extra["replicates"]``; the seeds' ``extra["run_data"]`` (when they have it) as one list in
+    ``extra["run_data_per_seed"]``. Artifacts are the first seed's."""
     if len(outcomes) == 1:
         return outcomes[0]
     if stopped is not None:
@@ -126,5 +135,18 @@ def combine(
             s = spread(per_seed[name])
             metrics[f"{name}_std"], metrics[f"{name}_sem"] = s["std"], s["sem"]
     metrics["n_seeds"] = float(len(results))
-    extra = {"replicates": {"seeds": [int(s) for s in seeds], "per_seed": per_seed}}
+    extra: dict[str, Any] = {"replicates": {"seeds": [int(s) for s in seeds], "per_seed": per_seed}}
+    if any("run_data" in r.extra for r in results):
+        extra["run_data_per_seed"] = [r.extra.get("run_data") for r in results]
     return Result(metrics=metrics, artifacts=dict(results[0].artifacts), extra=extra)
+
+
+def stored_extra(result: Result) -> dict[str, Any]:
+    """What a trial stores of ``result.extra`` beside its metrics: ``replicates`` (every metric per
+    seed) and ``run_data``, a list with each seed's run data (one entry for an unreplicated trial)."""
+    out = {k: result.extra[k] for k in ("replicates",) if k in result.extra}
+    if "run_data_per_seed" in result.extra:
+        out["run_data"] = list(result.extra["run_data_per_seed"])
+    elif "run_data" in result.extra:
+        out["run_data"] = [result.extra["run_data"]]
+    return out

@@ -115,7 +115,7 @@ def test_absent_synapses_stay_absent_through_training_and_weight_decay(opt_name)
         (
             "plasticity.criterion",
             "biggest",
-            "plasticity.criterion: unknown drop criterion 'biggest'; expected one of ema, smallest, stochastic",
+            "plasticity.criterion: unknown drop criterion 'biggest'; expected one of distribution, ema, smallest, stochastic",
         ),
         ("plasticity.schedule", "sqrt", "plasticity.schedule: unknown rate schedule"),
         ("plasticity.growth", "nearest", "plasticity.growth: unknown growth rule"),

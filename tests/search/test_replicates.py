@@ -151,3 +151,16 @@ def test_the_progress_line_says_a_value_is_a_mean_over_seeds(tmp_path) -> None:
     doc = study_doc("repline", study={"replicates": 3}, experiment={"steps": 1, "step_seconds": 0.0})
     (trial,) = _run(tmp_path, doc, 1).get_trials()
     assert "(mean of 3 seeds)" in describe_trial(trial)
+
+
+def test_each_seeds_run_data_is_stored_as_one_list_in_seed_order() -> None:
+    from core import Result
+    from search.trial.replicates import stored_extra
+
+    seeds = [Result(metrics={"loss": float(i)}, extra={"run_data": {"cut_weights": [9, i]}}) for i in range(3)]
+    trial = combine(seeds, [7, 8, 9], ["loss"])
+    out = stored_extra(trial)
+    assert out["run_data"] == [{"cut_weights": [9, 0]}, {"cut_weights": [9, 1]}, {"cut_weights": [9, 2]}]
+    assert out["replicates"]["seeds"] == [7, 8, 9] and out["replicates"]["per_seed"]["loss"] == [0.0, 1.0, 2.0]
+    assert stored_extra(combine(seeds[:1], [None], ["loss"])) == {"run_data": [{"cut_weights": [9, 0]}]}
+    assert stored_extra(combine([Result(metrics={"loss": 1.0})] * 2, [1, 2], ["loss"])).keys() == {"replicates"}

@@ -175,9 +175,17 @@ def test_imp_report_answers_the_split_questions_and_writes_the_note(tmp_path: Pa
     assert len(split) >= 2 and len(never) >= 2, "the fixture must give both groups"
     p = stats.mannwhitneyu(split, never, alternative="two-sided").pvalue
     assert f"| `val_dense_acc` | {np.mean(split):.4f} | {np.mean(never):.4f} |" in text and f"| {p:.3g} |" in text
-    assert "## IMP: zombies" in text and "Bias against survival" in text and "not answerable" in text
+    assert "## IMP: zombies" in text and "not answerable" not in text
+    assert "### Do zombies with a positive bias survive more levels than those with a negative one?" in text
+    assert "log-rank p = " in text or "Not enough data: a test needs at least 8 zombies of each sign" in text
 
-    pngs = {"split_by_level.png", "split_bound.png", "split_vs_accuracy.png"}
+    # The cut by level: the dense network's cut is every weight at task 0's inputs and outputs (2 x 16 + 2 x 16).
+    base = next(t for t in study.get_trials() if t.system_attrs.get("fixed_params"))
+    assert [d["cut_weights"][0] for d in read_record(base).run_data] == [64.0, 64.0]
+    assert all(len(read_record(t).run_data) == 1 for ts in by.values() for t in ts), "confirmation runs store theirs"
+    assert "| 0 | 64 ± 0 (2) |" in text and "## IMP: minimum cut between the tasks by level" in text
+
+    pngs = {"split_by_level.png", "split_bound.png", "split_vs_accuracy.png", "cut_by_level.png", "negative_biases.png"}
     for name in pngs:
         assert f"]({name})" in text
         _png(out / name)
