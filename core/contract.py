@@ -98,6 +98,8 @@ class Experiment:
     # False for a kind that computes nothing on a torch device (synthetic): a GPU share is then
     # only a Ray reservation, and a worker need not see a GPU to run it.
     uses_device: bool = True
+    # What one reported step is (the x axis of the kind's learning curves): "epoch", "IMP level"
+    step_unit: str = "step"
 
     def default_config(self) -> Any:
         return self.config_cls()
@@ -112,13 +114,16 @@ def register_experiment(
     doc: str = "",
     check_data: Callable[[Any, RunContext], None] | None = None,
     uses_device: bool = True,
+    step_unit: str = "step",
 ):
     """Decorator: ``@register_experiment("imp", ImpConfig)`` on the run function."""
     assert dataclasses.is_dataclass(config_cls)
 
     def add(run: Callable[[Any, Reporter, RunContext], Result]):
         doc_ = doc or (run.__doc__ or "").strip()
-        exp = Experiment(name, config_cls, run, doc_, check_data=check_data, uses_device=uses_device)
+        exp = Experiment(
+            name, config_cls, run, doc_, check_data=check_data, uses_device=uses_device, step_unit=step_unit
+        )
         EXPERIMENTS.register(name)(exp)
         return run
 

@@ -206,7 +206,7 @@ def check_data(cfg: DendriticConfig, ctx: RunContext) -> None:
     ensure_mnist(ctx.data_dir)
 
 
-@register_experiment("dendritic", DendriticConfig, check_data=check_data)
+@register_experiment("dendritic", DendriticConfig, check_data=check_data, step_unit="epoch")
 def run_dendritic(cfg: DendriticConfig, reporter: Reporter, ctx: RunContext) -> Result:
     """Train the dANN (or dense baseline) on MNIST, resampling synapses when enabled."""
     t_start = time.perf_counter()

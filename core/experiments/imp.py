@@ -160,7 +160,7 @@ def check_data(cfg: ImpConfig, ctx: RunContext) -> None:
         ensure_mnist(cfg.data.mnist_dir or ctx.data_dir)
 
 
-@register_experiment("imp", ImpConfig, check_data=check_data)
+@register_experiment("imp", ImpConfig, check_data=check_data, step_unit="IMP level")
 def run_imp_experiment(cfg: ImpConfig, reporter: Reporter, ctx: RunContext) -> Result:
     """IMP on concatenated tasks; reports each level, returns split / ticket metrics and pictures."""
     start = time.perf_counter()

@@ -21,7 +21,8 @@ from optuna_dashboard import save_note
 from search.confirm import format_table
 from search.report.bounds import bounds_section
 from search.report.confirmed import confirmed_section, key_answer, load_confirmation
-from search.report.kinds import ReportInputs, kind_report
+from search.report.kind_table import kind_sections
+from search.report.kinds import ReportInputs
 from search.studyfile import StudySpec
 
 __all__ = ["Answers", "answers", "save_summary_note"]
@@ -38,7 +39,7 @@ def answers(study: optuna.Study, spec: StudySpec, done: list[FrozenTrial], impor
     """The answer sections of the report, their figures and the summary note."""
     conf = load_confirmation(study, spec)
     lines = confirmed_section(spec, conf)
-    kind = kind_report(spec.kind).sections(ReportInputs(study, spec, done, conf, importances, out))
+    kind = kind_sections(spec.kind, ReportInputs(study, spec, done, conf, importances, out))
     more, figures, kind_note = kind.lines, kind.figures, kind.note
     sections = [*lines, *more]
     bounds = bounds_section(spec, done)  # the same lines in report.md and in the note

@@ -22,11 +22,11 @@ import optuna
 from optuna.artifacts import upload_artifact
 from optuna.trial import FrozenTrial, TrialState
 
+from core import get_experiment
 from core.errors import ConfigError
 from search.cli import add_storage, add_study_file, input_error
 from search.report import answers as report_answers
 from search.report import plots
-from search.report.kinds import kind_report
 from search.report.tables import (
     EVALUATOR,
     best_section,
@@ -98,7 +98,7 @@ def _draw(
         caption = "Learning curves" + (
             "" if curve == metrics[0] else f" of `{curve}` (trials do not report `{metrics[0]}` per step)"
         )
-        unit = kind_report(spec.kind).step_unit
+        unit = get_experiment(spec.kind).step_unit
         drawn.append((caption, plots.plot_curves(trials, curve, unit, out / "intermediate_values.png")))
     else:
         skipped.append("learning curves: no trial reported intermediate values")

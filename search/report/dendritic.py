@@ -21,7 +21,7 @@ from scipy import stats
 
 from search.report import plots_answers
 from search.report.confirmed import Confirmation, confirmed_best, fmt, md_table
-from search.report.kinds import KindReport, KindSections, ReportInputs, register_report
+from search.report.kinds import KindSections, ReportInputs
 from search.store import read_record
 from search.studyfile import StudySpec
 
@@ -217,6 +217,3 @@ def dendritic_sections(inputs: ReportInputs) -> KindSections:
         note = [ln for ln in lines if ln.startswith("- ")]
     knob_lines, figures = _knobs(inputs.study, inputs.spec, inputs.done, inputs.importances, inputs.out)
     return KindSections(lines + knob_lines, figures, note)
-
-
-register_report("dendritic", KindReport(step_unit="epoch", sections=dendritic_sections))

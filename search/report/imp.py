@@ -26,7 +26,7 @@ from search.report.confirmed import Confirmation, confirmed_best, md_table
 from search.report.imp_bound import bound_section
 from search.report.imp_cut import baseline_and_best, cut_section
 from search.report.imp_zombies import zombie_section
-from search.report.kinds import KindReport, KindSections, ReportInputs, register_report
+from search.report.kinds import KindSections, ReportInputs
 from search.store import read_record
 from search.studyfile import StudySpec
 
@@ -174,6 +174,3 @@ def imp_sections(inputs: ReportInputs) -> KindSections:
     d, fd, nd = cut_section(spec, done, out)
     e, fe, ne = zombie_section(done, conf, out)
     return KindSections([*a, *b, *c, *d, *e], [*fa, *fb, *fc, *fd, *fe], [*na, *nc, *nd, *ne])
-
-
-register_report("imp", KindReport(step_unit="IMP level", sections=imp_sections))
