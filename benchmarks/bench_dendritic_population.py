@@ -104,15 +104,18 @@ def bench(
     data_dir: str | None,
     seeds: int,
     study: Path = STUDY,
+    curves: bool = True,
 ) -> None:
     torch.set_num_threads(threads or os.cpu_count() or 1)
     exp = get_experiment("dendritic")
-    configs = trial_configs(max(max(sizes), seq_trials), epochs, seeds, study)
+    configs = [
+        replace_paths(c, {"curves": curves}) for c in trial_configs(max(max(sizes), seq_trials), epochs, seeds, study)
+    ]
     ctx = RunContext(device=device, data_dir=Path(data_dir) if data_dir else None, workdir=Path("runs/bench"))
     exp.run(replace_paths(configs[0], {"train.epochs": 1, "train.train_subset": 256}), NullReporter(), ctx)  # warm-up
     seq, wall, cpu = _timed(lambda: [exp.run(c, NullReporter(), ctx).metrics for c in configs[:seq_trials]])
     per_wall, per_cpu = wall / seq_trials, cpu / seq_trials
-    label = f"{device}, {torch.get_num_threads()} thread(s), {seeds} seed(s)"
+    label = f"{device}, {torch.get_num_threads()} thread(s), {seeds} seed(s), curves {'on' if curves else 'off'}"
     print(
         f"| {label} | sequential `run` | 1 | {wall:.1f} | {3600 / per_wall:,.0f} | 1.0 | {cpu:.1f} | "
         f"{3600 / per_cpu:,.0f} | 1.0 | (reference, {seq_trials} trials) | |",
@@ -148,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
         "--seeds", default="1,3", help="distinct seeds among the trials, trial i has seed i %% S (default 1,3)"
     )
     ap.add_argument("--devices", default="cpu", help="cpu, cuda or both (default cpu)")
+    ap.add_argument(
+        "--curves",
+        default="on",
+        help="on: full train/test passes every epoch (core.run); off: validation only until the last epoch "
+        "(a search trial); on,off: both, side by side (default on)",
+    )
     ap.add_argument("--data-dir", default=os.environ.get("MNIST_DIR"), help="MNIST directory (default $MNIST_DIR)")
     ap.add_argument(
         "--study",
@@ -174,7 +183,18 @@ def main(argv: list[str] | None = None) -> int:
             return 1  # a benchmark asked for a GPU it has not: a failure, never a silent skip
         for threads in (int(t) for t in args.threads.split(",")):
             for seeds in (int(s) for s in args.seeds.split(",")):
-                bench(device, threads, sizes, args.seq_trials, args.epochs, args.data_dir, seeds, args.study)
+                for curves in args.curves.split(","):
+                    bench(
+                        device,
+                        threads,
+                        sizes,
+                        args.seq_trials,
+                        args.epochs,
+                        args.data_dir,
+                        seeds,
+                        args.study,
+                        curves == "on",
+                    )
     print(f"# load average after: {os.getloadavg()[0]:.2f}; trials/h at 50 epochs = these / {50 / args.epochs:g}")
     return 0
 

@@ -2,7 +2,7 @@
 
 :func:`answers` returns the report's answer sections: "Confirmed on test" (the linked
 confirmation study, :mod:`search.report.confirmed`), then the experiment kind's own sections
-(its hook, :mod:`search.report.kinds`), then "Search-space bounds"
+(its line in :mod:`search.report.kind_table`), then "Search-space bounds"
 (:mod:`search.report.bounds`). :func:`save_summary_note` writes the short summary (key answer,
 confirmation table, the kind's main lines, the bounds section; no links) as the study's note,
 which optuna-dashboard shows on the study page.
