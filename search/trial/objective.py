@@ -28,7 +28,7 @@ from core import ConfigError, Diverged, Result, RunContext, get_experiment
 from core.config import config_hash, replace_paths, to_dict
 from core.errors import fatal_device_error
 from core.replicates import run_replicates
-from search.store import Heartbeats, get_trial, read_record, spec_storage, study_id, trial_id, write_result, write_run
+from search.store import get_trial, read_record, spec_storage, study_id, trial_id, write_result, write_run
 from search.studyfile import StudySpec, suggest
 from search.trial.claims import claim, finished_twin, lock_path, repeat_result
 from search.trial.facts import device_name, provenance
@@ -44,8 +44,8 @@ def build_config(spec: StudySpec, params: Mapping[str, Any]) -> Any:
 
 
 class Objective:
-    """One per worker: configures, trains and records trials (``search.trial.run_trials`` tells them;
-    also callable for ``study.optimize``)."""
+    """One per worker: configures, trains and records trials; ``search.trial.run_trials``, the one
+    engine of a worker (and of the tests), asks and tells them."""
 
     def __init__(
         self,
@@ -181,17 +181,6 @@ class Objective:
         except (Exception, KeyboardInterrupt) as err:
             self.fail(run, err)
             raise
-
-    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
-        """``study.optimize(objective)``: one trial alone, the life a worker's trial has
-        (:func:`search.trial.lifecycle.run_trials`; there the study is told by the worker)."""
-        run = self.start(trial)
-        # Beside Optuna's own heartbeat, which stops for good at the first database error (and
-        # beat as the trial started: ours begins an interval later).
-        interval = self.spec.resources.heartbeat_interval
-        with Heartbeats(self.storage, [self.trial_id(trial)], interval, first_after=interval):
-            values = self.train_alone(run)
-        return values[0] if len(values) == 1 else tuple(values)
 
     def _train_or_repeat(self, run: TrialRun, workdir: Path) -> list[float]:
         """Under the configuration's claim: reuse a COMPLETE twin's result, else train. The work

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from search.launch import prepare_study
 from search.store import read_record
 from search.studyfile import parse_spec
-from search.trial import Objective
+from search.trial import Objective, run_trials
 from tests.helpers import study_doc
 from tests.search.faults import Launch, by_state, reap, running_with_worker
 
@@ -177,7 +177,7 @@ def test_trial_whose_artifacts_cannot_be_stored_completes_with_artifact_error(tm
     (tmp_path / "a-file").write_text("not a directory")
     store = FileSystemArtifactStore(str(tmp_path / "a-file" / "artifacts"))  # every write: NotADirectoryError
     objective = Objective(spec, device="cpu", threads=1, launch_id="t", artifacts=store, stop=threading.Event())
-    study.optimize(objective, n_trials=1, catch=(Exception,))
+    run_trials(study, objective, 1, heartbeat_s=1.0, batched=False)
     (trial,) = study.get_trials()
     assert trial.state == TrialState.COMPLETE, read_record(trial).fail_reason
     assert "NotADirectoryError" in read_record(trial).artifact_error

@@ -17,7 +17,7 @@ from core import get_experiment
 from search.launch import prepare_study
 from search.store import artifact_store, open_storage, read_record
 from search.studyfile import parse_spec
-from search.trial import Objective, claim
+from search.trial import Objective, claim, run_trials
 from tests.helpers import study_doc
 from tests.search.faults import by_state, launch_together, one_study_problems
 
@@ -93,7 +93,8 @@ def test_same_configuration_at_once_trains_once_and_the_other_repeats_it(tmp_pat
     def worker(launch_id: str) -> None:  # its own storage connection and objective, as a process has
         objective = _objective(spec, launch_id)
         objective.experiment = type("Counting", (), {"run": staticmethod(counting_run)})()
-        optuna.load_study(study_name="twins", storage=open_storage(spec.study.storage)).optimize(objective, n_trials=1)
+        study = optuna.load_study(study_name="twins", storage=open_storage(spec.study.storage))
+        run_trials(study, objective, 1, heartbeat_s=1.0, batched=False)
 
     workers = [threading.Thread(target=worker, args=(f"t{i}",)) for i in range(2)]
     for w in workers:
@@ -109,7 +110,7 @@ def test_same_configuration_at_once_trains_once_and_the_other_repeats_it(tmp_pat
     assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir()), "work dir and lock removed"
 
     study.enqueue_trial(BASELINE)
-    study.optimize(_objective(spec, "t2"), n_trials=1)
+    run_trials(study, _objective(spec, "t2"), 1, heartbeat_s=1.0, batched=False)
     assert read_record(study.get_trials()[-1]).repeat_of == first.number, "a finished configuration is a repeat"
 
 

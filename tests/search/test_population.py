@@ -127,7 +127,7 @@ def test_a_failed_trial_leaves_checkpoints_and_its_retry_resumes(tmp_path, monke
             stop.set()
 
     monkeypatch.setattr(TrialReporter, "report", stop_after_level_1)
-    study.optimize(objective, n_trials=1, catch=(Exception,))
+    run_trials(study, objective, 1, heartbeat_s=1.0, batched=False)
     first = study.get_trials()[0]
     config = build_config(spec, first.params)
     workdir = objective.workdir(config)
@@ -136,7 +136,7 @@ def test_a_failed_trial_leaves_checkpoints_and_its_retry_resumes(tmp_path, monke
 
     monkeypatch.setattr(TrialReporter, "report", report)
     stop.clear()
-    study.optimize(objective, n_trials=1, catch=(Exception,))
+    run_trials(study, objective, 1, heartbeat_s=1.0, batched=False)
     retry = study.get_trials()[1]
     assert retry.state == TrialState.COMPLETE
     assert [h["step"] for h in read_record(retry).history] == [2, 3], "levels 0 and 1 were not trained again"

@@ -16,7 +16,7 @@ from search.launch import prepare_study
 from search.report import main, write_report
 from search.store import artifact_store
 from search.studyfile import StudySpec, load_spec, make_pruner
-from search.trial import Objective
+from search.trial import Objective, run_trials
 from tests.helpers import run_cli, study_doc
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -48,7 +48,7 @@ def make_study(write_study, doc: dict, n_trials: int) -> tuple[Path, StudySpec, 
         artifacts=artifact_store(spec.study.artifacts),
         stop=threading.Event(),
     )
-    study.optimize(objective, n_trials=n_trials, catch=(Exception,))
+    run_trials(study, objective, n_trials, heartbeat_s=1.0, batched=False)  # the worker's own engine
     return path, spec, study
 
 
@@ -126,18 +126,15 @@ def test_report_without_completed_trials(write_study, tmp_path: Path) -> None:
     assert "| total | 0 |" in text and "No completed trial yet" in text
     assert "need at least 2 completed trials; this study has 0" in text
 
-    study.optimize(
-        Objective(
-            spec,
-            device="cpu",
-            threads=1,
-            launch_id="t",
-            artifacts=artifact_store(spec.study.artifacts),
-            stop=threading.Event(),
-        ),
-        n_trials=2,
-        catch=(Exception,),
+    objective = Objective(
+        spec,
+        device="cpu",
+        threads=1,
+        launch_id="t",
+        artifacts=artifact_store(spec.study.artifacts),
+        stop=threading.Event(),
     )
+    run_trials(study, objective, 2, heartbeat_s=1.0, batched=False)
     text = write_report(study, spec, tmp_path / "failed").read_text()
     assert "| FAIL | 2 |" in text and "## Failed trials (2)" in text
     assert text.count("RuntimeError: synthetic failure at step 1") == 2
