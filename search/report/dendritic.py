@@ -78,7 +78,9 @@ def _against_user(conf: Confirmation) -> list[str]:
         ci = r.get("ci95") or [None, None]
         rows.append(
             [
-                "baseline (user's settings)" if r is base else f"confirmed best ({r['label']})",
+                "baseline (the study's first enqueued configuration)"
+                if r is base
+                else f"confirmed best ({r['label']})",
                 f"confirmed, {r['n']} fresh seeds",
                 f"{fmt(r['mean'], metric)} ± {fmt(r['std'], metric)}",
                 f"[{fmt(ci[0], metric)}, {fmt(ci[1], metric)}]",
