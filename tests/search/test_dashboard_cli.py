@@ -19,6 +19,7 @@ from search.launch import prepare_study
 from search.store import artifact_store
 from search.studyfile import StudySpec, load_spec
 from search.trial import Objective
+from search.trial import run_trials as engine
 from tests.helpers import study_doc
 
 pytestmark = pytest.mark.slow
@@ -27,18 +28,19 @@ TWO_OBJECTIVES = {"directions": ["minimize", "maximize"], "metrics": ["loss", "n
 
 
 def run_trials(spec: StudySpec, n_trials: int, png: Path | None = None) -> optuna.Study:
-    """Run ``n_trials`` synthetic trials in this process; upload ``png`` to trial 1 (while it runs)."""
+    """Run ``n_trials`` synthetic trials in this process through the worker's engine; upload ``png``
+    to trial 1 while it runs (a finished trial cannot take artifacts any more)."""
     study = prepare_study(spec)
     store = artifact_store(spec.study.artifacts)
-    objective = Objective(spec, device="cpu", threads=1, launch_id="test", artifacts=store, stop=threading.Event())
 
-    def with_picture(trial: optuna.Trial):
-        value = objective(trial)
-        if png is not None and trial.number == 1:  # a finished trial cannot take artifacts any more
-            upload_artifact(artifact_store=store, file_path=str(png), study_or_trial=trial)
-        return value
+    class WithPicture(Objective):
+        def succeed(self, run, result):  # the trial is still RUNNING here: told after this returns
+            if png is not None and run.trial.number == 1:
+                upload_artifact(artifact_store=store, file_path=str(png), study_or_trial=run.trial)
+            return super().succeed(run, result)
 
-    study.optimize(with_picture, n_trials=n_trials)
+    objective = WithPicture(spec, device="cpu", threads=1, launch_id="test", artifacts=store, stop=threading.Event())
+    engine(study, objective, n_trials, heartbeat_s=1.0, batched=False)
     return study
 
 
