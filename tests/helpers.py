@@ -72,6 +72,7 @@ def optimize_here(tmp_path: Path, doc: dict, n: int, population: int = 0):
     """Run ``n`` trials of the study ``doc`` in this process, as one worker would (no Ray): with
     one trial at a time, or in population rounds of ``population`` trainings (both through the
     worker's own life cycle, ``search.trial.run_trials``). Returns the study."""
+    import dataclasses
     import threading
 
     from search.launch import prepare_study
@@ -94,8 +95,10 @@ def optimize_here(tmp_path: Path, doc: dict, n: int, population: int = 0):
         artifacts=artifact_store(spec.study.artifacts),
         stop=threading.Event(),
     )
-    # trainings per round, as resources.population: a trial of S replicates is S of them
-    per_round = max(1, population // spec.study.replicates) if population else 1
+    per_round = 1  # trials per round as a worker asks them (resources.population counts trainings)
+    if population:
+        resources = dataclasses.replace(spec.resources, population=population)
+        per_round = dataclasses.replace(spec, resources=resources).trials_per_round()
     for asked in range(0, n, per_round):
         run_trials(study, objective, min(per_round, n - asked), heartbeat_s=1.0, batched=bool(population))
     return study

@@ -246,10 +246,8 @@ class StudyWorker:
                     fail_stale(study)  # orphans adopted above, once per heartbeat interval
                     time.sleep(_STALE_POLL_S)
                     continue
-                # A trial with study.replicates seeds is that many members of a population; a round
-                # that ran out of device memory made later rounds smaller (objective.population_cap).
-                members = min(res.population, objective.population_cap or res.population)
-                size = max(1, members // spec.study.replicates) if res.population > 1 else 1
+                # a round that ran out of device memory made later rounds smaller (population_cap)
+                size = spec.trials_per_round(objective.population_cap)
                 room = spec.study.n_trials - finished - running if spec.study.n_trials else size
                 ran += run_trials(study, objective, min(size, room), res.heartbeat_interval, res.population > 1)
                 if res.max_consecutive_failures and len(objective.failures) >= res.max_consecutive_failures:

@@ -69,6 +69,15 @@ class StudySpec:
     def multi_objective(self) -> bool:
         return len(self.study.directions) > 1
 
+    def trials_per_round(self, cap: int | None = None) -> int:
+        """How many trials a worker asks for one population round. ``resources.population`` counts
+        trainings, and a trial of ``study.replicates`` seeds is that many of them; ``cap``: the
+        trainings that fitted the device after it ran out of memory. 1 without populations."""
+        trainings = self.resources.population
+        if trainings <= 1:
+            return 1
+        return max(1, min(trainings, cap or trainings) // self.study.replicates)
+
 
 def _interpolate(text: str, path: str) -> str:
     def sub(m: re.Match) -> str:

@@ -214,3 +214,10 @@ def test_search_trials_evaluate_only_what_decides_and_confirmation_keeps_the_cur
     del on_test["confirm"]
     assert parse_spec(on_test).experiment.curves is True
     assert not hasattr(load_spec(ROOT / "studies" / "quickstart.yaml").experiment, "curves")
+
+
+def test_a_round_asks_population_trainings_worth_of_trials_in_one_place() -> None:
+    spec = load_spec(ROOT / "studies" / "resample_overnight_population.yaml")  # population 15, 3 seeds
+    assert spec.trials_per_round() == 5 and spec.trials_per_round(cap=8) == 2 and spec.trials_per_round(cap=2) == 1
+    alone = dataclasses.replace(spec, resources=dataclasses.replace(spec.resources, population=1))
+    assert alone.trials_per_round() == 1
