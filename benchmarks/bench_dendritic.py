@@ -30,7 +30,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 from core.data.mnist import load_mnist
-from core.experiments.dendritic import DendriticConfig, ModelConfig, build_model
+from core.experiments.dendritic import DannConfig, DendriticConfig, build_model
 from core.plasticity import Plasticity
 from core.train import train
 
@@ -97,8 +97,8 @@ def _epoch_dataloader(model, data, device) -> float:
 
 def _rows(device: str, data, repeats: int) -> dict[str, float]:
     gen = lambda: torch.Generator(device).manual_seed(0)  # noqa: E731
-    dann = lambda: build_model(ModelConfig(), 10, gen(), device)  # noqa: E731
-    dense = lambda: build_model(ModelConfig(architecture="dense"), 10, gen(), device)  # noqa: E731
+    dann = lambda: build_model(DannConfig(), 10, gen(), device)  # noqa: E731
+    dense = lambda: build_model(DannConfig(architecture="dense"), 10, gen(), device)  # noqa: E731
     cases = {
         "dANN + resampling": lambda d: _epoch_loop(dann(), d, True, device),
         "dANN vanilla": lambda d: _epoch_loop(dann(), d, False, device),

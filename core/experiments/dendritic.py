@@ -23,7 +23,13 @@ import torch
 from core.config import check, config_hash
 from core.contract import Reporter, Result, RunContext, register_experiment
 from core.data.mnist import MNIST, ensure_mnist, load_mnist
-from core.experiments.dendritic_config import DataConfig, DendriticConfig, ModelConfig, PlasticityConfig, TrainConfig
+from core.experiments.dendritic_config import (
+    DannConfig,
+    DendriticConfig,
+    DendriticTrainConfig,
+    MnistDataConfig,
+    PlasticityConfig,
+)
 from core.nets.dendritic import DANN, DendriticLayer
 from core.nets.dense import DenseMLP
 from core.optim import lr_at, make_optimizer
@@ -31,10 +37,10 @@ from core.plasticity import Plasticity, Target, ks_to_normal, ks_to_target, targ
 from core.train import train
 
 __all__ = [
-    "ModelConfig",
+    "DannConfig",
     "PlasticityConfig",
-    "TrainConfig",
-    "DataConfig",
+    "DendriticTrainConfig",
+    "MnistDataConfig",
     "DendriticConfig",
     "Prepared",
     "run_dendritic",
@@ -47,7 +53,7 @@ __all__ = [
 ]
 
 
-def build_model(mc: ModelConfig, n_classes: int, gen: torch.Generator, device) -> torch.nn.Module:
+def build_model(mc: DannConfig, n_classes: int, gen: torch.Generator, device) -> torch.nn.Module:
     """The dANN, or the dense MLP with the same layer widths."""
     if mc.architecture == "dense":
         n_d = mc.n_somata * mc.dendrites_per_soma

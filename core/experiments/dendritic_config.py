@@ -14,7 +14,7 @@ from core.nets.activations import ACTIVATIONS
 from core.optim import LR_SCHEDULES, OPTIMIZERS
 from core.plasticity import CRITERIA, GROWTH, NEW_WEIGHTS, SCHEDULES, TARGETS
 
-__all__ = ["ModelConfig", "PlasticityConfig", "TrainConfig", "DataConfig", "DendriticConfig"]
+__all__ = ["DannConfig", "PlasticityConfig", "DendriticTrainConfig", "MnistDataConfig", "DendriticConfig"]
 
 
 def _known(registry, name: str, path: str) -> None:
@@ -22,7 +22,7 @@ def _known(registry, name: str, path: str) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ModelConfig:
+class DannConfig:
     """The network. ``architecture: dense`` is the dense-MLP baseline of the same widths."""
 
     architecture: Literal["dendritic", "dense"] = "dendritic"
@@ -107,7 +107,7 @@ class PlasticityConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrainConfig:
+class DendriticTrainConfig:
     """Optimisation. ``train_subset``/``test_subset`` > 0 use only the first examples (tests);
     ``train_subset`` takes them from the rows left after ``data.val_size`` was held out."""
 
@@ -135,7 +135,7 @@ class TrainConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DataConfig:
+class MnistDataConfig:
     """Which training images are held out for validation (before ``train.train_subset`` applies).
 
     ``val_size`` images of the 60,000 are held out, class-stratified; 0 trains on all of them
@@ -161,10 +161,10 @@ class DataConfig:
 class DendriticConfig:
     """All hyperparameters of one ``dendritic`` run; a run's identity is their hash."""
 
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: DannConfig = field(default_factory=DannConfig)
     plasticity: PlasticityConfig = field(default_factory=PlasticityConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    train: DendriticTrainConfig = field(default_factory=DendriticTrainConfig)
+    data: MnistDataConfig = field(default_factory=MnistDataConfig)
     seed: int = 0  # initialisation, batch order, plasticity draws (not which images validate: data.seed)
     plots: bool = True
     plot_dendrites: int = 16  # dendrites drawn over the input grid

@@ -22,7 +22,7 @@ import torch
 from core.contract import Reporter, Result, RunContext, register_population
 from core.data.tasks import SplitData
 from core.experiments.imp import build_data, build_model, imp_result, level_callback
-from core.lottery.config import MNIST_TASKS, DataConfig, ImpConfig
+from core.lottery.config import MNIST_TASKS, ImpConfig, TasksConfig
 from core.lottery.imp_batched import Member, run_imp_population
 from core.reproducible import warn_unless_strict
 
@@ -54,7 +54,7 @@ def run_imp_population_experiment(
     warn_unless_strict(ctx.device)
     if ctx.threads:
         torch.set_num_threads(ctx.threads)
-    cache: dict[DataConfig, SplitData] = {}
+    cache: dict[TasksConfig, SplitData] = {}
     members: list[Member] = []
     for cfg in configs:
         if cfg.data not in cache:  # members with the same data section (seed replicates) share one copy

@@ -18,7 +18,7 @@ from core.lottery.schedules import SCHEDULES
 from core.nets.activations import ACTIVATIONS
 from core.optim import OPTIMIZERS
 
-__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "ImpSection", "AnalysisConfig", "ImpConfig", "MNIST_TASKS"]
+__all__ = ["TasksConfig", "MlpConfig", "ImpTrainConfig", "ImpSection", "AnalysisConfig", "ImpConfig", "MNIST_TASKS"]
 
 MNIST_TASKS = ("mnist", "mnist_pairs")
 # inputs and classes per task; every toy task is 2 inputs, 2 classes
@@ -26,7 +26,7 @@ _TASK_DIMS = {"mnist": (784, 10), "mnist_pairs": (784, 2)}
 
 
 @dataclass(frozen=True, kw_only=True)
-class DataConfig:
+class TasksConfig:
     """k tasks side by side. Toy tasks: moons, circles, blobs; or mnist (10 classes), mnist_pairs.
 
     ``seed`` fixes the data (noise samples, MNIST pools) and the train / val / test rows, so that
@@ -70,7 +70,7 @@ class DataConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ModelConfig:
+class MlpConfig:
     """The MLP's hidden widths and activation."""
 
     widths: tuple[int, ...] = (16, 16)
@@ -86,7 +86,7 @@ class ModelConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrainConfig:
+class ImpTrainConfig:
     """One level's training: early stopping on validation loss with ``patience`` epochs."""
 
     optimizer: str = "adam"  # core.optim.OPTIMIZERS: adam, adamw, sgd
@@ -159,9 +159,9 @@ class AnalysisConfig:
 class ImpConfig:
     """The whole ``imp`` experiment."""
 
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    data: TasksConfig = field(default_factory=TasksConfig)
+    model: MlpConfig = field(default_factory=MlpConfig)
+    train: ImpTrainConfig = field(default_factory=ImpTrainConfig)
     imp: ImpSection = field(default_factory=ImpSection)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     seed: int = 0  # initialisation and batch order (seed replicates); the data come from data.seed

@@ -23,7 +23,7 @@ from core.lottery.train import TrainStats, train_level
 from core.nets.mlp import MaskedMLP
 
 if TYPE_CHECKING:
-    from core.lottery.config import ImpSection, TrainConfig
+    from core.lottery.config import ImpSection, ImpTrainConfig
 
 __all__ = [
     "LevelOutcome",
@@ -96,7 +96,7 @@ def load_checkpoints(ckpt_dir: Path, run_id: str) -> tuple[dict | None, list[Lev
 def run_imp(
     model: MaskedMLP,
     data: SplitData,
-    train_cfg: TrainConfig,
+    train_cfg: ImpTrainConfig,
     imp_cfg: ImpSection,
     seed: int,
     on_level: OnLevel,

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from core.data.tasks import SplitData, TaskLayout
 from core.errors import Diverged
-from core.lottery.config import ImpSection, TrainConfig
+from core.lottery.config import ImpSection, ImpTrainConfig
 
 # The reference's own helpers (seed rule, pruning, level finish), so the paths cannot drift.
 from core.lottery.imp import (
@@ -53,7 +53,7 @@ class Member:
 
     model: MaskedMLP
     data: SplitData
-    train: TrainConfig
+    train: ImpTrainConfig
     imp: ImpSection
     seed: int
     activation: str = "relu"
@@ -136,7 +136,7 @@ def _take(t: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
 def train_population_level(
     net: PopulationMLP,
     datas: Sequence[SplitData],
-    cfgs: Sequence[TrainConfig],
+    cfgs: Sequence[ImpTrainConfig],
     seeds: Sequence[int],
     capture_steps: Sequence[int] | None = None,
 ) -> list[MemberLevel]:

@@ -20,7 +20,7 @@ from core.errors import Diverged
 from core.optim import make_optimizer
 
 if TYPE_CHECKING:
-    from core.lottery.config import TrainConfig
+    from core.lottery.config import ImpTrainConfig
 
 __all__ = ["TrainStats", "Evaluation", "task_loss", "evaluate", "train_level"]
 
@@ -67,7 +67,7 @@ def evaluate(model: torch.nn.Module, split: Split, layout: TaskLayout, batch: in
 def train_level(
     model: torch.nn.Module,
     data: SplitData,
-    cfg: TrainConfig,
+    cfg: ImpTrainConfig,
     seed: int,
     on_step: Callable[[int], None] | None = None,
 ) -> TrainStats:

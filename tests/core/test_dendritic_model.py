@@ -10,7 +10,7 @@ import torch
 
 from core.config import from_dict, replace_path
 from core.errors import ConfigError
-from core.experiments.dendritic import DendriticConfig, ModelConfig, PlasticityConfig, build_model
+from core.experiments.dendritic import DannConfig, DendriticConfig, PlasticityConfig, build_model
 from core.nets.dendritic import DANN, DendriticLayer
 from core.plasticity import Plasticity
 
@@ -23,7 +23,7 @@ def test_user_network_has_3722_parameters():
     m = DANN(784, 10, 128, 1, 16, gen=_gen())
     assert sum(p.numel() for p in m.parameters() if p.requires_grad) == 3722
     assert m.dendritic.idx.shape == (128, 16)
-    d = build_model(ModelConfig(architecture="dense"), 10, _gen(), "cpu")
+    d = build_model(DannConfig(architecture="dense"), 10, _gen(), "cpu")
     assert [p.shape for p in d.parameters()] == [(128, 784), (128,), (10, 128), (10,)]
 
 

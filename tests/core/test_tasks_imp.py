@@ -9,7 +9,7 @@ import torch
 from core.config import from_dict
 from core.data.tasks import TASKS, concat_tasks, split_rows
 from core.errors import ConfigError
-from core.lottery.config import DataConfig
+from core.lottery.config import TasksConfig
 
 
 @pytest.mark.parametrize("name", TASKS.names())
@@ -54,11 +54,11 @@ def test_splits_partition_the_rows_with_the_given_fractions():
 
 def test_data_config_errors_name_the_field():
     with pytest.raises(ConfigError, match=r"data\.task: unknown task 'spirals'"):
-        from_dict(DataConfig, {"task": "spirals"}, "data")
+        from_dict(TasksConfig, {"task": "spirals"}, "data")
     with pytest.raises(ConfigError, match=r"^noise"):
-        DataConfig(noise=-0.1)
+        TasksConfig(noise=-0.1)
     with pytest.raises(ConfigError, match=r"^digits"):
-        DataConfig(task="mnist_pairs", k=3, digits=(1, 2, 3, 4))
+        TasksConfig(task="mnist_pairs", k=3, digits=(1, 2, 3, 4))
 
 
 @pytest.mark.slow
@@ -66,7 +66,7 @@ def test_mnist_digit_pairs_concatenated(mnist_dir):
     from core.data.mnist import load_mnist
     from core.data.mnist_pairs import mnist_tasks
 
-    d = DataConfig(task="mnist_pairs", k=2, digits=(3, 8, 1, 7), mnist_val=5000)
+    d = TasksConfig(task="mnist_pairs", k=2, digits=(3, 8, 1, 7), mnist_val=5000)
     data = mnist_tasks(d, str(mnist_dir), seed=0)
     assert data.layout.in_sizes == (784, 784) and data.layout.n_classes == (2, 2)
     m = load_mnist(str(mnist_dir))
@@ -78,6 +78,6 @@ def test_mnist_digit_pairs_concatenated(mnist_dir):
     assert [int(m.test_y[j]) for j in idx] == [3 if int(c) == 0 else 8 for c in data.test.y[:20, 0]]
     # validation and training images are disjoint and together come from the training set
     assert len(data.val.x) + len(data.train.x) < 60000
-    full = mnist_tasks(DataConfig(task="mnist", k=1), str(mnist_dir), seed=0)
+    full = mnist_tasks(TasksConfig(task="mnist", k=1), str(mnist_dir), seed=0)
     assert (len(full.train.x), len(full.val.x), len(full.test.x)) == (55000, 5000, 10000)
     assert full.layout.n_classes == (10,)
