@@ -1,7 +1,8 @@
 """The runs of a confirmation: every (configuration, fresh seed) pair is a trial of the linked study.
 
-A pair that has a COMPLETE trial is never trained again; the rest train in chunks, batched as one
-population where the experiment kind can (``run_population``), else one after another. Each
+A pair that has a COMPLETE trial is never trained again; the rest train in chunks through the core's
+one entry (:func:`core.replicates.train_configs`: batched as one population where the experiment
+kind can, else one after another). Each
 trial records its candidate, seed, full config, every metric and its run data; a run that raises
 is FAIL with its reason. A confirmation that was killed left its trials RUNNING: the next one
 (holding the confirmation's lock, so nobody else is running them) marks them FAIL first and
@@ -13,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 
 from core import Result, RunContext, get_experiment
 from core.config import config_hash, replace_paths, to_dict
+from core.replicates import train_configs
 from search.store import fail_running, read_record
 from search.studyfile import StudySpec
 
@@ -126,7 +127,7 @@ def _chunk(study: optuna.Study, exp, pairs: list, metric: str, ctx: RunContext) 
             for k, v in attrs.items():
                 trial.set_user_attr(k, v)
             trials.append(trial)
-        outcomes = _train(exp, configs, reporters, ctx)
+        outcomes = train_configs(exp, configs, reporters, ctx, batched=True)
         failed = 0
         for trial, rep, out in zip(trials, reporters, outcomes):
             trial.set_user_attr("history", rep.steps)
@@ -157,31 +158,3 @@ def _chunk(study: optuna.Study, exp, pairs: list, metric: str, ctx: RunContext) 
                     study.tell(trial, state=TrialState.FAIL)
                 except Exception:  # noqa: BLE001  the next confirmation fails it (_fail_leftovers)
                     pass
-
-
-def _train(exp, configs: list, reporters: list, ctx: RunContext) -> list[Result | BaseException]:
-    """Batched by population key where the kind can; otherwise one run after another."""
-    if exp.run_population is None:
-        return [
-            _one(exp, c, r, dataclasses.replace(ctx, workdir=ctx.workdir / f"run_{i:03d}"))
-            for i, (c, r) in enumerate(zip(configs, reporters))
-        ]
-    groups: dict[Any, list[int]] = defaultdict(list)
-    for i, c in enumerate(configs):
-        groups[exp.population_key(c)].append(i)
-    out: list[Result | BaseException] = [RuntimeError("not run")] * len(configs)
-    for idx in groups.values():
-        try:
-            got = exp.run_population([configs[i] for i in idx], [reporters[i] for i in idx], ctx)
-        except Exception as err:  # noqa: BLE001  the batched run broke: each of its runs failed
-            got = [err] * len(idx)
-        for i, g in zip(idx, got):
-            out[i] = g
-    return out
-
-
-def _one(exp, config, reporter, ctx: RunContext) -> Result | BaseException:
-    try:
-        return exp.run(config, reporter, ctx)
-    except Exception as err:  # noqa: BLE001  one run's failure is its own outcome
-        return err

@@ -33,6 +33,7 @@ from optuna.trial import TrialState
 
 from core.config import config_hash
 from core.errors import out_of_memory
+from core.replicates import train_configs
 from search.store import Heartbeats, fail_stale
 from search.trial.objective import Objective
 from search.trial.reporter import TrialRun
@@ -155,22 +156,25 @@ def _recorded(objective: Objective, run: TrialRun, outcome: Any) -> list[float] 
 
 
 def _run_group(objective: Objective, runs: list[TrialRun], group: list[tuple[int, Any, Any]], workdir: Path) -> list:
-    """``run_population`` on one group; an outcome (Result or exception) per member.
+    """One group through the core's one entry (:func:`core.replicates.train_configs`: its
+    ``run_population``); an outcome (Result or exception) per member.
 
     A device out-of-memory before any of the group's trials reported a step splits the group in
     halves, each run on its own, and caps this worker's later rounds at the size that fitted
     (``objective.population_cap``): a trial fails for memory only if it does not fit alone. After a
     report the round is not replayed (its steps were told to the pruner): its trials fail instead.
     """
-    try:
-        return objective.timed(
-            objective.experiment.run_population,
-            [c for _, c, _ in group],
-            [r for _, _, r in group],
-            objective.context(workdir),
-        )
-    except Exception as err:  # noqa: BLE001  (the batched run itself broke: every member fails)
-        failed: BaseException = err
+    got = objective.timed(
+        train_configs,
+        objective.experiment,
+        [c for _, c, _ in group],
+        [r for _, _, r in group],
+        objective.context(workdir),
+        batched=True,
+    )
+    failed = got[0]
+    if not (isinstance(failed, BaseException) and all(g is failed for g in got)):
+        return got  # the members' own outcomes (a batched run that broke gives each the same exception)
     reported = any(runs[k].reporter.history or (runs[k].replicates and runs[k].replicates.steps) for k, _, _ in group)
     if not out_of_memory(failed) or len(group) == 1 or reported:
         return [failed] * len(group)

@@ -27,7 +27,7 @@ from optuna.artifacts import upload_artifact
 from core import ConfigError, Diverged, Result, RunContext, get_experiment
 from core.config import config_hash, replace_paths, to_dict
 from core.errors import fatal_device_error
-from core.replicates import run_replicates
+from core.replicates import train_configs
 from search.store import get_trial, read_record, spec_storage, study_id, trial_id, write_result, write_run
 from search.studyfile import StudySpec, suggest
 from search.trial.claims import claim, finished_twin, lock_path, repeat_result
@@ -139,11 +139,11 @@ class Objective:
         from the checkpoints it left (an IMP run continues at its last finished level)."""
         return Path(self.spec.study.artifacts).parent / "work" / config_hash(config)
 
-    def timed(self, fn, *args):
+    def timed(self, fn, *args, **kwargs):
         """Call ``fn`` counting its time as the experiment's own (the rest is service overhead)."""
         entered = time.perf_counter()
         try:
-            return fn(*args)
+            return fn(*args, **kwargs)
         finally:
             self.busy_s += time.perf_counter() - entered
 
@@ -213,13 +213,14 @@ class Objective:
         return combine(outcomes, replicate_seeds(run.config, n) if n > 1 else [None], self.spec.study.metrics, stopped)
 
     def _run(self, run: TrialRun, workdir: Path) -> Result:
-        """Train the trial: the experiment's own run, or its seed replicates (batched where the kind can)."""
+        """Train the trial through the core's one entry (:func:`core.replicates.train_configs`): its
+        one configuration in ``workdir`` itself (resumable there), or its seed replicates batched
+        where the kind can."""
         members = self.members(run)
-        if len(members) == 1:
-            return self.experiment.run(run.config, run.reporter, self.context(workdir))
-        seeds = replicate_seeds(run.config, len(members))
-        outcomes = run_replicates(self.spec.kind, run.config, seeds, self.context(workdir), [r for _, r in members])
-        result = self.outcome(run, outcomes)
+        outcomes = train_configs(
+            self.experiment, [c for c, _ in members], [r for _, r in members], self.context(workdir)
+        )
+        result = outcomes[0] if len(members) == 1 else self.outcome(run, outcomes)
         if isinstance(result, BaseException):
             raise result
         return result
