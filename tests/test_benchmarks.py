@@ -107,3 +107,13 @@ def test_the_gpu_check_s_embedded_scripts_compile() -> None:
 def test_a_benchmark_asked_for_cuda_without_it_fails_instead_of_skipping() -> None:
     done = _bench("bench_dendritic_population.py", "--devices", "cuda", "--sizes", "1", "--seq-trials", "1")
     assert done.returncode == 1 and "no CUDA device" in done.stderr
+
+
+def test_bench_vs_optuna_runs_both_sides_and_counts_their_epochs() -> None:
+    proc = _bench("bench_vs_optuna.py", "--quick")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = _rows(proc.stdout)
+    assert [r[0] for r in rows] == ["plain Optuna, 2 processes", "this service"]
+    for r in rows:
+        assert int(r[1]) > 0 and int(r[2]) >= int(r[1])  # trials finished, at least an epoch each
+    assert rows[0][4] == "1.00"
