@@ -2,11 +2,10 @@
 
 A pair that has a COMPLETE trial is never trained again; the rest train in chunks through the core's
 one entry (:func:`core.replicates.train_configs`: batched as one population where the experiment
-kind can, else one after another). Each
-trial records its candidate, seed, full config, every metric and its run data; a run that raises
-is FAIL with its reason. A confirmation that was killed left its trials RUNNING: the next one
-(holding the confirmation's lock, so nobody else is running them) marks them FAIL first and
-trains them again.
+kind can, else one after another). Each trial records its candidate, seed, full config, every
+metric and its run data; a run that raises is FAIL with its reason. A confirmation that was killed
+left its trials RUNNING: the next one (holding the confirmation's lock, so nobody else is running
+them) marks them FAIL first and trains them again.
 """
 
 from __future__ import annotations
