@@ -82,10 +82,19 @@ if [ -f "$cert" ]; then cp -u "$cert" docker/local/ca-certificates.crt; fi
   [ -f docker/local/ca-certificates.crt ] && echo "cert = /tmp/local/ca-certificates.crt"
 } > docker/local/pip.conf
 
+# A service (or health-check loop) started from a checkout that was deleted since (a CI clone)
+# answers pings but fails every container start ("write child: broken pipe": the conmon it spawns
+# inherits the missing directory): stop it, and start the new ones from / instead.
+for pattern in "podman system service --time=0 unix://$SOCK" "podman-healthchecks.sh"; do
+  for pid in $(pgrep -f "$pattern" || true); do
+    if readlink "/proc/$pid/cwd" 2>/dev/null | grep -q '(deleted)'; then kill "$pid" 2>/dev/null || true; fi
+  done
+done
+sleep 0.5
 if [ ! -S "$SOCK" ] || ! curl -sf --unix-socket "$SOCK" http://d/_ping >/dev/null; then
   mkdir -p "$(dirname "$SOCK")"
   rm -f "$SOCK"  # a socket left by a service that was killed
-  nohup podman system service --time=0 "unix://$SOCK" >/tmp/podman-service.log 2>&1 &
+  nohup env -C / podman system service --time=0 "unix://$SOCK" >/tmp/podman-service.log 2>&1 </dev/null &
   for _ in $(seq 50); do curl -sf --unix-socket "$SOCK" http://d/_ping >/dev/null && break; sleep 0.2; done
   curl -sf --unix-socket "$SOCK" http://d/_ping >/dev/null || {
     echo "podman's API service did not start: $(tail -n 3 /tmp/podman-service.log)" >&2
@@ -94,7 +103,8 @@ if [ ! -S "$SOCK" ] || ! curl -sf --unix-socket "$SOCK" http://d/_ping >/dev/nul
 fi
 pidfile=/run/podman/healthchecks.pid
 if [ ! -d /run/systemd/system ] && ! { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }; then
-  nohup bash docker/podman-healthchecks.sh >/dev/null 2>&1 &
+  cp docker/podman-healthchecks.sh /run/podman/healthchecks.sh  # runs on after this checkout is gone
+  nohup env -C / bash /run/podman/healthchecks.sh >/dev/null 2>&1 </dev/null &
   echo $! > "$pidfile"
 fi
 echo "DOCKER_HOST=unix://$SOCK"
