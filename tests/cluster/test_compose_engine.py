@@ -94,22 +94,14 @@ class Cluster:
         self.times: dict[str, float] = {}
 
     def __call__(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-        for attempt in range(3):
-            done = subprocess.run(
-                [COMPOSE_BIN, "-p", self.project, *self.files, *args],
-                cwd=ROOT,
-                env=self.env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
-            # podman 4.3's API service now and then fails to start one of several containers started
-            # at once ("write child: broken pipe", also seen by testcontainers on 4.3.1); the
-            # containers exist, and `up` again starts the rest. An engine flake, not the product's:
-            # retried (and said) for `up` only, twice at most.
-            if not (args[:1] == ("up",) and done.returncode != 0 and "write child: broken pipe" in done.stderr):
-                break
-            print(f"compose {' '.join(args)}: podman's 'write child: broken pipe', attempt {attempt + 1}; again")
+        done = subprocess.run(
+            [COMPOSE_BIN, "-p", self.project, *self.files, *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and done.returncode != 0:
             raise AssertionError(f"compose {' '.join(args)}: exit {done.returncode}\n{done.stdout}\n{done.stderr}")
         return done
