@@ -8,7 +8,7 @@ from core.reproducible import request_strict_mkl
 
 request_strict_mkl()  # before any matrix product: MKL fixes its mode at its first call
 
-from core.contract import EXPERIMENTS, Experiment, NullReporter, Reporter, Result, RunContext  # noqa: E402
+from core.contract import EXPERIMENTS, Experiment, Feed, NullReporter, Reporter, Result, RunContext  # noqa: E402
 from core.errors import ConfigError, Diverged  # noqa: E402
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "Diverged",
     "EXPERIMENTS",
     "Experiment",
+    "Feed",
     "NullReporter",
     "Reporter",
     "Result",

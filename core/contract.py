@@ -20,6 +20,7 @@ from core.registry import Registry
 __all__ = [
     "Experiment",
     "EXPERIMENTS",
+    "Feed",
     "register_population",
     "PopulationRun",
     "Reporter",
@@ -70,7 +71,23 @@ class Result:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-PopulationRun = Callable[[Sequence[Any], Sequence[Reporter], RunContext], list["Result | BaseException"]]
+class Feed(Protocol):
+    """More members for a population that has room, and each member's outcome as it ends
+    (``run_population(..., feed=feed)`` of a kind registered with ``refills=True``).
+
+    ``more(active)`` is called at every epoch boundary with the number of members training on;
+    it returns the (config, reporter) pairs that join now (their population key must be the
+    population's), numbered after the initial configs in the order they are returned.
+    ``done(index, outcome)`` is called once per member, initial or joined, as soon as it ends
+    (a Result or the exception that stopped it), before the next member joins.
+    """
+
+    def more(self, active: int) -> Sequence[tuple[Any, Reporter]]: ...
+
+    def done(self, index: int, outcome: Result | BaseException) -> None: ...
+
+
+PopulationRun = Callable[..., list["Result | BaseException"]]  # (configs, reporters, ctx, *, feed=None)
 
 
 @dataclass(frozen=True)
@@ -82,7 +99,11 @@ class Experiment:
     ``population_key`` is equal. Member ``i`` reports through ``reporters[i]``; if that raises
     (pruned, interrupted, timed out) or the member diverges, the member leaves the batch and
     the exception is returned in its place; the others go on. Each member's Result equals
-    what ``run(configs[i], reporters[i], context)`` returns.
+    what ``run(configs[i], reporters[i], context)`` returns. A reporter with a ``stopped``
+    attribute that is not None after a step's reports (its trial was pruned through another
+    seed's report) leaves too, with that exception. ``refills``: ``run_population`` takes a
+    ``feed`` (:class:`Feed`) that refills freed slots at epoch boundaries; the outcomes list then
+    holds the joined members after the initial ones.
     """
 
     name: str
@@ -91,6 +112,7 @@ class Experiment:
     doc: str = ""
     run_population: PopulationRun | None = None
     population_key: Callable[[Any], Hashable] | None = None
+    refills: bool = False
     # check_data(config, context): raises core.errors.DataError when the data files the config
     # reads are missing or damaged. Drivers call it once before training (every trial would
     # fail alike); None: nothing to check (generated data).
@@ -130,12 +152,15 @@ def register_experiment(
     return add
 
 
-def register_population(name: str, key: Callable[[Any], Hashable]):
-    """Decorator: attach a batched ``run_population`` (and its grouping key) to kind ``name``."""
+def register_population(name: str, key: Callable[[Any], Hashable], refills: bool = False):
+    """Decorator: attach a batched ``run_population`` (and its grouping key) to kind ``name``;
+    ``refills``: it takes a ``feed`` (:class:`Feed`)."""
 
     def add(run_population: PopulationRun) -> PopulationRun:
         exp = EXPERIMENTS.get(name)
-        EXPERIMENTS.replace(name, dataclasses.replace(exp, run_population=run_population, population_key=key))
+        EXPERIMENTS.replace(
+            name, dataclasses.replace(exp, run_population=run_population, population_key=key, refills=refills)
+        )
         return run_population
 
     return add

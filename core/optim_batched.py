@@ -26,8 +26,9 @@ class PopulationOptimizer:
     shared by all members.
 
     All members step together (a member that stops training leaves the population instead
-    of being masked), so one step counter serves all of them. ``state_of(i, p)`` names member
-    p's optimizer state of parameter i the way ``torch.optim`` does (``exp_avg``, ...), as views.
+    of being masked), each with its own step count (``steps``): a member that joined later
+    (:meth:`resized`) has its own Adam bias corrections. ``state_of(i, p)`` names member p's
+    optimizer state of parameter i the way ``torch.optim`` does (``exp_avg``, ...), as views.
     """
 
     def __init__(
@@ -45,7 +46,7 @@ class PopulationOptimizer:
         # sgd momentum buffers: created from the first step's gradient, as torch does
         self.momentum_buffer: list[torch.Tensor | None] = [None] * len(self.params)
         self.weight_decays = [float(v) for v in weight_decays]
-        self.steps = 0
+        self.steps = [0] * len(self.weight_decays)  # per member: its own Adam bias corrections
         adam = kind in ("adam", "adamw")
         self.exp_avg = [torch.zeros_like(p) for p in self.params] if adam else []
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params] if adam else []
@@ -97,13 +98,27 @@ class PopulationOptimizer:
         for p in self.params:
             p.grad = None
 
+    def _bias_corrections(self) -> tuple[torch.Tensor, float | torch.Tensor]:
+        """Adam's step size −lr / (1 − β1^t) per member (float32 [P]) and √(1 − β2^t): a Python
+        float when every member is at the same step (torch's own scalar path), else a float32
+        [P, 1, ...] tensor of the members' Python values (the same rounding, checked bitwise by
+        the refill tests)."""
+        like = self.params[0]
+        if len(set(self.steps)) == 1:
+            t = self.steps[0]
+            return (self._lrs64 / (1 - _BETA1**t)).neg_().to(like.dtype), (1 - _BETA2**t) ** 0.5
+        bc1 = torch.tensor([1 - _BETA1**t for t in self.steps], dtype=torch.float64)
+        bc2 = torch.tensor([(1 - _BETA2**t) ** 0.5 for t in self.steps], dtype=torch.float64)
+        if like.is_cuda:
+            bc1 = bc1.pin_memory().to(like.device, non_blocking=True)
+            bc2 = bc2.pin_memory().to(like.device, non_blocking=True)
+        return (self._lrs64 / bc1).neg_().to(like.dtype), bc2.to(like.dtype)
+
     @torch.no_grad()
     def step(self) -> None:
-        self.steps += 1
+        self.steps = [t + 1 for t in self.steps]
         if self.kind != "sgd":
-            bias_correction1 = 1 - _BETA1**self.steps
-            bias_correction2_sqrt = (1 - _BETA2**self.steps) ** 0.5
-            neg_step = (self._lrs64 / bias_correction1).neg_().to(self.params[0].dtype)
+            neg_step, bias_correction2_sqrt = self._bias_corrections()
         for i, param in enumerate(self.params):
             grad = param.grad
             if self._decay:
@@ -124,20 +139,46 @@ class PopulationOptimizer:
             exp_avg, exp_avg_sq = self.exp_avg[i], self.exp_avg_sq[i]
             exp_avg.lerp_(grad, 1 - _BETA1)
             exp_avg_sq.mul_(_BETA2).addcmul_(grad, grad, value=1 - _BETA2)
-            step_size = neg_step.view((-1,) + (1,) * (param.dim() - 1))
-            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(_EPS)
+            lead = (-1,) + (1,) * (param.dim() - 1)
+            step_size = neg_step.view(lead)
+            bc2 = (
+                bias_correction2_sqrt if isinstance(bias_correction2_sqrt, float) else bias_correction2_sqrt.view(lead)
+            )
+            denom = (exp_avg_sq.sqrt() / bc2).add_(_EPS)
             # torch: param.addcdiv_(exp_avg, denom, value=-step_size), i.e. param + (value * exp_avg) / denom.
             param.addcdiv_(exp_avg * step_size, denom)
 
     def select(self, rows: Sequence[int], params: Sequence[torch.Tensor]) -> PopulationOptimizer:
         """The optimizer of the smaller population ``params`` made of ``rows``, state carried over."""
-        lrs, wds = [self.lrs[r] for r in rows], [self.weight_decays[r] for r in rows]
-        out = PopulationOptimizer(params, self.kind, lrs, wds, self.momentum)
-        out.steps = self.steps
+        return self.resized(rows, params, [], [])
+
+    def resized(
+        self, rows: Sequence[int], params: Sequence[torch.Tensor], lrs: Sequence[float], weight_decays: Sequence[float]
+    ) -> PopulationOptimizer:
+        """The optimizer of the population ``params``: the members at ``rows`` (state and step
+        counts carried over), then new members with ``lrs`` / ``weight_decays`` and a fresh state,
+        as a new ``torch.optim`` optimizer has (step 0, zero moments, no momentum buffer)."""
+        new = len(lrs)
+        assert len(weight_decays) == new and params[0].shape[0] == len(rows) + new
+        out = PopulationOptimizer(
+            params,
+            self.kind,
+            [self.lrs[r] for r in rows] + list(lrs),
+            [self.weight_decays[r] for r in rows] + list(weight_decays),
+            self.momentum,
+        )
+        out.steps = [self.steps[r] for r in rows] + [0] * new
         idx = torch.tensor(list(rows), dtype=torch.long, device=self.params[0].device)
-        out.exp_avg = [t.index_select(0, idx) for t in self.exp_avg]
-        out.exp_avg_sq = [t.index_select(0, idx) for t in self.exp_avg_sq]
-        out.momentum_buffer = [None if t is None else t.index_select(0, idx) for t in self.momentum_buffer]
+
+        def carried(t: torch.Tensor) -> torch.Tensor:
+            kept = t.index_select(0, idx)
+            return torch.cat([kept, kept.new_zeros((new,) + tuple(t.shape[1:]))]) if new else kept
+
+        out.exp_avg = [carried(t) for t in self.exp_avg]
+        out.exp_avg_sq = [carried(t) for t in self.exp_avg_sq]
+        # sgd: a new member's buffer starts at zero, and 0 * momentum + grad is exactly its first
+        # gradient, which torch copies in as the buffer on a first step.
+        out.momentum_buffer = [None if t is None else carried(t) for t in self.momentum_buffer]
         return out
 
     def state_of(self, i: int, p: int) -> dict[str, torch.Tensor]:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.contract import Experiment, NullReporter, Reporter, Result, RunContext
+from core.contract import Experiment, Feed, NullReporter, Reporter, Result, RunContext
 
 __all__ = ["train_configs", "run_replicates"]
 
@@ -34,10 +34,13 @@ def train_configs(
     ctx: RunContext,
     *,
     batched: bool = False,
+    feed: Feed | None = None,
 ) -> list[Result | BaseException]:
     """Train ``configs`` of the experiment kind ``exp`` (see the module's docstring); an outcome each.
     ``batched``: a lone configuration too goes through the batched form (a population round, whose
-    work directory its groups share), not the kind's run in ``ctx.workdir``."""
+    work directory its groups share), not the kind's run in ``ctx.workdir``. ``feed`` (a kind that
+    ``refills``, configs of one population key): the population is refilled from it, and the
+    outcomes of the members that joined follow the configs'."""
     reps = list(reporters) if reporters is not None else [NullReporter() for _ in configs]
     if len(configs) == 1 and not (batched and exp.run_population is not None):
         return [_one(exp, configs[0], reps[0], ctx)]
@@ -46,6 +49,13 @@ def train_configs(
             _one(exp, c, r, dataclasses.replace(ctx, workdir=Path(ctx.workdir or ".") / f"run_{i:03d}"))
             for i, (c, r) in enumerate(zip(configs, reps))
         ]
+    if feed is not None:
+        if not exp.refills or len({exp.population_key(c) for c in configs}) > 1:
+            raise ValueError(f"train_configs: {exp.name} cannot refill these configs from a feed")
+        try:
+            return exp.run_population(configs, reps, ctx, feed=feed)
+        except Exception as err:  # noqa: BLE001  (the batched run broke: the feed knows who else joined)
+            return [err] * len(configs)
     groups: dict[Any, list[int]] = defaultdict(list)
     for i, c in enumerate(configs):
         groups[exp.population_key(c)].append(i)

@@ -117,13 +117,13 @@ def test_population_runs_on_cuda(tmp_path):
 def test_seed_replicates_train_as_one_population_equal_to_each_seed_alone(tmp_path, monkeypatch):
     from core.replicates import run_replicates
 
-    calls, real_cls = [], population._Population
+    calls, real_cls = [], population.Population
 
-    def counting(cfgs, ctx):
+    def counting(cfgs, reporters, ctx):
         calls.append(len(cfgs))
-        return real_cls(cfgs, ctx)
+        return real_cls(cfgs, reporters, ctx)
 
-    monkeypatch.setattr(population, "_Population", counting)
+    monkeypatch.setattr(population, "Population", counting)
     short = {**BASE, "train": {**BASE["train"], "epochs": 1}}
     cfg = _cfg(MIXED[1], short)
     results = run_replicates("dendritic", cfg, [11, 12, 13], _ctx(tmp_path, "rep"))
