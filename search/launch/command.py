@@ -218,6 +218,9 @@ def _drive(spec: StudySpec, study: optuna.Study, created: bool, storage) -> Laun
             "outside the experiment (storage, sampling, waiting)",
             flush=True,
         )
+        trained, slots = (sum(s.get("fill", (0, 0))[k] for s in stats) for k in (0, 1))
+        if slots:
+            print(f"populations: {trained / slots:.1%} full on average ({trained} member-epochs in {slots} slots)")
     if stopper.requests:
         print(f"interrupted: {left + requeued} trials queued again; run the same command to resume", flush=True)
         return LaunchResult(stopper.code, tuple(stats))

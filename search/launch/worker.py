@@ -165,6 +165,7 @@ class StudyWorker:
         self.created_study = created_study  # this launch created the study: see sampler_seed
         self.sampler_seed: int | None = None
         self._stop = threading.Event()
+        self._next_housekeeping = 0.0  # when a refilling round next fails stale trials (_room)
 
     def stop(self) -> None:
         self._stop.set()
@@ -205,6 +206,27 @@ class StudyWorker:
         )
         sys.stdout.flush()
         os._exit(70)  # not sys.exit: no cleanup may touch the broken CUDA context
+
+    def _room(self, storage, study: optuna.Study, study_id: int, objective: Objective) -> int:
+        """How many more trials a population round may ask now to refill its freed slots: what
+        the budget leaves, 0 once the launcher stops, the deadline passes or the failure streak
+        is reached. Stale trials of dead workers are failed and orphans adopted meanwhile, once
+        per heartbeat interval, as between rounds (a refilled round can last the whole study)."""
+        res = self.spec.resources
+        if self._stop.is_set() or (self.deadline and time.time() >= self.deadline) or objective.fatal:
+            return 0
+        if res.max_consecutive_failures and len(objective.failures) >= res.max_consecutive_failures:
+            return 0
+        finished, running = budget_counts(storage, study_id)
+        if time.monotonic() >= self._next_housekeeping:
+            fail_stale(study)
+            if running:
+                adopt_orphans(storage, study)
+            self._next_housekeeping = time.monotonic() + res.heartbeat_interval
+        if budget_met(self.spec, finished):
+            return 0
+        n = self.spec.study.n_trials
+        return n - finished - running if n is not None else self.spec.trials_per_round()
 
     def run(self) -> dict[str, Any]:
         import torch
@@ -249,7 +271,14 @@ class StudyWorker:
                 # a round that ran out of device memory made later rounds smaller (population_cap)
                 size = spec.trials_per_round(objective.population_cap)
                 room = spec.study.n_trials - finished - running if spec.study.n_trials else size
-                ran += run_trials(study, objective, min(size, room), res.heartbeat_interval, res.population > 1)
+                ran += run_trials(
+                    study,
+                    objective,
+                    min(size, room),
+                    res.heartbeat_interval,
+                    res.population > 1,
+                    room=lambda: self._room(storage, study, study_id, objective),
+                )
                 if res.max_consecutive_failures and len(objective.failures) >= res.max_consecutive_failures:
                     gave_up = failure_streak(objective.failures)
                     break
@@ -265,5 +294,6 @@ class StudyWorker:
             "trials": ran,
             "wall_s": time.perf_counter() - started,
             "busy_s": objective.busy_s,
+            "fill": tuple(objective.fill),  # population rounds: (member-epochs, slot-epochs)
             "gave_up": gave_up,
         }

@@ -76,8 +76,13 @@ class Progress:
         eta = ""
         if budget and done_here > 0 and finished < budget:
             eta = f", ~{format_duration(elapsed / done_here * (budget - finished))} left"
+        res = self.spec.resources
+        fill = ""
+        if res.population > 1:  # trainings in flight over the workers' population slots
+            slots = res.workers * self.spec.trials_per_round() * self.spec.study.replicates
+            fill = f" (populations {min(1.0, counts['RUNNING'] * self.spec.study.replicates / slots):.0%} full)"
         status = (
-            f"[{finished}/{budget if budget else '-'}] running {counts['RUNNING']} | "
+            f"[{finished}/{budget if budget else '-'}] running {counts['RUNNING']}{fill} | "
             f"waiting {counts['WAITING']} | pruned {counts['PRUNED']} | failed {counts['FAIL']} | "
             f"{self._best()} | {format_duration(elapsed)} elapsed{eta}"
         )

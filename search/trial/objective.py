@@ -77,6 +77,7 @@ class Objective:
         # The most trainings a population round of this worker fitted in device memory (None: no
         # round ran out of memory yet); later rounds are no larger.
         self.population_cap: int | None = None
+        self.fill = [0, 0]  # population rounds: member-epochs trained, slot-epochs there were
 
     @property
     def storage(self) -> optuna.storages.BaseStorage:

@@ -11,7 +11,8 @@ seed has reached that step: with the seeds trained together (a batched populatio
 ``dendritic`` and ``imp`` kinds) that is every step as it happens; one after another (kinds
 without a population), the pruner only sees the steps of the last seed. Stop and time limit are
 checked at every seed's every step either way. A seed that fails fails the trial with its reason;
-once the trial is pruned, every seed still training stops at its next report.
+once the trial is pruned, every seed still training stops: in a population at once (``stopped``),
+one after another at its next report.
 """
 
 from __future__ import annotations
@@ -92,6 +93,12 @@ class _SeedReporter:
 
     def report(self, step: int, metrics: Mapping[str, float]) -> None:
         self.owner._report(self.index, step, metrics)
+
+    @property
+    def stopped(self) -> BaseException | None:
+        """Why every seed of the trial stops (pruned through another seed's report, interrupted, timed
+        out), or None: a population lets this seed go at once (core.contract.Experiment)."""
+        return self.owner.error
 
 
 def _mean_metrics(per_seed: Sequence[Mapping[str, float]]) -> dict[str, float]:
