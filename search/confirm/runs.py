@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from core import Result, RunContext, get_experiment
 from core.config import config_hash, replace_paths, to_dict
 from core.replicates import train_configs
-from search.store import fail_running, read_record
+from search.store import fail_running, read_record, trial_id, write_result, write_run
 from search.studyfile import StudySpec
 
 __all__ = ["Candidate", "run_pending", "candidate_trials"]
@@ -100,11 +100,11 @@ def run_pending(
     ctx = RunContext(device=device, workdir=work / f"{study.study_name}-runs", threads=threads)
     failed = 0
     for i in range(0, len(pending), size):
-        failed += _chunk(study, exp, pending[i : i + size], metric, ctx)
+        failed += _chunk(study, storage, exp, pending[i : i + size], metric, ctx)
     return failed
 
 
-def _chunk(study: optuna.Study, exp, pairs: list, metric: str, ctx: RunContext) -> int:
+def _chunk(study: optuna.Study, storage, exp, pairs: list, metric: str, ctx: RunContext) -> int:
     configs = [dataclasses.replace(c.confirm_config, seed=s) for c, s in pairs]
     reporters = [_History() for _ in pairs]
     trials: list[optuna.Trial] = []
@@ -114,7 +114,7 @@ def _chunk(study: optuna.Study, exp, pairs: list, metric: str, ctx: RunContext) 
             with warnings.catch_warnings():  # "heartbeat is meant for optimize": nothing to beat for here
                 warnings.simplefilter("ignore", UserWarning)
                 trial = study.ask()
-            attrs = {
+            run = {
                 "candidate": cand.label,
                 "search_trial": cand.search_trial,
                 "params": dict(cand.params),
@@ -123,13 +123,12 @@ def _chunk(study: optuna.Study, exp, pairs: list, metric: str, ctx: RunContext) 
                 "config": to_dict(cfg),
                 "config_hash": config_hash(cfg),
             }
-            for k, v in attrs.items():
-                trial.set_user_attr(k, v)
+            write_run(storage, trial_id(storage, study, trial.number), run)  # one transaction
             trials.append(trial)
         outcomes = train_configs(exp, configs, reporters, ctx, batched=True)
         failed = 0
         for trial, rep, out in zip(trials, reporters, outcomes):
-            trial.set_user_attr("history", rep.steps)
+            result: dict[str, Any] = {"history": rep.steps}
             value = out.metrics.get(metric) if isinstance(out, Result) else None
             if value is None or not math.isfinite(float(value)):
                 reason = (
@@ -137,15 +136,18 @@ def _chunk(study: optuna.Study, exp, pairs: list, metric: str, ctx: RunContext) 
                     if isinstance(out, BaseException)
                     else f"the run returned no finite metric {metric!r}"
                 )
-                trial.set_user_attr("fail_reason", reason[:1000])
+                result["fail_reason"] = reason[:1000]
+            else:
+                result.update(
+                    (k, float(v)) for k, v in out.metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)
+                )
+                if "run_data" in out.extra:  # as a search trial stores it: a list, one entry per seed
+                    result["run_data"] = [out.extra["run_data"]]
+            write_result(storage, trial_id(storage, study, trial.number), result)  # one transaction
+            if "fail_reason" in result:
                 study.tell(trial, state=TrialState.FAIL)
                 failed += 1
             else:
-                for k, v in out.metrics.items():
-                    if isinstance(v, (int, float)) and math.isfinite(v):
-                        trial.set_user_attr(k, float(v))
-                if "run_data" in out.extra:  # as a search trial stores it: a list, one entry per seed
-                    trial.set_user_attr("run_data", [out.extra["run_data"]])
                 study.tell(trial, float(value))
             told.add(trial.number)
         return failed
