@@ -174,7 +174,12 @@ class Resources:
         description="A worker whose last this-many trials all failed stops (their cause printed); "
         "a completed or pruned trial resets the count; 0: never stop.",
     )
-    population: Count = Field(1, description="Trials a worker trains at once in one batched model.")
+    population: Count = Field(
+        1,
+        description="Trainings (trials x study.replicates) a worker trains at once in one batched model "
+        "(imp, dendritic); a slot freed by a training that ended takes the next trial at the next epoch "
+        "(dendritic).",
+    )
 
     def __post_init__(self) -> None:
         g = self.gpus_per_trial
