@@ -92,13 +92,15 @@ def train(
     on_epoch: Callable[[int], Mapping[str, float]] | None = None,
     lr_at: Callable[[int], float] | None = None,
     curves: bool = True,
+    label_smoothing: float = 0.0,
 ) -> list[dict[str, float]]:
     """Train ``model`` on ``data.train_x/train_y``; report per-epoch train/(val)/test loss and accuracy.
 
     ``val_loss``/``val_acc`` come with every epoch when ``data.val_x`` exists and is not ``None``.
 
     ``lr_at(step)``, when given, is the learning rate of every parameter group for the step
-    after ``step`` steps (a schedule, :func:`core.optim.lr_at`).
+    after ``step`` steps (a schedule, :func:`core.optim.lr_at`). ``label_smoothing``: the training
+    loss's (``F.cross_entropy``'s); the evaluations are plain cross-entropy.
 
     Returns the per-epoch metric dicts. Raises :class:`Diverged` on a non-finite loss.
     """
@@ -117,7 +119,7 @@ def train(
         for b in range(steps_per_epoch):
             i = perm[b * batch_size : (b + 1) * batch_size]
             out = model(x[i])
-            loss = F.cross_entropy(out, y[i])
+            loss = F.cross_entropy(out, y[i], label_smoothing=label_smoothing)
             seen_loss += loss.detach().double() * i.shape[0]
             seen_correct += (out.detach().argmax(1) == y[i]).sum()
             optimizer.zero_grad(set_to_none=True)

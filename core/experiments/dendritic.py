@@ -134,12 +134,16 @@ def prepare(cfg: DendriticConfig, n_train: int, device) -> Prepared:
 
 
 def schedule_of(cfg: DendriticConfig, steps_per_epoch: int):
-    """The run's learning rate per step (``train.lr_schedule``), or ``None`` for a constant rate."""
+    """The run's learning rate per step (``train.lr_schedule`` after a linear ``train.warmup_epochs``
+    ramp), or ``None`` for a constant rate."""
     tc = cfg.train
-    if tc.lr_schedule == "constant":
+    warm = round(tc.warmup_epochs * steps_per_epoch)
+    if tc.lr_schedule == "constant" and not warm:
         return None
     total = steps_per_epoch * tc.epochs
-    return lambda step: lr_at(tc.lr_schedule, tc.lr, step, total)
+    if not warm:
+        return lambda step: lr_at(tc.lr_schedule, tc.lr, step, total)
+    return lambda step: lr_at(tc.lr_schedule, tc.lr, step, total) * min(1.0, (step + 1) / warm)
 
 
 def epoch_metrics(prep: Prepared) -> dict[str, float]:
@@ -233,6 +237,7 @@ def run_dendritic(cfg: DendriticConfig, reporter: Reporter, ctx: RunContext) -> 
         on_epoch=lambda epoch: epoch_metrics(prep),
         lr_at=schedule_of(cfg, prep.steps_per_epoch),
         curves=cfg.curves,
+        label_smoothing=tc.label_smoothing,
     )
     return finish(cfg, ctx, prep, history, t_start)
 

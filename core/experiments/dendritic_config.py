@@ -118,6 +118,8 @@ class DendriticTrainConfig:
     optimizer: str = "adam"
     weight_decay: float = 0.0
     momentum: float = 0.9  # read by optimizer: sgd only (the default optimizer is adam)
+    label_smoothing: float = 0.0  # the training loss's (torch's cross_entropy); evaluation is plain cross-entropy
+    warmup_epochs: float = 0.0  # the lr rises linearly over this many epochs' steps, then follows lr_schedule
     input_scaling: Literal["standard", "unit"] = "standard"  # MNIST pixels: mean/std-normalised or in [0, 1]
     train_subset: int = 0
     test_subset: int = 0
@@ -128,6 +130,16 @@ class DendriticTrainConfig:
         check(self.lr > 0, "lr", f"expected a number > 0, got {self.lr}")
         check(self.weight_decay >= 0, "weight_decay", f"expected a number >= 0, got {self.weight_decay}")
         check(0 <= self.momentum < 1, "momentum", f"expected a number in [0, 1), got {self.momentum}")
+        check(
+            0 <= self.label_smoothing < 1,
+            "label_smoothing",
+            f"expected a number in [0, 1), got {self.label_smoothing}",
+        )
+        check(
+            0 <= self.warmup_epochs <= self.epochs,
+            "warmup_epochs",
+            f"expected a number in [0, epochs = {self.epochs}], got {self.warmup_epochs}",
+        )
         check(self.train_subset >= 0, "train_subset", f"expected an integer >= 0, got {self.train_subset}")
         check(self.test_subset >= 0, "test_subset", f"expected an integer >= 0, got {self.test_subset}")
         _known(OPTIMIZERS, self.optimizer, "optimizer")

@@ -148,10 +148,20 @@ class Population:
         out = self.net(xb, groups)
         logp = F.log_softmax(out, dim=-1)
         # Sum over members of each member's mean cross-entropy: its own gradients, one graph.
-        loss = -logp.gather(2, yb.unsqueeze(2)).mean(1).sum()
+        picked = -logp.gather(2, yb.unsqueeze(2)).mean(1)
+        # A member with label smoothing: torch's own cross_entropy on its slice of the logits, as its
+        # run alone calls it (the same value and gradients); the others' rows as above. Each row's
+        # gradient comes from one of the two paths, the other adding exact zeros.
+        eps = {j: m.config.train.label_smoothing for j, m in enumerate(self.members) if m.config.train.label_smoothing}
+        smoothed = {j: F.cross_entropy(out[j], yb[j], label_smoothing=e) for j, e in eps.items()}
+        if smoothed:
+            plain = [j for j in range(len(self.members)) if j not in smoothed]
+            loss = picked[plain].sum() + torch.stack(list(smoothed.values())).sum()
+        else:
+            loss = picked.sum()
         with torch.no_grad():  # the running means, each member's by nll_loss: cross_entropy's value
-            each = torch.stack([F.nll_loss(logp[j], yb[j]) for j in range(yb.shape[0])])
-            self.seen_loss += each.double() * yb.shape[1]
+            each = [smoothed[j] if j in smoothed else F.nll_loss(logp[j], yb[j]) for j in range(yb.shape[0])]
+            self.seen_loss += torch.stack(each).double() * yb.shape[1]
             self.seen_correct += (out.argmax(-1) == yb).sum(1)
         self.opt.zero_grad()
         loss.backward()
