@@ -60,6 +60,8 @@ def _doc(tmp: str, window_s: float, quick: bool) -> dict:
         doc["experiment"]["train"].update(epochs=2, train_subset=2000, test_subset=500)
         doc["experiment"]["data"]["val_size"] = 1000
         doc["study"]["pruner"] = {"name": "hyperband", "min_resource": 1, "max_resource": 2, "reduction_factor": 3}
+        if "train.warmup_epochs" in doc["search_space"]:  # a warm-up may not outlast the 2 epochs
+            doc["search_space"]["train.warmup_epochs"]["high"] = 1.0
     return doc
 
 
