@@ -56,6 +56,11 @@ class Heartbeats:
             self.storage.record_heartbeat(tid)
         self.trial_ids.append(tid)
 
+    def discard(self, tid: int) -> None:
+        """No more beats for trial ``tid`` (told: a population round goes on without it)."""
+        if tid in self.trial_ids:
+            self.trial_ids.remove(tid)
+
     def _beat(self) -> None:
         if self._stop.wait(self.first_after):
             return

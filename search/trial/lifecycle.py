@@ -85,10 +85,10 @@ def run_trials(
             (later if twin else runs).append(run)
         refill = (ask, room, size * objective.spec.study.replicates) if room is not None else None
         if runs:
-            _batched(study, objective, runs, Path(workdir), told, later, refill)
+            _batched(study, objective, runs, Path(workdir), told, later, refill, beats)
         for run in later:  # the twin has been told: reuse its result, or train when it did not complete
             if not told_without_training(study, objective, run, told, configured=True):
-                _batched(study, objective, [run], Path(workdir), told, [], None)
+                _batched(study, objective, [run], Path(workdir), told, [], None, beats)
     return sum(told)
 
 
@@ -112,6 +112,7 @@ def _batched(
     told: list[bool],
     later: list[TrialRun],
     refill: tuple[Callable[[], TrialRun], Callable[[], int], int] | None,
+    beats: Heartbeats | None = None,
 ) -> None:
     """Train ``runs`` in batched groups (one per population key; with ``study.replicates`` every
     seed of a trial is a member), each a :class:`Round` that tells its trials as they end; the
@@ -123,7 +124,7 @@ def _batched(
     for key, group in groups.items():
         feeds = refill is not None and experiment.refills
         ask, room, capacity = refill if feeds else (None, None, 0)
-        rnd = Round(study, objective, told, capacity=capacity, key=key, ask=ask, room=room, later=later)
+        rnd = Round(study, objective, told, capacity=capacity, key=key, ask=ask, room=room, later=later, beats=beats)
         pairs = [pair for run in group for pair in rnd.add(run)]
         rnd.size = len(pairs)
         rnd.finish(_run_group(objective, rnd, pairs, workdir, rnd if feeds else None))

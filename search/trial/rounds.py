@@ -22,6 +22,7 @@ from typing import Any
 import optuna
 
 from core.config import config_hash
+from search.store import Heartbeats
 from search.trial.objective import Objective
 from search.trial.reporter import TrialRun
 from search.trial.tell import recorded, tell, told_without_training
@@ -43,8 +44,9 @@ class Round:
         ask: Callable[[], TrialRun] | None = None,
         room: Callable[[], int] | None = None,
         later: list[TrialRun] | None = None,
+        beats: Heartbeats | None = None,
     ) -> None:
-        self.study, self.objective, self.told = study, objective, told
+        self.study, self.objective, self.told, self.beats = study, objective, told, beats
         self.capacity, self.key, self.ask, self.room = capacity, key, ask, room
         self.later = later if later is not None else []
         self.members: list[tuple[TrialRun, int]] = []  # member index -> (its trial, its seed's position)
@@ -80,6 +82,8 @@ class Round:
         try:
             outcome = recorded(self.objective, run, self.objective.outcome(run, [ended[p] for p in sorted(ended)]))
             self.told.append(tell(self.study, self.objective, run, outcome))
+            if self.beats is not None:  # a refilled round can outlive its trials by hours
+                self.beats.discard(self.objective.trial_id(run.trial))
         except Exception as err:  # noqa: BLE001  (storage gone: the worker's loop waits it out after the round)
             self.deferred = self.deferred or err
 

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from search.launch import prepare_study
 from search.launch.worker import StudyWorker
-from search.store import read_record
+from search.store import Heartbeats, read_record
 from search.studyfile import parse_spec
 from tests.helpers import MNIST_DIR
 from tests.search.test_dendritic_population import _alone, _doc
@@ -41,8 +41,11 @@ def test_freed_slots_take_the_next_trials_and_each_keeps_its_own_value(tmp_path,
         resources={"population": 3},
     )
     doc["search_space"]["train.epochs"] = {"type": "int", "low": 1, "high": 3}
+    discarded, real = [], Heartbeats.discard
+    monkeypatch.setattr(Heartbeats, "discard", lambda self, tid: (discarded.append(tid), real(self, tid)))
     study, stats = _worker(monkeypatch, doc)
     trials = study.get_trials()
+    assert sorted(discarded) == sorted(t._trial_id for t in trials)  # no beats for a trial once told
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 6 and stats["trials"] == 6
     assert [len(t.intermediate_values) for t in trials] == epochs
     # one population: the joined trials started before the first ones had all ended
