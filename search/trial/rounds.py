@@ -51,6 +51,7 @@ class Round:
         self.later = later if later is not None else []
         self.members: list[tuple[TrialRun, int]] = []  # member index -> (its trial, its seed's position)
         self.ended: dict[int, dict[int, Any]] = {}  # id(run) -> {seed position: outcome}
+        self.untold: dict[int, tuple[TrialRun, int]] = {}  # id(run) -> (the trial, its number of seeds)
         self.size = 0  # members training in the current epoch
         self.member_epochs = self.slot_epochs = 0
         self.deferred: BaseException | None = None  # a tell that failed (storage): raised after the round
@@ -59,26 +60,19 @@ class Round:
         """``run``'s members (config, reporter), numbered after those already in the round."""
         pairs = self.objective.members(run)
         self.members += [(run, pos) for pos in range(len(pairs))]
+        self.untold[id(run)] = (run, len(pairs))
         return pairs
-
-    def in_flight(self) -> set[str]:
-        return {config_hash(run.config) for run, _ in self.members if id(run) not in self._told_ids()}
-
-    def _told_ids(self) -> set[int]:
-        return {id(run) for run, _ in self.members if len(self.ended.get(id(run), {})) == self._seeds(run)}
-
-    def _seeds(self, run: TrialRun) -> int:
-        return sum(1 for r, _ in self.members if r is run)
 
     def done(self, index: int, outcome: Any) -> None:
         """Member ``index`` ended; its trial is recorded and told once all its seeds have."""
         run, pos = self.members[index]
         ended = self.ended.setdefault(id(run), {})
-        if pos in ended:
+        if pos in ended or id(run) not in self.untold:
             return
         ended[pos] = outcome
-        if len(ended) < self._seeds(run):
+        if len(ended) < self.untold[id(run)][1]:
             return
+        del self.untold[id(run)]
         try:
             outcome = recorded(self.objective, run, self.objective.outcome(run, [ended[p] for p in sorted(ended)]))
             self.told.append(tell(self.study, self.objective, run, outcome))
@@ -123,7 +117,7 @@ class Round:
             if told_without_training(self.study, self.objective, run, self.told):
                 continue
             if (
-                config_hash(run.config) in self.in_flight()
+                config_hash(run.config) in {config_hash(r.config) for r, _ in self.untold.values()}
                 or self.objective.experiment.population_key(run.config) != self.key
             ):
                 self.later.append(run)
