@@ -107,7 +107,7 @@ def confirmation_table(
 def _pct(v: float | None, metric: str) -> str:
     if v is None:
         return "-"
-    return f"{100 * v:.2f} %" if metric.endswith(("acc", "rate")) or metric in ("split_ticket",) else f"{v:.4g}"
+    return f"{100 * v:.2f} %" if metric.endswith(("acc", "rate", "ticket")) else f"{v:.4g}"
 
 
 def format_table(spec, table: dict[str, Any]) -> str:

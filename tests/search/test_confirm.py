@@ -200,6 +200,13 @@ def test_statistics_on_known_values() -> None:
     assert welch["test"] == "Welch t" and welch["p_value"] == pytest.approx(0.0999, abs=2e-4)
 
 
+def test_rates_and_accuracies_print_as_percentages() -> None:
+    from search.confirm.stats import _pct
+
+    assert _pct(0.8, "test_split_ticket") == _pct(0.8, "split_ticket") == _pct(0.8, "test_acc") == "80.00 %"
+    assert _pct(0.8, "loss") == "0.8"
+
+
 def test_fresh_seeds_start_above_every_used_seed() -> None:
     assert fresh_seeds({0, 1, 2}, 3) == [1000, 1001, 1002]
     assert fresh_seeds({0, 1500}, 2) == [2000, 2001]
