@@ -2,7 +2,8 @@
 
 A numeric parameter is flagged on a side when the best completed trial, or a majority of the top
 5 (3 of 5; 2 of 3 when only 3 are done), lies within 5 % of the range from that bound, measured
-in log space for ``log: true``. Categorical parameters are not checked. The suggested range for
+in log space for ``log: true``. A categorical of three or more numeric choices is checked at its
+smallest and largest choice (:mod:`search.report.bound_choices`); other categoricals are not. The suggested range for
 the next night widens each flagged side by one more range width (log: divides the low bound, or
 multiplies the high one, by high/low), keeps the other side, rounds ints outward and stays inside
 what the experiment accepts: a ``low >= 0`` range does not cross zero, an int log range keeps
@@ -22,6 +23,7 @@ from typing import Any
 
 from core.config import replace_path
 from core.errors import ConfigError
+from search.report.bound_choices import choice_flags, choice_line, choice_yaml, ordered
 from search.studyfile import Param
 
 __all__ = ["MARGIN", "TOP", "BoundFlag", "bound_flags", "bounds_section", "suggestion_yaml"]
@@ -120,8 +122,7 @@ def bound_flags(
     at a bound, in ``space`` order. ``trials`` are completed ``(params, objective value)`` pairs;
     ``direction`` is ``"minimize"`` or ``"maximize"``; ``allowed(param, value)`` says whether the
     experiment accepts ``value`` as that parameter (a refused widening is not suggested)."""
-    finite = [(params, v) for params, v in trials if isinstance(v, (int, float)) and math.isfinite(v)]
-    ranked = sorted(finite, key=lambda pv: pv[1], reverse=direction == "maximize")[:TOP]
+    ranked = _ranked(trials, direction)
     if not ranked:
         return []
     majority = len(ranked) // 2 + 1
@@ -140,6 +141,12 @@ def bound_flags(
         limited = {s: why for s, (v, why) in new.items() if v is None}
         flags.append(BoundFlag(p, sides, ranked[0][0].get(p.name), near, len(ranked), suggested, limited))
     return flags
+
+
+def _ranked(trials: Sequence[tuple[Mapping[str, Any], float]], direction: str) -> list[tuple[Mapping[str, Any], float]]:
+    """The top :data:`TOP` of the trials with a finite value, best first."""
+    finite = [(params, v) for params, v in trials if isinstance(v, (int, float)) and math.isfinite(v)]
+    return sorted(finite, key=lambda pv: pv[1], reverse=direction == "maximize")[:TOP]
 
 
 def _yaml_number(p: Param, value: float | int) -> str:
@@ -191,29 +198,40 @@ def bounds_section(spec: Any, done: Sequence[Any]) -> list[str]:
     """The "Search-space bounds" Markdown section for a study's completed trials (FrozenTrial-like:
     ``params`` and ``values``), ranked by its first objective."""
     metric, direction = spec.study.metrics[0], spec.study.directions[0]
-    numeric = [p for p in spec.search_space if p.type != "categorical"]
+    plain = [p for p in spec.search_space if p.type != "categorical"]
+    numeric = [*plain, *(p for p in spec.search_space if ordered(p) is not None)]
     head = ["## Search-space bounds", ""]
     if not numeric:
         return [*head, "No numeric parameter in the search space (categorical ones are not checked)."]
     if not done:
         return [*head, "No completed trial yet, so no bound to check."]
     trials = [(t.params, t.values[0]) for t in done]
-    flags = bound_flags(spec.search_space, trials, direction, _allowed_by(spec.experiment))
+    allowed = _allowed_by(spec.experiment)
+    flags = bound_flags(spec.search_space, trials, direction, allowed)
+    choices = choice_flags(spec.search_space, _ranked(trials, direction), allowed)
     n = min(TOP, len(done))
-    if not flags:
+    if not flags and not choices:
         return [
             *head,
             f"No best trial sits at a bound: for none of the {len(numeric)} numeric parameters is the best "
-            f"trial by `{metric}`, or most of the top {n}, within {_PCT} of a bound.",
+            f"trial by `{metric}`, or most of the top {n}, within {_PCT} of a bound"
+            + (" (a categorical of numbers: at its smallest or largest choice)." if len(numeric) > len(plain) else "."),
         ]
     lines = [
         *head,
         f"Flagged: the best trial by `{metric}` ({direction}), or most of the top {n}, lies within {_PCT} of "
-        "the range from a bound (in log space for log: true), so the best value may lie beyond it.",
+        "the range from a bound (in log space for log: true), or took a categorical's smallest or largest "
+        "number, so the best value may lie beyond it.",
         "",
         *(_flag_line(f) for f in flags),
+        *(choice_line(f) for f in choices),
     ]
     pasted = [suggestion_yaml(f.suggested) for f in flags if f.suggested is not None]
+    added: dict[str, list] = {}
+    for f in choices:
+        if f.added is not None:
+            added.setdefault(f.param.name, []).append(f.added)
+    pasted += [choice_yaml(f.param, added.pop(f.param.name)) for f in choices if f.param.name in added]
     if pasted:
         lines += ["", "Next night's range (paste into the study file's `search_space`):", "", "```yaml"]
         lines += [*pasted, "```"]

@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 
 from search.launch import prepare_study
 from search.report import bound_flags, main, suggestion_yaml
+from search.report.bound_choices import choice_flags, choice_yaml
 from search.studyfile import Param, load_spec, parse_param, to_optuna
 from search.studyfile.sections import SearchParam
 from tests.helpers import study_doc
@@ -131,6 +132,44 @@ def test_suggestions_paste_back_as_valid_study_file_entries(param: Param) -> Non
         )
 
 
+REWIND = _param("imp.rewind_step", type="categorical", choices=[0, 20, 100])
+DECAY = _param("wd", type="categorical", choices=[0.0, 1e-6, 1e-5, 1e-4])
+
+
+def _choices(param: Param, taken: list, allowed=lambda p, v: True) -> dict:
+    """Choice flags when the i-th value is the i-th best trial's choice."""
+    return {f.side: f for f in choice_flags([param], [({param.name: v}, -i) for i, v in enumerate(taken)], allowed)}
+
+
+def test_a_categorical_of_numbers_is_flagged_at_its_last_choice() -> None:
+    high = _choices(REWIND, [100, 20, 0])["high"]  # the best took the largest choice: one more geometric step
+    assert (high.best, high.near, high.n_top, high.added) == (100, 1, 3, 500)
+    assert _choices(REWIND, [20, 100, 100, 100, 0])["high"].near == 3, "most of the top 5 outvote the best"
+    assert _choices(REWIND, [20, 100, 0, 0, 100]) == {}, "2 at each end of 5: no majority, best inside"
+    low = _choices(REWIND, [0, 20])["low"]  # 0 is the smallest a range of choices >= 0 can offer
+    assert low.added is None and "side of zero" in low.limited
+    assert _choices(DECAY, [1e-4])["high"].added == pytest.approx(1e-3)
+    refused = _choices(DECAY, [1e-4], allowed=lambda p, v: v <= 1e-4)["high"]
+    assert refused.added is None and "refuses wd" in refused.limited
+    # Lists, strings, booleans and two choices have no ends to widen.
+    for param in (
+        _param("w", type="categorical", choices=[[64], [128], [256]]),
+        _param("s", type="categorical", choices=["a", "b", "c"]),
+        _param("b", type="categorical", choices=[False, True]),
+        _param("two", type="categorical", choices=[1, 2]),
+    ):
+        assert choice_flags([param], [({param.name: param.choices[-1]}, 1.0)], lambda p, v: True) == []
+
+
+def test_a_categorical_suggestion_pastes_back_with_its_new_choice() -> None:
+    for param, added in ((REWIND, [500]), (DECAY, [1e-3])):
+        line = choice_yaml(param, added)
+        (name, raw), *_ = yaml.safe_load(line).items()
+        again = parse_param(name, _entry(raw), name)
+        assert list(again.choices) == sorted([*param.choices, *added])
+    assert choice_yaml(DECAY, [1e-3]) == "wd: {type: categorical, choices: [0.0, 1.0e-06, 1.0e-05, 0.0001, 0.001]}"
+
+
 def _stored_study(write_study, tmp_path: Path, name: str, space: dict, points: list[dict]) -> Path:
     """A real SQLite study of the synthetic kind with one completed trial per point (its loss)."""
     path = write_study(study_doc(name, search_space=space), f"{name}.yaml")
@@ -164,6 +203,19 @@ def test_report_and_note_warn_about_bounds(write_study, tmp_path: Path) -> None:
         assert "steps: {type: int, low: 1, high: 7}" in section
         assert "`y`" not in section
     assert text.index("## Search-space bounds") < text.index("## Trials by state")
+
+
+def test_report_flags_a_categorical_of_numbers_at_its_largest_choice(write_study, tmp_path: Path) -> None:
+    space = {"steps": {"type": "categorical", "choices": [1, 2, 4]}}  # more steps are always better
+    points = [{"x": 2.0, "y": -1.0, "steps": s} for s in (4, 4, 2, 1)]
+    path = _stored_study(write_study, tmp_path, "ends", space, points)
+    assert main([str(path), "--out", str(tmp_path / "report")]) == 0
+    text = (tmp_path / "report" / "report.md").read_text()
+    section = text[text.index("## Search-space bounds") : text.index("## Trials by state")]
+    assert (
+        "- `steps` is at its largest choice 4 (categorical): best trial's value 4; 2 of the top 4 took it." in section
+    )
+    assert "steps: {type: categorical, choices: [1, 2, 4, 8]}" in section
 
 
 def test_report_says_in_one_line_when_no_best_trial_is_at_a_bound(write_study, tmp_path: Path) -> None:
