@@ -2,12 +2,13 @@
 
 A numeric parameter is flagged on a side when the best completed trial, or a majority of the top
 5 (3 of 5; 2 of 3 when only 3 are done), lies within 5 % of the range from that bound, measured
-in log space for ``log: true``. A categorical of three or more numeric choices is checked at its
-smallest and largest choice (:mod:`search.report.bound_choices`); other categoricals are not. The suggested range for
-the next night widens each flagged side by one more range width (log: divides the low bound, or
-multiplies the high one, by high/low), keeps the other side, rounds ints outward and stays inside
-what the experiment accepts: a ``low >= 0`` range does not cross zero, an int log range keeps
-``low >= 1``, and a bound the experiment's config refuses is not suggested (``allowed``).
+in log space for ``log: true``. The suggested range for the next night widens each flagged side
+by one more range width (log: divides the low bound, or multiplies the high one, by high/low),
+keeps the other side, rounds ints outward and stays inside what the experiment accepts: a
+``low >= 0`` range does not cross zero, an int log range keeps ``low >= 1``, and a bound the
+experiment's config refuses is not suggested (``allowed``). A categorical of three or more
+numbers is checked at its smallest and largest choice (:mod:`search.report.bound_choices`);
+other categoricals are not.
 
 :func:`bound_flags` is pure (a search space, ``(params, value)`` pairs, a direction);
 :func:`bounds_section` turns a study's completed trials into the report's Markdown lines, which
