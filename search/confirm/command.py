@@ -3,7 +3,8 @@
 A search chooses on validation with the seeds it searched on; its best value is biased upwards
 (the winner of many noisy comparisons). Confirmation is the answer a researcher can publish:
 the ``--top`` K best configurations of the study (distinct configurations, by the study's
-objective) and the study's first enqueued configuration (the user's baseline) each run on
+objective; equal values by ``confirm.tie_break`` when the study file names one, else by trial
+number) and the study's first enqueued configuration (the user's baseline) each run on
 ``--seeds`` N seeds that no trial of the search used, with the study file's ``confirm.overrides``
 (e.g. ``data.val_size: 0``: train on all training images), plus the labelled variants of the
 baseline in ``confirm.also`` (e.g. the baseline without resampling), judged on ``confirm.metric`` (by
@@ -24,6 +25,7 @@ confirm on, an unknown study, a study with no finished trial, ``--top``/``--seed
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -71,12 +73,24 @@ def fresh_seeds(used: set[int], n: int, start: int | None = None) -> list[int]:
     return seeds
 
 
+def _tie_key(spec: StudySpec, trial: FrozenTrial) -> tuple[float, ...]:
+    """``confirm.tie_break``'s order for ``trial`` (best first; a trial without the metric last)."""
+    metric = spec.confirm.tie_break if spec.confirm else None
+    if metric is None:
+        return ()
+    value = trial.user_attrs.get(metric)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return (math.inf,)
+    direction = spec.confirm.tie_break_direction or spec.study.directions[0]
+    return (-float(value) if direction == "maximize" else float(value),)
+
+
 def candidates(spec: StudySpec, trials: Sequence[FrozenTrial], top: int) -> list[Candidate]:
     """The baseline (first enqueued configuration), the ``top`` best distinct configurations, and the
     study file's ``confirm.also`` configurations (each a change of the baseline)."""
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
     sign = -1.0 if spec.study.directions[0] == "maximize" else 1.0
-    done.sort(key=lambda t: (sign * t.values[0], t.number))
+    done.sort(key=lambda t: (sign * t.values[0], *_tie_key(spec, t), t.number))
     overrides = spec.confirm.overrides if spec.confirm else {}
     out: list[Candidate] = []
     if spec.study.enqueue:

@@ -97,5 +97,5 @@ def choice_line(f: ChoiceFlag) -> str:
 def choice_yaml(p: Param, added: Sequence[float | int]) -> str:
     """``p`` as a search_space line with ``added`` among its choices, in order."""
     # PyYAML writes 1e-5 as 1.0e-05, which its loader reads back as a number (1e-05 would be a string).
-    choices = yaml.safe_dump(sorted({*ordered(p), *added}), default_flow_style=True).strip()
-    return f"{p.name}: {{type: categorical, choices: {choices}}}"
+    choices = yaml.safe_dump(sorted({*ordered(p), *added}), default_flow_style=True)
+    return f"{p.name}: {{type: categorical, choices: {choices.strip()}}}"

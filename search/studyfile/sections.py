@@ -202,6 +202,16 @@ class ConfirmSection:
         default_factory=dict, description="Dotted experiment fields set for confirmation, e.g. data.val_size: 0."
     )
     top: Count = Field(3, description="How many of the best configurations are confirmed.")
+    tie_break: Metric | None = Field(
+        None,
+        description="A metric stored on every search trial (a user attribute, e.g. "
+        "val_split_min_task_acc) that orders configurations with the same objective value, in "
+        "tie_break_direction; default: ties go by trial number. For an objective with few values, "
+        "such as a 0/1 rate over 5 seeds.",
+    )
+    tie_break_direction: Direction | None = Field(
+        None, description="maximize or minimize for tie_break; default: the study's direction."
+    )
     seeds: _number(int, 2) = Field(5, description="Fresh seeds per configuration.")
     also: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

@@ -8,7 +8,7 @@ A study file has four sections and an optional fifth (see ``studies/quickstart.y
     search_space: dotted hyperparameter name → distribution
     resources:    workers, cpus_per_trial, gpus_per_trial, ray_address, trial_timeout, max_retries, max_consecutive_failures, ...
     confirm:      (optional) how ``python -m search.confirm`` re-runs the best: metric, overrides, top, seeds,
-                  also (more labelled configurations beside the baseline)
+                  also (more labelled configurations beside the baseline), tie_break (+ its direction)
 
 Each key is declared once, in :mod:`search.studyfile.sections` (pydantic; also the JSON Schema of
 :mod:`search.schema`); the experiment's keys are the core's config dataclasses. This module
@@ -185,6 +185,11 @@ def _confirm(raw: ConfirmSection | None, given: bool, metrics: tuple[str, ...], 
     if "curves" in field_paths(type(config)) and "curves" not in raw.overrides:
         # confirmation keeps the full per-epoch curves (the kind's default), whatever the search ran with
         raw = dataclasses.replace(raw, overrides={"curves": True, **raw.overrides})
+    check(
+        raw.tie_break_direction is None or raw.tie_break is not None,
+        "confirm.tie_break",
+        "expected the metric that tie_break_direction orders (a stored trial metric, e.g. val_split_min_task_acc)",
+    )
     metric = raw.metric
     if metric is None and metrics[0].startswith("val_"):
         metric = "test_" + metrics[0][len("val_") :]

@@ -229,6 +229,36 @@ def test_confirm_also_runs_labelled_variants_of_the_baseline(tmp_path) -> None:
     assert [r["label"] for r in table["rows"]] == ["baseline", "best 1", "at the minimum"]
 
 
+def test_equal_search_values_are_ordered_by_confirm_tie_break(tmp_path) -> None:
+    """A 0/1 rate over few seeds ties at the top: ``confirm.tie_break`` orders the tied trials by a
+    stored metric (in the study's direction, or its own), a trial without it last; else by number."""
+    import copy
+
+    from search.confirm.command import candidates
+    from search.studyfile import SpecError, parse_spec
+
+    doc, _ = _study(tmp_path, n=5)
+    search = optuna.load_study(study_name="cf", storage=f"sqlite:///{tmp_path}/study.db").get_trials()
+    tied = []
+    for i, t in enumerate(search):  # trial 0 is the enqueued baseline: never a "best"
+        t = copy.deepcopy(t)
+        t.value = 1.0
+        if i != 2:
+            t.user_attrs["val_tb"] = -float(i)
+        tied.append(t)
+
+    def best(**confirm) -> list[int]:
+        spec = parse_spec({**doc, "confirm": {**doc["confirm"], **confirm}})
+        return [c.search_trial for c in candidates(spec, tied, 3) if c.label.startswith("best")]
+
+    assert best() == [1, 2, 3]  # by trial number
+    assert best(tie_break="val_tb") == [4, 3, 1]  # loss is minimized: -4 first; trial 2 lacks it
+    assert best(tie_break="val_tb", tie_break_direction="maximize") == [1, 3, 4]
+    with pytest.raises(SpecError) as info:
+        parse_spec({**doc, "confirm": {**doc["confirm"], "tie_break_direction": "maximize"}})
+    assert info.value.path == "confirm.tie_break"
+
+
 def test_confirm_also_with_an_unknown_field_names_it() -> None:
     from search.studyfile import SpecError, parse_spec
 
