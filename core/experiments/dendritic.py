@@ -141,9 +141,8 @@ def schedule_of(cfg: DendriticConfig, steps_per_epoch: int):
     if tc.lr_schedule == "constant" and not warm:
         return None
     total = steps_per_epoch * tc.epochs
-    if not warm:
-        return lambda step: lr_at(tc.lr_schedule, tc.lr, step, total)
-    return lambda step: lr_at(tc.lr_schedule, tc.lr, step, total) * min(1.0, (step + 1) / warm)
+    # x * 1.0 is x exactly, so a run without warm-up keeps its rates bit for bit
+    return lambda step: lr_at(tc.lr_schedule, tc.lr, step, total) * (min(1.0, (step + 1) / warm) if warm else 1.0)
 
 
 def epoch_metrics(prep: Prepared) -> dict[str, float]:

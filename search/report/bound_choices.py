@@ -30,6 +30,7 @@ class ChoiceFlag:
 
     param: Param
     side: str  # "low" (smallest choice) or "high" (largest)
+    end: float | int  # that choice
     best: Any
     near: int  # how many of the top trials took that end
     n_top: int
@@ -79,16 +80,15 @@ def choice_flags(
             added, why = _beyond(end, inner), "the choices stay on their side of zero"
             if added is not None and not allowed(p, added):
                 added, why = None, f"the experiment refuses {p.name} = {added}"
-            flags.append(ChoiceFlag(p, side, taken[0], near, len(ranked), added, "" if added is not None else why))
+            flags.append(ChoiceFlag(p, side, end, taken[0], near, len(ranked), added, "" if added is not None else why))
     return flags
 
 
 def choice_line(f: ChoiceFlag) -> str:
     """The report's line for one flag."""
     which = "smallest" if f.side == "low" else "largest"
-    end = min(ordered(f.param)) if f.side == "low" else max(ordered(f.param))
     line = (
-        f"- `{f.param.name}` is at its {which} choice {end!r} (categorical): best trial's value {f.best!r}; "
+        f"- `{f.param.name}` is at its {which} choice {f.end!r} (categorical): best trial's value {f.best!r}; "
         f"{f.near} of the top {f.n_top} took it."
     )
     return line + (f" Next: offer {f.added!r} too." if f.added is not None else f" It stays: {f.limited}.")

@@ -228,11 +228,11 @@ def bounds_section(spec: Any, done: Sequence[Any]) -> list[str]:
         *(choice_line(f) for f in choices),
     ]
     pasted = [suggestion_yaml(f.suggested) for f in flags if f.suggested is not None]
-    added: dict[str, list] = {}
+    added: dict[str, tuple[Param, list]] = {}  # a parameter flagged at both ends gets one line
     for f in choices:
         if f.added is not None:
-            added.setdefault(f.param.name, []).append(f.added)
-    pasted += [choice_yaml(f.param, added.pop(f.param.name)) for f in choices if f.param.name in added]
+            added.setdefault(f.param.name, (f.param, []))[1].append(f.added)
+    pasted += [choice_yaml(param, values) for param, values in added.values()]
     if pasted:
         lines += ["", "Next night's range (paste into the study file's `search_space`):", "", "```yaml"]
         lines += [*pasted, "```"]

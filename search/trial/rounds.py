@@ -111,17 +111,17 @@ class Round:
         pairs: list[tuple[Any, Any]] = []
         asks = 0  # each ask trains, is told (a repeat, a rejected config) or waits: bounded per boundary
         left = self.room() if self.room is not None else self.capacity  # at every boundary: its housekeeping
+        busy = {config_hash(r.config) for r, _ in self.untold.values()}  # configurations training in this round
         while active + len(pairs) + per_trial <= self.capacity and asks < self.capacity and left > 0:
             asks += 1
             run = self.ask()
             if told_without_training(self.study, self.objective, run, self.told):
                 continue
-            if (
-                config_hash(run.config) in {config_hash(r.config) for r, _ in self.untold.values()}
-                or self.objective.experiment.population_key(run.config) != self.key
-            ):
+            digest = config_hash(run.config)
+            if digest in busy or self.objective.experiment.population_key(run.config) != self.key:
                 self.later.append(run)
                 continue
             pairs += self.add(run)
+            busy.add(digest)
             left = self.room() if self.room is not None else left - 1
         return pairs
